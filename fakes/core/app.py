@@ -1,0 +1,105 @@
+"""The app factory machinery: mount products, the chain, error rendering and the control API."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+
+from . import chain
+from .context import json_response
+from .errors import Failure, Kind, LabErrors, ZohoError
+from .lab import Lab
+from .product import Product
+
+log = logging.getLogger("zlab.fakes")
+LAB_ERRORS = LabErrors()
+
+
+def build_app(lab: Lab, products: list[Product]) -> Flask:
+    app = Flask("zlab_fakes")
+    app.json.sort_keys = False
+    app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024
+    app.url_map.strict_slashes = False  # Zoho accepts an optional trailing slash
+    app.extensions["zlab"] = lab
+
+    for product in products:
+        lab.products[product.name] = product
+        for i, prefix in enumerate(product.prefixes):
+            app.register_blueprint(product.make_blueprint(f"{product.name}@{i}"), url_prefix=prefix)
+
+    from .lab_api import make_lab_blueprint
+
+    app.register_blueprint(make_lab_blueprint(products), url_prefix="/_lab")
+    for product in products:
+        if product.make_lab_blueprint is not None:
+            app.register_blueprint(product.make_lab_blueprint(), url_prefix=f"/_lab/{product.name}")
+
+    @app.before_request
+    def _begin():
+        chain.begin(lab)
+
+    @app.after_request
+    def _finish(response):
+        return chain.finish(lab, response)
+
+    @app.teardown_request
+    def _release(_exc):
+        chain.release(lab)
+
+    def catalog():
+        ctx = g.get("zlab")
+        product = ctx.product if ctx is not None else None
+        if product is None:  # routing failed before the product was known: guess from path
+            product = _product_for_path(lab, request.path)
+        return product.errors if product is not None else LAB_ERRORS
+
+    @app.errorhandler(ZohoError)
+    def _zoho_error(err: ZohoError):
+        return _render(err)
+
+    @app.errorhandler(Failure)
+    def _failure(f: Failure):
+        return _render(catalog().render(f))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if isinstance(exc, MethodNotAllowed):
+            return _render(catalog().render(Failure(Kind.METHOD_NOT_ALLOWED)))
+        if isinstance(exc, NotFound):
+            return _render(catalog().render(Failure(Kind.URL_NOT_FOUND)))
+        if exc.code == 413:
+            return _render(catalog().render(Failure(Kind.MALFORMED_BODY, {"reason": "body too large"})))
+        if exc.code and exc.code < 500:
+            return _render(catalog().render(Failure(Kind.MALFORMED_BODY, {"reason": exc.description})))
+        return _render(catalog().render(Failure(Kind.INTERNAL)))
+
+    @app.errorhandler(chain.DroppedConnection)
+    def _dropped(_exc):
+        return _render(ZohoError(500, {}))  # nobody reads it: the socket is closed
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception):
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return _render(catalog().render(Failure(Kind.INTERNAL, {"exception": type(exc).__name__})))
+
+    return app
+
+
+def _render(err: ZohoError):
+    if err.status in (204, 304):
+        from .context import empty_response
+
+        return empty_response(err.status, err.headers)
+    return json_response(err.body, err.status, err.headers)
+
+
+def _product_for_path(lab: Lab, path: str) -> Product | None:
+    parts = path.strip("/").split("/")
+    head = parts[0] if parts else ""
+    for product in lab.products.values():
+        for prefix in product.prefixes:
+            if prefix.strip("/").split("/")[0] == head:
+                return product
+    return None

@@ -1,0 +1,222 @@
+"""The request handler chain, written once and applied to every product (LocalStack style).
+
+Request side, in order: request id -> product -> auth -> org -> faults -> rate limits.
+Response side: limit headers, request id header, journal. Release of held concurrency slots
+runs at teardown so it happens even when a handler blew up.
+
+Each handler is a small object with ``on_request(lab, ctx)`` (raise ``Failure``/``ZohoError``
+to answer early) and/or ``on_response(lab, ctx, response)``. Product-specific pieces (which
+scope, which org, which limits, how an error looks) come from the ``Product``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import time
+from datetime import UTC
+
+from flask import Response, g, request
+
+from .context import Principal, RequestContext
+from .errors import Failure, Kind, ZohoError
+from .journal import excerpt
+from .lab import Lab
+from .tenants import token_expired
+
+AUTH_SCHEME = "zoho-oauthtoken"
+
+
+class DroppedConnection(Exception):
+    """Raised after a fault closed the client's socket: there is nobody to answer."""
+
+
+class Handler:
+    def on_request(self, lab: Lab, ctx: RequestContext) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def on_response(self, lab: Lab, ctx: RequestContext, response: Response) -> Response:
+        return response
+
+
+class ResolveProduct(Handler):
+    """Which product a path belongs to: set from the blueprint the URL matched."""
+
+    def on_request(self, lab, ctx):
+        bp = request.blueprint or ""
+        name = bp.split(".", 1)[0].split("@", 1)[0]
+        ctx.product = lab.products.get(name)
+        if ctx.product is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
+            # keep the raw body: once a product has parsed a form body (Accounts' token
+            # parameters, Books' JSONString) the stream is spent and the journal saw nothing
+            request.get_data(cache=True)
+
+
+class Authenticate(Handler):
+    def on_request(self, lab, ctx):
+        product = ctx.product
+        if product is None or not product.requires_auth:
+            return
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if not header:
+            raise Failure(Kind.AUTH_MISSING)
+        if scheme.lower() != AUTH_SCHEME or not token.strip():
+            raise Failure(Kind.AUTH_INVALID, {"reason": "use 'Authorization: Zoho-oauthtoken <token>'"})
+        cached = lab.lookup_token(token.strip())
+        if cached is None:
+            raise Failure(Kind.AUTH_INVALID)
+        if token_expired(cached.token, lab.now()):
+            raise Failure(Kind.AUTH_EXPIRED)
+        at = cached.token
+        if not product.scope_ok(at.scopes, request):
+            raise Failure(Kind.SCOPE_MISMATCH)
+        ctx.principal = Principal(at.user_id, at.client_id, tuple(at.scopes), cached.org_ids, cached.email)
+
+
+class ResolveOrg(Handler):
+    def on_request(self, lab, ctx):
+        product = ctx.product
+        if product is None or product.org_for is None or ctx.principal is None:
+            return
+        org_id = product.org_for(ctx)
+        if org_id is None:
+            return
+        org = lab.lookup_org(org_id)
+        if org is None or org.product != product.name:
+            raise Failure(Kind.ORG_INVALID, {"org_id": org_id})
+        if org.id not in ctx.principal.org_ids:
+            raise Failure(Kind.ORG_FORBIDDEN, {"org_id": org_id})
+        if not org.active or org.trial_expired:  # a lapsed trial cannot use the API either
+            raise Failure(Kind.ORG_INACTIVE, {"org_id": org_id})
+        ctx.org = org
+
+
+class InjectFaults(Handler):
+    def on_request(self, lab, ctx):
+        if ctx.product is None:
+            return
+        rule = lab.faults.pick(ctx.product.name, request.method, request.path, ctx.org_id)
+        if rule is None:
+            return
+        action = rule.action
+        kind = action["type"]
+        ctx.fault = f"rule {rule.id}: {kind}"
+        if kind == "delay":
+            time.sleep(float(action.get("seconds", 0)))
+            return  # then answer normally: a slow call (or a client time-out)
+        if kind == "drop":
+            _drop_connection()
+            raise DroppedConnection()
+        if kind == "rate_limit":
+            raise Failure(Kind(action.get("kind", Kind.RATE_MINUTE.value)),
+                          {"retry_after": int(action.get("retry_after", 60)), "injected": True})
+        # kind == "error": the given body, or the product's own error for that status
+        status = int(action.get("status", 500))
+        headers = {str(k): str(v) for k, v in (action.get("headers") or {}).items()}
+        if "body" in action:
+            raise ZohoError(status, action["body"], headers)
+        failure = ctx.product.errors.render(Failure(Kind.INTERNAL, {"injected": True}))
+        raise ZohoError(status, failure.body, {**failure.headers, **headers})
+
+
+class RateLimit(Handler):
+    def on_request(self, lab, ctx):
+        product, org = ctx.product, ctx.org
+        if product is None or org is None or product.limits_for is None or not org.rate_limits:
+            return
+        now_ts = lab.clock.timestamp()
+        for rule in product.limits_for(org):
+            key = f"rl:{org.id}:{rule.name}"
+            if rule.window == 0:  # concurrency: in-flight calls of this org
+                n = lab.counters.gauge(key, 1)
+                ctx.held.append(key)
+                if n > rule.limit:
+                    raise Failure(Kind(rule.failure_kind), {"limit": rule.limit, "retry_after": 1})
+                continue
+            n, reset_ts = lab.counters.hit(key, now_ts, rule.window, rule.cost)
+            if rule.advertise and product.limit_headers is not None:
+                h = product.limit_headers
+                ctx.headers[h.limit] = str(rule.limit)
+                ctx.headers[h.remaining] = str(max(0, rule.limit - n))
+                ctx.headers[h.reset] = str(max(0, int(reset_ts - now_ts)))
+            if n > rule.limit:
+                raise Failure(Kind(rule.failure_kind),
+                              {"limit": rule.limit, "retry_after": max(1, int(reset_ts - now_ts))})
+
+
+class AddHeaders(Handler):
+    def on_response(self, lab, ctx, response):
+        if ctx.headers:
+            for k, v in ctx.headers.items():
+                response.headers.setdefault(k, v)
+        response.headers["X-Request-Id"] = ctx.request_id
+        return response
+
+
+class Record(Handler):
+    """Journal every product call (the control API is not journaled)."""
+
+    def on_response(self, lab, ctx, response):
+        if ctx.product is None:
+            return response
+        p = ctx.principal
+        body = None
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            body = excerpt(request.get_data(cache=True))
+        out = None
+        if (response.status_code >= 400 or request.method != "GET") and not response.is_streamed:
+            out = excerpt(response.get_data())
+        entry = lab.journal.new_entry(
+            request_id=ctx.request_id,
+            time=lab.now().astimezone(UTC).isoformat(timespec="milliseconds"),
+            product=ctx.product.name, method=request.method, path=request.path,
+            query=request.query_string.decode("latin-1")[:500],
+            org_id=ctx.org_id, user_id=p.user_id if p else None, status=response.status_code,
+            duration_ms=round((time.perf_counter() - ctx.started) * 1000, 2), fault=ctx.fault,
+            request_excerpt=body, response_excerpt=out,
+        )
+        lab.journal.record(entry)
+        return response
+
+
+REQUEST_CHAIN: list[Handler] = [ResolveProduct(), Authenticate(), ResolveOrg(), InjectFaults(), RateLimit()]
+RESPONSE_CHAIN: list[Handler] = [AddHeaders(), Record()]
+
+
+def begin(lab: Lab) -> None:
+    lab.load_shared_state()
+    g.zlab = RequestContext(request_id=request.headers.get("X-Request-Id") or secrets.token_hex(8),
+                            product=None, started=time.perf_counter())
+    for handler in REQUEST_CHAIN:
+        handler.on_request(lab, g.zlab)
+
+
+def finish(lab: Lab, response: Response) -> Response:
+    ctx = g.get("zlab")
+    if ctx is None:
+        return response
+    for handler in RESPONSE_CHAIN:
+        response = handler.on_response(lab, ctx, response)
+    return response
+
+
+def release(lab: Lab) -> None:
+    ctx = g.get("zlab")
+    if ctx is not None:
+        for key in ctx.held:
+            lab.counters.gauge(key, -1)
+        ctx.held.clear()
+
+
+def _drop_connection() -> None:
+    """Close the client's TCP connection without an answer (gunicorn or werkzeug servers)."""
+    env = request.environ
+    sock = env.get("gunicorn.socket") or env.get("werkzeug.socket")
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+

@@ -1,0 +1,71 @@
+"""Per-request state shared by the chain's handlers and the product endpoints (``flask.g.zlab``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flask import Response, g
+
+if TYPE_CHECKING:
+    from .journal import Entry
+    from .lab import Lab
+    from .product import Product
+    from .tenants import Org
+
+
+@dataclass
+class Principal:
+    """Who is calling: the user behind the access token, with what scopes and orgs."""
+
+    user_id: str
+    client_id: str
+    scopes: tuple[str, ...]
+    org_ids: frozenset[str]
+    email: str = ""
+
+
+@dataclass
+class RequestContext:
+    request_id: str
+    product: Product | None
+    started: float
+    principal: Principal | None = None
+    org: Org | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # added to the answer
+    held: list[str] = field(default_factory=list)  # concurrency gauges to release
+    fault: str | None = None
+    entry: Entry | None = None
+    suppress_workflows: bool = False  # set by products when a write asks for no triggers
+
+    @property
+    def org_id(self) -> str | None:
+        return self.org.id if self.org is not None else None
+
+
+def ctx() -> RequestContext:
+    return g.zlab
+
+
+def lab() -> Lab:
+    from flask import current_app
+
+    return current_app.extensions["zlab"]
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,
+                  content_type: str = "application/json;charset=UTF-8") -> Response:
+    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
+    resp = Response(data, status=status, content_type=content_type)
+    if headers:
+        resp.headers.update(headers)
+    return resp
+
+
+def empty_response(status: int = 204, headers: dict[str, str] | None = None) -> Response:
+    resp = Response(b"", status=status)
+    resp.headers.pop("Content-Type", None)
+    if headers:
+        resp.headers.update(headers)
+    return resp

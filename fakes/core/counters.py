@@ -1,0 +1,103 @@
+"""Counters for rate limits, concurrency and fault rules, on the lab clock.
+
+Fixed windows keyed by ``(key, window index)`` where the index is lab time // window length,
+so advancing the lab clock by a day really starts a new day. Two backends with one interface:
+- ``MemoryCounters`` (embedded default, one process): a dict, pruned as windows pass;
+- ``SqlCounters`` (scale-out, several gunicorn workers): one upsert per hit, shared through the
+  database (PostgreSQL in docker-compose).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+from sqlalchemy import BigInteger, Column, String, delete
+from sqlmodel import Field, SQLModel
+
+from .db import Database
+from .sql import increment
+
+
+class Counter(SQLModel, table=True):
+    __tablename__ = "lab_counter"
+    key: str = Field(sa_column=Column(String(200), primary_key=True))
+    window: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    value: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class Counters:
+    def hit(self, key: str, now_ts: float, window_seconds: int, amount: int = 1) -> tuple[int, float]:
+        """Add ``amount`` in the window holding ``now_ts``; return (count, window end ts)."""
+        raise NotImplementedError
+
+    def peek(self, key: str, now_ts: float, window_seconds: int) -> int:
+        raise NotImplementedError
+
+    def gauge(self, key: str, delta: int) -> int:
+        """An up/down counter with no window (in-flight requests)."""
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        raise NotImplementedError
+
+
+class MemoryCounters(Counters):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._windows: dict[tuple[str, int, int], int] = {}  # (key, window length, index)
+        self._gauges: dict[str, int] = defaultdict(int)
+        self._hits = 0
+
+    def hit(self, key, now_ts, window_seconds, amount=1):
+        w = int(now_ts // window_seconds)
+        with self._lock:
+            n = self._windows.get((key, window_seconds, w), 0) + amount
+            self._windows[(key, window_seconds, w)] = n
+            self._hits += 1
+            if self._hits % 5000 == 0:
+                self._prune(now_ts)
+        return n, (w + 1) * window_seconds
+
+    def peek(self, key, now_ts, window_seconds):
+        return self._windows.get((key, window_seconds, int(now_ts // window_seconds)), 0)
+
+    def gauge(self, key, delta):
+        with self._lock:
+            self._gauges[key] += delta
+            return self._gauges[key]
+
+    def clear(self):
+        with self._lock:
+            self._windows.clear()
+            self._gauges.clear()
+
+    def _prune(self, now_ts: float) -> None:
+        """Drop windows that ended: keeps memory bounded however long the fake runs."""
+        dead = [k for k in self._windows if (k[2] + 1) * k[1] < now_ts]
+        for k in dead:
+            del self._windows[k]
+
+
+class SqlCounters(Counters):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def hit(self, key, now_ts, window_seconds, amount=1):
+        w = int(now_ts // window_seconds)
+        with self.db.begin() as s:
+            n = increment(s, Counter, {"key": key, "window": w}, "value", amount)
+        return n, (w + 1) * window_seconds
+
+    def peek(self, key, now_ts, window_seconds):
+        with self.db.session() as s:
+            row = s.get(Counter, (key, int(now_ts // window_seconds)))
+            return row.value if row else 0
+
+    def gauge(self, key, delta):
+        with self.db.begin() as s:
+            return increment(s, Counter, {"key": "gauge:" + key, "window": 0}, "value", delta)
+
+    def clear(self):
+        with self.db.begin() as s:
+            s.exec(delete(Counter))

@@ -1,0 +1,79 @@
+"""Zoho-style ids: long numeric strings, deterministic for a given lab seed.
+
+Real Zoho ids are an org-specific prefix followed by a running number, e.g. CRM
+``4150868000000224005`` (19 digits) and Books ``460000000026049`` (15 digits). We do the same:
+the prefix is derived from (seed, org id) by hashing, the running number comes from a
+database sequence (one row per org and product), so the same seed and the same sequence of
+calls give the same ids, on SQLite and PostgreSQL alike, across worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import BigInteger, Column, String
+from sqlmodel import Field, Session, SQLModel
+
+from .sql import increment
+
+# digits of the prefix and of the running part, per id family
+FAMILIES = {
+    "crm": (7, 12),  # 19 digits
+    "fsm": (7, 12),
+    "books": (3, 12),  # 15 digits
+    "invoice": (4, 12),  # 16 digits; Invoice ids are a little longer in the wild
+    "user": (8, 0),
+}
+ORG_ID_DIGITS = {"books": 9, "invoice": 9, "crm": 9, "fsm": 11, "accounts": 8}
+RUNNING_BASE = 100000  # running numbers start at ...000100001, like real orgs
+
+
+class IdSequence(SQLModel, table=True):
+    __tablename__ = "lab_id_sequence"
+    scope: str = Field(sa_column=Column(String(120), primary_key=True))
+    value: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+def _digits(seed: int, *parts: object, n: int) -> str:
+    h = hashlib.sha256(("|".join(map(str, (seed, *parts)))).encode()).hexdigest()
+    num = int(h, 16)
+    first = str(1 + num % 9)  # never a leading zero
+    rest = str(num // 9).zfill(n)[-(n - 1) :] if n > 1 else ""
+    return first + rest
+
+
+class IdFactory:
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def org_id(self, session: Session, product: str) -> str:
+        ordinal = increment(session, IdSequence, {"scope": f"org:{product}"}, "value", 1)
+        return _digits(self.seed, "org", product, ordinal, n=ORG_ID_DIGITS.get(product, 9))
+
+    def user_id(self, session: Session) -> str:
+        ordinal = increment(session, IdSequence, {"scope": "user"}, "value", 1)
+        return _digits(self.seed, "user", ordinal, n=9)
+
+    def record_ids(self, session: Session, family: str, org_id: str, count: int = 1) -> list[str]:
+        """Reserve ``count`` consecutive record ids for one org of one product family."""
+        prefix_len, running_len = FAMILIES[family]
+        last = increment(session, IdSequence, {"scope": f"rec:{family}:{org_id}"}, "value", count)
+        prefix = _digits(self.seed, "prefix", family, org_id, n=prefix_len)
+        return [f"{prefix}{RUNNING_BASE + n:0{running_len}d}" for n in range(last - count + 1, last + 1)]
+
+    def record_id(self, session: Session, family: str, org_id: str) -> str:
+        return self.record_ids(session, family, org_id, 1)[0]
+
+
+def token(prefix: str = "1000") -> str:
+    """OAuth tokens look like ``1000.<32 hex>.<32 hex>``; they are secrets, not ids."""
+    return f"{prefix}.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+
+
+def client_id() -> str:
+    return "1000." + secrets.token_hex(15).upper()[:30]
+
+
+def client_secret() -> str:
+    return secrets.token_hex(21)

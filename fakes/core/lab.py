@@ -1,0 +1,150 @@
+"""The lab: all the shared machinery of one running set of fakes, attached to the Flask app.
+
+It owns the database, the clock, ids, counters, faults, the journal and the caches the hot
+path needs (access tokens and orgs), so a request costs no extra query for auth.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Column, String
+from sqlmodel import Field, SQLModel
+
+from .clock import ClockState, LabClock
+from .counters import Counters, MemoryCounters, SqlCounters
+from .db import Database, json_column
+from .faults import FaultBook
+from .ids import IdFactory
+from .journal import Journal
+from .tenants import AccessToken, Org, User, org_ids_of_user
+from .timefmt import as_utc, parse_datetime
+
+if TYPE_CHECKING:
+    from .product import Product
+
+
+class LabSetting(SQLModel, table=True):
+    """Small pieces of lab state that several workers must agree on (the clock)."""
+
+    __tablename__ = "lab_setting"
+    key: str = Field(sa_column=Column(String(64), primary_key=True))
+    value: dict = json_column()
+
+
+@dataclass
+class CachedToken:
+    token: AccessToken
+    email: str
+    org_ids: frozenset[str]
+    fetched: float  # real monotonic time
+
+
+class Lab:
+    CACHE_SECONDS = 2.0  # how long a worker trusts its token/org cache in shared mode
+
+    def __init__(self, db_url: str | None = None, *, seed: int = 0, shared: bool = False,
+                 journal_size: int = 5000, base_url: str | None = None) -> None:
+        self.db = Database(db_url)
+        self.db.create_all()
+        self.seed = seed
+        self.shared = shared  # several worker processes on one database
+        self.base_url = base_url
+        self.clock = LabClock()
+        self.ids = IdFactory(seed)
+        self.counters: Counters = SqlCounters(self.db) if shared else MemoryCounters()
+        self.faults = FaultBook(self.db, self.counters, seed)
+        self.journal = Journal(journal_size)
+        self.products: dict[str, Product] = {}
+        self._tokens: dict[str, CachedToken] = {}
+        self._orgs: dict[str, tuple[Org, float]] = {}
+        self._lock = threading.Lock()
+        self._synced_at = 0.0
+        self.load_shared_state(force=True)
+
+    # -- shared state (clock, fault rules) ------------------------------------------------
+    def load_shared_state(self, force: bool = False) -> None:
+        """Re-read the clock and fault rules from the database: at start, and in shared mode
+        at most every CACHE_SECONDS, so that a control call on one worker reaches them all."""
+        now = time.monotonic()
+        if not force and (not self.shared or now - self._synced_at < self.CACHE_SECONDS):
+            return
+        self._synced_at = now
+        with self.db.session() as s:
+            row = s.get(LabSetting, "clock")
+        if row is not None:
+            v = row.value
+            frozen = parse_datetime(v["frozen_at"]) if v.get("frozen_at") else None
+            self.clock.load(ClockState(frozen, float(v.get("offset_seconds", 0.0))))
+        else:
+            self.clock.load(ClockState())
+        self.faults.load()
+
+    def save_clock(self) -> None:
+        st = self.clock.state
+        with self.db.begin() as s:
+            row = s.get(LabSetting, "clock") or LabSetting(key="clock")
+            row.value = {"frozen_at": st.frozen_at.isoformat() if st.frozen_at else None,
+                         "offset_seconds": st.offset_seconds}
+            s.add(row)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    # -- caches of the hot path --------------------------------------------------------------
+    def lookup_token(self, token: str) -> CachedToken | None:
+        hit = self._tokens.get(token)
+        if hit is not None and (not self.shared or time.monotonic() - hit.fetched < self.CACHE_SECONDS):
+            return hit
+        with self.db.session() as s:
+            at = s.get(AccessToken, token)
+            if at is None:
+                self._tokens.pop(token, None)
+                return None
+            user = s.get(User, at.user_id)
+            orgs = frozenset(org_ids_of_user(s, at.user_id))
+        at.expires_at = as_utc(at.expires_at)
+        cached = CachedToken(at, user.email if user else "", orgs, time.monotonic())
+        with self._lock:
+            if len(self._tokens) > 50_000:
+                self._tokens.clear()
+            self._tokens[token] = cached
+        return cached
+
+    def lookup_org(self, org_id: str) -> Org | None:
+        hit = self._orgs.get(org_id)
+        if hit is not None and (not self.shared or time.monotonic() - hit[1] < self.CACHE_SECONDS):
+            return hit[0]
+        with self.db.session() as s:
+            org = s.get(Org, org_id)
+        if org is not None:
+            with self._lock:
+                if len(self._orgs) > 50_000:
+                    self._orgs.clear()
+                self._orgs[org_id] = (org, time.monotonic())
+        return org
+
+    def forget(self, *, tokens: bool = True, orgs: bool = True) -> None:
+        """Drop cached tokens/orgs after a change (revocation, org settings, membership)."""
+        with self._lock:
+            if tokens:
+                self._tokens.clear()
+            if orgs:
+                self._orgs.clear()
+
+    def reset_memory(self) -> None:
+        self.forget()
+        self.journal.clear()
+        self.counters.clear()
+        self.clock.reset()
+
+    def product(self, name: str) -> Product:
+        return self.products[name]
+
+    def describe(self) -> dict[str, Any]:
+        return {"database": self.db.engine.url.render_as_string(hide_password=True),
+                "shared": self.shared, "seed": self.seed, "products": sorted(self.products)}

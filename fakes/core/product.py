@@ -1,0 +1,66 @@
+"""What a product plugs into the core: routes, errors, scopes, org resolution, limits.
+
+Each fake (``fakes/<product>``) builds one ``Product`` in its ``__init__``; the app factory
+mounts its blueprint under its URL prefixes and the request chain consults it for the
+product-specific parts of the cross-cutting behaviour, so no product repeats the mechanics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Request
+
+from .errors import ErrorCatalog
+
+if TYPE_CHECKING:
+    from .context import RequestContext
+    from .tenants import Org
+
+
+@dataclass(frozen=True)
+class LimitRule:
+    """One limit of an org: at most ``limit`` hits per ``window`` seconds (0 = concurrency)."""
+
+    name: str  # "minute", "day", "credits", "concurrency"
+    limit: int
+    window: int
+    failure_kind: str  # errors.Kind value rendered when exceeded
+    cost: int = 1
+    advertise: bool = False  # this rule's numbers go into the rate-limit headers
+
+
+@dataclass(frozen=True)
+class LimitHeaders:
+    limit: str
+    remaining: str
+    reset: str
+
+
+@dataclass
+class Product:
+    name: str  # books, invoice, crm, fsm, accounts
+    family: str  # id and error family: books (also for invoice), crm, fsm, accounts
+    prefixes: tuple[str, ...]  # URL prefixes; may hold Flask converters (/crm/<version>)
+    make_blueprint: Callable[[str], Blueprint]  # given a unique blueprint name
+    errors: ErrorCatalog
+    requires_auth: bool = True
+    # scopes that allow a request; None = no scope check
+    scopes_for: Callable[[Request], Iterable[str]] | None = None
+    # org id the request addresses (None when the call needs no org) — may raise Failure
+    org_for: Callable[[RequestContext], str | None] | None = None
+    limits_for: Callable[[Org], list[LimitRule]] | None = None
+    limit_headers: LimitHeaders | None = None
+    on_org_created: Callable[[Any, Org, Any], None] | None = None  # (session, org, lab)
+    seeders: dict[str, Callable[..., int]] = field(default_factory=dict)
+    make_lab_blueprint: Callable[[], Blueprint] | None = None  # Zoho-internal state, at /_lab/<name>
+    internal_doc: str = ""  # one paragraph for /_lab/openapi.json
+
+    def scope_ok(self, granted: Iterable[str], request: Request) -> bool:
+        if self.scopes_for is None:
+            return True
+        wanted = [w.lower() for w in self.scopes_for(request)]
+        have = {g.lower() for g in granted}
+        return any(w in have for w in wanted)
