@@ -46,10 +46,11 @@ INVOICE_STATUSES = ("draft", "sent", "overdue", "paid", "void", "unpaid", "parti
 CONTACT_NAME_MAX = 200
 ITEM_NAME_MAX = 100
 
-CONTACT_SORT = {"contact_name": "contact_name", "created_time": "created_time",
+CONTACT_SORT = {"contact_name": "name_key",  # case-insensitive, the same on every database
+                "created_time": "created_time",
                 "last_modified_time": "last_modified_time", "email": "email",
                 "first_name": "first_name", "last_name": "last_name"}
-ITEM_SORT = {"name": "name", "rate": "rate", "created_time": "created_time",
+ITEM_SORT = {"name": "name_key", "rate": "rate", "created_time": "created_time",
              "last_modified_time": "last_modified_time", "sku": "sku"}
 INVOICE_SORT = {"customer_name": "customer_name", "invoice_number": "invoice_number", "date": "date",
                 "due_date": "due_date", "total": "total", "balance": "balance",

@@ -49,24 +49,24 @@ def seed_items(lab: Lab, s: Session, org: Org, *, start: int, count: int, seed: 
     st = BooksStore(lab, s, org)
     ids = st.new_ids(count)
     now = st.now()
-    drafts = []
-    for i in range(start, start + count):
+    rows = []
+    for n, i in enumerate(range(start, start + count)):
+        # every draw for record i happens here, right after its Faker is seeded
         f = faker_for(seed, "items", i)
         service = f.boolean(40)
         name = (f"{f.bs().title()} Service" if service else f"{f.color_name()} {f.word().title()} Part")[:90]
-        drafts.append((i, f, service, name))
-    taken = _unique(st, BooksItem, [d[3] for d in drafts])
-    rows = []
-    for n, (i, f, service, name) in enumerate(drafts):
-        if name.lower() in taken:
-            name = f"{name[:85]} #{i + 1}"
-        taken.add(name.lower())
         rows.append(BooksItem(
             id=ids[n], org_id=org.id, name=name, name_key=name.lower(), sku=f"SKU-{seed}-{i + 1:06d}",
             product_type="service" if service else "goods",
             rate=round(f.pyfloat(min_value=5, max_value=900, right_digits=2), 2),
             created_time=now, last_modified_time=now,
             doc={"description": f.sentence(nb_words=8), "unit": f.random_element(UNITS)}))
+    taken = _unique(st, BooksItem, [r.name for r in rows])
+    for r, i in zip(rows, range(start, start + count), strict=True):
+        if r.name_key in taken:
+            r.name = f"{r.name[:85]} #{i + 1}"
+            r.name_key = r.name.lower()
+        taken.add(r.name_key)
     s.add_all(rows)
     return len(rows)
 
@@ -75,26 +75,20 @@ def seed_contacts(lab: Lab, s: Session, org: Org, *, start: int, count: int, see
     st = BooksStore(lab, s, org)
     base = st.base_currency().id
     now = st.now()
-    drafts = []
+    ids = iter(st.new_ids(count * 4))  # a contact and at most three persons each
+    contacts, persons = [], []
     for i in range(start, start + count):
+        # every draw for record i happens here, right after its Faker is seeded
         f = faker_for(seed, "contacts", i)
         business = f.boolean(70)
         people = [(f.first_name(), f.last_name()) for _ in range(f.random_int(1, 3) if business else 1)]
         company = f.company() if business else ""
         name = company if business else f"{people[0][0]} {people[0][1]}"
-        drafts.append((i, f, business, people, company, name))
-    taken = set() if (org.settings or {}).get("allow_duplicate_names") else _unique(st, BooksContact, [d[5] for d in drafts])
-    ids = iter(st.new_ids(sum(1 + len(d[3]) for d in drafts)))
-    contacts, persons = [], []
-    for i, f, business, people, company, name in drafts:
-        if name.lower() in taken:
-            name = f"{name} ({i + 1})"
-        taken.add(name.lower())
         cid = next(ids)
         billing = _address(f)
         doc = {"billing_address": billing, "shipping_address": _address(f) if f.boolean(50) else dict(billing),
-               "website": f"https://{f.domain_name()}" if business else "", "payment_terms": f.random_element((0, 15, 30)),
-               "notes": ""}
+               "website": f"https://{f.domain_name()}" if business else "",
+               "payment_terms": f.random_element((0, 15, 30)), "notes": ""}
         row_persons = []
         for pos, (first, last) in enumerate(people):
             email = f"{first}.{last}.{i + 1}@{f.free_email_domain()}".lower()
@@ -112,6 +106,13 @@ def seed_contacts(lab: Lab, s: Session, org: Org, *, start: int, count: int, see
             currency_id=base, email=primary.email, first_name=primary.first_name, last_name=primary.last_name,
             created_time=now, last_modified_time=now, doc=doc))
         persons.extend(row_persons)
+    if not (org.settings or {}).get("allow_duplicate_names"):
+        taken = _unique(st, BooksContact, [c.contact_name for c in contacts])
+        for c, i in zip(contacts, range(start, start + count), strict=True):
+            if c.name_key in taken:  # keep display names unique, as Books requires by default
+                c.contact_name = f"{c.contact_name} ({i + 1})"
+                c.name_key = c.contact_name.lower()
+            taken.add(c.name_key)
     s.add_all(contacts)
     s.add_all(persons)
     return len(contacts)
