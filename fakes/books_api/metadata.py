@@ -37,6 +37,7 @@ PER_PAGE_MAX = 200
 
 # -- fields ------------------------------------------------------------------------------------
 ADDRESS_KEYS = ("attention", "address", "street2", "state_code", "city", "state", "zip", "country", "fax", "phone")
+INVOICE_ADDRESS_KEYS = ("address", "street2", "city", "state", "zip", "country", "fax")
 PERSON_KEYS = ("salutation", "first_name", "last_name", "email", "phone", "mobile", "designation",
                "department", "skype")
 CONTACT_TYPES = ("customer", "vendor")

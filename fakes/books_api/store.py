@@ -599,7 +599,7 @@ class BooksStore:
             "billing_address": doc.get("billing_address") or _blank_address(),
             "shipping_address": doc.get("shipping_address") or _blank_address(),
             "facebook": doc.get("facebook", ""), "twitter": doc.get("twitter", ""),
-            "contact_persons": [self.person_json(p, with_contact=False) for p in persons],
+            "contact_persons": [self.person_json(p, embedded=True) for p in persons],
             "notes": doc.get("notes", ""),
             "created_time": self.dt(c.created_time), "last_modified_time": self.dt(c.last_modified_time),
         }
@@ -683,14 +683,15 @@ class BooksStore:
         self.s.add(contact)
 
     @staticmethod
-    def person_json(p: BooksContactPerson, with_contact: bool = True) -> dict[str, Any]:
+    def person_json(p: BooksContactPerson, with_contact: bool = True, embedded: bool = False) -> dict[str, Any]:
+        """A contact person; ``embedded`` inside a contact, where Books says enable_portal."""
         doc = p.doc or {}
         out = {"contact_person_id": p.id}
-        if with_contact:
+        if with_contact and not embedded:
             out = {"contact_id": p.contact_id, **out}
         out.update({k: doc.get(k, "") for k in md.PERSON_KEYS})
         out["is_primary_contact"] = p.is_primary
-        out["is_added_in_portal"] = False
+        out["enable_portal" if embedded else "is_added_in_portal"] = False
         return out
 
     # -- items --------------------------------------------------------------------------------------
@@ -851,8 +852,8 @@ class BooksStore:
             inv.customer_id, inv.customer_name = customer.id, customer.contact_name
             doc["currency_id"] = customer.currency_id
             cdoc = customer.doc or {}
-            doc.setdefault("billing_address", cdoc.get("billing_address") or _blank_address())
-            doc.setdefault("shipping_address", cdoc.get("shipping_address") or _blank_address())
+            doc.setdefault("billing_address", _invoice_address(cdoc.get("billing_address")))
+            doc.setdefault("shipping_address", _invoice_address(cdoc.get("shipping_address")))
         if "currency_id" in body and body["currency_id"]:
             doc["currency_id"] = self.currency(str(body["currency_id"])).id
         if creating or "line_items" in body:
@@ -889,7 +890,7 @@ class BooksStore:
         for key in ("billing_address", "shipping_address"):
             addr = _address(body, key)
             if addr is not None:
-                doc[key] = addr
+                doc[key] = _invoice_address(addr)
         if "custom_fields" in body:
             doc["custom_fields"] = self._merge_custom_fields(doc.get("custom_fields") or [],
                                                              self._custom_fields("invoice", body["custom_fields"]))
@@ -1000,8 +1001,8 @@ class BooksStore:
                 "tax_total": doc.get("tax_total", 0.0), "taxes": doc.get("taxes", []),
                 "discount": doc.get("discount", 0.0), "is_inclusive_tax": False,
                 "payment_made": 0.0, "credits_applied": 0.0, "price_precision": cur.precision if cur else 2,
-                "billing_address": doc.get("billing_address") or _blank_address(),
-                "shipping_address": doc.get("shipping_address") or _blank_address(),
+                "billing_address": doc.get("billing_address") or _invoice_address(None),
+                "shipping_address": doc.get("shipping_address") or _invoice_address(None),
                 "notes": doc.get("notes", ""), "terms": doc.get("terms", ""),
                 "salesperson_name": doc.get("salesperson_name", ""),
             })
@@ -1091,3 +1092,9 @@ def _date(body: dict, key: str, default: str) -> str:
 
 def _blank_address() -> dict[str, str]:
     return {k: "" for k in md.ADDRESS_KEYS}
+
+
+def _invoice_address(addr: dict[str, str] | None) -> dict[str, str]:
+    """An invoice's copy of an address has fewer keys than a contact's (Books v3 invoices spec)."""
+    addr = addr or {}
+    return {k: addr.get(k, "") for k in md.INVOICE_ADDRESS_KEYS}

@@ -83,15 +83,17 @@ class SqlCounters(Counters):
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    # the row key names the window length too, as the memory backend's does: one key counted
+    # in windows of two lengths is two counters, not one
     def hit(self, key, now_ts, window_seconds, amount=1):
         w = int(now_ts // window_seconds)
         with self.db.begin() as s:
-            n = increment(s, Counter, {"key": key, "window": w}, "value", amount)
+            n = increment(s, Counter, {"key": f"{key}@{window_seconds}", "window": w}, "value", amount)
         return n, (w + 1) * window_seconds
 
     def peek(self, key, now_ts, window_seconds):
         with self.db.session() as s:
-            row = s.get(Counter, (key, int(now_ts // window_seconds)))
+            row = s.get(Counter, (f"{key}@{window_seconds}", int(now_ts // window_seconds)))
             return row.value if row else 0
 
     def gauge(self, key, delta):

@@ -129,7 +129,9 @@ def create_tenant(lab: Lab, body: dict[str, Any]) -> dict[str, Any]:
         s.add(user)
         orgs: dict[str, Org] = {}
         for product in products:
-            own = dict(per_org.get(product) or {})
+            own = per_org.get(product) or {}
+            _check(isinstance(own, dict), f"orgs.{product} must be an object")
+            own = dict(own)
             if product in editions:
                 own.setdefault("edition", editions[product])
             orgs[product] = add_org(lab, s, user, product, org_options(product, body, own), company)
