@@ -11,6 +11,7 @@ from .core.app import build_app
 from .core.lab import Lab
 from .core.product import Product
 
+
 def all_products() -> dict[str, list[Product]]:
     """Product plugins by the name ``--only`` takes (books brings Invoice along)."""
     from . import accounts, books_api

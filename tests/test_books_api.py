@@ -415,7 +415,7 @@ def test_daily_plan_limit_45(client, books):
     client.post("/_lab/clock/freeze", json={"at": "2026-05-01T00:00:00Z"})
     client.patch(f"/_lab/orgs/{books.org}", json={"rate_limits": True, "edition": "free"})
     n = 0
-    for minute in range(11):  # 1000 a day on the free plan, at most 100 a minute
+    for _minute in range(11):  # 1000 a day on the free plan, at most 100 a minute
         for _ in range(100):
             r = books.get("/settings/currencies")
             n += 1

@@ -33,6 +33,8 @@ def build_app(lab: Lab, products: list[Product]) -> Flask:
 
     app.register_blueprint(make_lab_blueprint(products), url_prefix="/_lab")
     for product in products:
+        if product.on_start is not None:
+            product.on_start(lab)
         if product.make_lab_blueprint is not None:
             app.register_blueprint(product.make_lab_blueprint(), url_prefix=f"/_lab/{product.name}")
 

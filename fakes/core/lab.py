@@ -6,8 +6,10 @@ path needs (access tokens and orgs), so a request costs no extra query for auth.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,11 +23,14 @@ from .db import Database, json_column
 from .faults import FaultBook
 from .ids import IdFactory
 from .journal import Journal
+from .notify import Notifier
 from .tenants import AccessToken, Org, User, org_ids_of_user
 from .timefmt import as_utc, parse_datetime
 
 if TYPE_CHECKING:
     from .product import Product
+
+log = logging.getLogger("zlab.fakes")
 
 
 class LabSetting(SQLModel, table=True):
@@ -49,6 +54,8 @@ class Lab:
 
     def __init__(self, db_url: str | None = None, *, seed: int = 0, shared: bool = False,
                  journal_size: int = 5000, base_url: str | None = None) -> None:
+        from . import records, snapshots, workflows  # noqa: F401 - their tables must exist too
+
         self.db = Database(db_url)
         self.db.create_all()
         self.seed = seed
@@ -60,6 +67,8 @@ class Lab:
         self.faults = FaultBook(self.db, self.counters, seed)
         self.journal = Journal(journal_size)
         self.products: dict[str, Product] = {}
+        self.notifier = Notifier()
+        self._subscribers: list[Callable[[Any], None]] = []
         self._tokens: dict[str, CachedToken] = {}
         self._orgs: dict[str, tuple[Org, float]] = {}
         self._lock = threading.Lock()
@@ -94,6 +103,18 @@ class Lab:
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    # -- change events (records.ChangeEvent) --------------------------------------------------
+    def subscribe(self, callback: Callable[[Any], None]) -> None:
+        """Products that notify about changes (CRM watch, FSM notifications) listen here."""
+        self._subscribers.append(callback)
+
+    def publish(self, event: Any) -> None:
+        for callback in self._subscribers:
+            try:
+                callback(event)
+            except Exception:  # a broken subscriber must not fail the API call that changed data
+                log.exception("change subscriber failed for %s", event)
 
     # -- caches of the hot path --------------------------------------------------------------
     def lookup_token(self, token: str) -> CachedToken | None:
@@ -139,6 +160,7 @@ class Lab:
     def reset_memory(self) -> None:
         self.forget()
         self.journal.clear()
+        self.notifier.clear()
         self.counters.clear()
         self.clock.reset()
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, request
+from sqlmodel import select
 
 from . import snapshots
 from .bodies import read_json
@@ -75,7 +76,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
     def tenants_list():
         lab = _lab()
         with lab.db.session() as s:
-            users = s.query(User).order_by(User.created_time, User.id).all()
+            users = s.exec(select(User).order_by(User.created_time, User.id)).all()
             out = [{"email": u.email, "user_id": u.id,
                     "orgs": {o.product: o.id for o in orgs_of_user(s, u.id)}} for u in users]
         return json_response({"tenants": out})
@@ -88,7 +89,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
             if user is None:
                 raise lab_error(404, f"no tenant {email}")
             orgs = orgs_of_user(s, user.id)
-            clients = s.query(OAuthClient).filter(OAuthClient.user_id == user.id).all()
+            clients = s.exec(select(OAuthClient).where(OAuthClient.user_id == user.id)).all()
             return json_response({
                 "email": user.email, "user_id": user.id, "name": user.name,
                 "orgs": [org_json(o) for o in orgs],
@@ -230,6 +231,79 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
         lab = _lab()
         body = _body()
         return json_response(seed_org(lab, body), 201)
+
+    # -- workflow rules of record-style orgs (CRM, FSM) ----------------------------------------
+    @bp.post("/workflows")
+    def workflows_add():
+        from .workflows import WorkflowRule, validate_rule
+
+        lab = _lab()
+        body = _body()
+        org = lab.lookup_org(str(body.get("org_id", "")))
+        product = lab.products.get(org.product) if org else None
+        if org is None or product is None or not product.modules:
+            raise lab_error(404, "org_id must name an org of a product with workflow rules (crm, fsm)")
+        reason = validate_rule(body, product.modules)
+        if reason:
+            raise lab_error(400, reason)
+        with lab.db.begin() as s:
+            rule = WorkflowRule(id=lab.ids.record_id(s, product.family, org.id), product=org.product, org_id=org.id,
+                                module=body["module"], name=str(body.get("name") or ""),
+                                event=body.get("event", "create_or_edit"), condition=body.get("condition") or {},
+                                action=body["action"], created_time=lab.now())
+            s.add(rule)
+            answer = rule.model_dump(mode="json")
+        return json_response(answer, 201)
+
+    @bp.get("/workflows")
+    def workflows_list():
+        from sqlalchemy import func
+
+        from .workflows import WorkflowRule, WorkflowRun
+
+        lab = _lab()
+        org_id = request.args.get("org_id", "")
+        with lab.db.session() as s:
+            rules = s.exec(select(WorkflowRule).where(WorkflowRule.org_id == org_id)).all()
+            counts = dict(s.exec(select(WorkflowRun.rule_id, func.count()).where(WorkflowRun.org_id == org_id)
+                                 .group_by(WorkflowRun.rule_id)).all())
+            out = [{**r.model_dump(mode="json"), "runs": counts.get(r.id, 0)} for r in rules]
+        return json_response({"workflows": out})
+
+    @bp.delete("/workflows/<rule_id>")
+    def workflows_delete(rule_id: str):
+        from .workflows import WorkflowRule
+
+        with _lab().db.begin() as s:
+            rule = s.get(WorkflowRule, rule_id)
+            if rule is None:
+                raise lab_error(404, f"no workflow rule {rule_id}")
+            s.delete(rule)
+        return json_response({"status": "deleted", "id": rule_id})
+
+    @bp.get("/workflows/runs")
+    def workflow_runs():
+        from .workflows import WorkflowRun
+
+        lab = _lab()
+        with lab.db.session() as s:
+            q = select(WorkflowRun).where(WorkflowRun.org_id == request.args.get("org_id", ""))
+            for key in ("record_id", "rule_id", "module"):
+                if request.args.get(key):
+                    q = q.where(getattr(WorkflowRun, key) == request.args[key])
+            runs = [r.model_dump(mode="json") for r in s.exec(q.order_by(WorkflowRun.time, WorkflowRun.id)).all()]
+        return json_response({"runs": runs})
+
+    # -- outgoing calls (notifications, webhooks) ---------------------------------------------
+    @bp.get("/deliveries")
+    def deliveries():
+        lab = _lab()
+        try:
+            limit = min(2000, max(1, int(request.args.get("limit", 100))))
+        except ValueError:
+            raise lab_error(400, "limit must be a whole number") from None
+        items = lab.notifier.log(org_id=request.args.get("org_id"), kind=request.args.get("kind"), limit=limit)
+        return json_response({"deliveries": [d.to_json() for d in items]})
 
     # -- OAuth helpers (the API console's "self client: generate code") -----------------------
     @bp.post("/oauth/codes")

@@ -56,6 +56,8 @@ class Product:
     on_org_created: Callable[[Any, Org, Any], None] | None = None  # (session, org, lab)
     seeders: dict[str, Callable[..., int]] = field(default_factory=dict)
     make_lab_blueprint: Callable[[], Blueprint] | None = None  # Zoho-internal state, at /_lab/<name>
+    modules: dict[str, Any] = field(default_factory=dict)  # record modules (fields.ModuleDef) by API name
+    on_start: Callable[[Any], None] | None = None  # (lab) once the app is built: subscribe to changes
     internal_doc: str = ""  # one paragraph for /_lab/openapi.json
 
     def scope_ok(self, granted: Iterable[str], request: Request) -> bool:
