@@ -14,11 +14,13 @@ from .core.product import Product
 
 def all_products() -> dict[str, list[Product]]:
     """Product plugins by the name ``--only`` takes (books brings Invoice along)."""
-    from . import accounts, books_api
+    from . import accounts, books_api, crm_api, fsm_api
 
     return {
         "accounts": [accounts.product()],
         "books": [books_api.product("books"), books_api.product("invoice")],
+        "crm": [crm_api.product()],
+        "fsm": [fsm_api.product()],
     }
 
 

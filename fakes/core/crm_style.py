@@ -72,6 +72,23 @@ def read_data(catalog: ErrorCatalog, *, max_records: int = MAX_RECORDS_PER_WRITE
     return data, runs_workflows
 
 
+def user_org(c, org_header: str | None = None) -> str | None:
+    """CRM and FSM have no org parameter: a call addresses the user's org of that product, or
+    the one named by the product's org header when the user has several."""
+    from .context import lab
+
+    wanted = request.headers.get(org_header) if org_header else None
+    if wanted:
+        return wanted
+    if c.principal is None:
+        return None
+    mine = sorted(o for o in c.principal.org_ids
+                  if (org := lab().lookup_org(o)) is not None and org.product == c.product.name)
+    if not mine:
+        raise Failure(Kind.ORG_MISSING)
+    return mine[0]
+
+
 def success(message: str, details: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"code": "SUCCESS", "details": details, "message": message, "status": "success", **extra}
 
