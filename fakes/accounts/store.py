@@ -105,6 +105,7 @@ def client_credentials_grant(lab: Lab, p: dict[str, str], api_domain: str) -> di
     with lab.db.begin() as s:
         client = _client(s, p.get("client_id"), p.get("client_secret"))
         soid = p.get("soid")
+        org_id = None
         if soid:  # e.g. ZohoCRM.123456789: the org must be the client user's own
             service, _, org_id = soid.partition(".")
             org = s.get(Org, org_id)
@@ -112,7 +113,7 @@ def client_credentials_grant(lab: Lab, p: dict[str, str], api_domain: str) -> di
                     or org.id not in org_ids_of_user(s, client.user_id)):
                 raise errors.oauth_error("invalid_soid")
         at = issue_access_token(s, token=ids.token(), client_id=client.client_id, user_id=client.user_id,
-                                scopes=scopes, refresh_token=None, now=now)
+                                scopes=scopes, refresh_token=None, now=now, org_id=org_id)
         return _answer(at, api_domain)
 
 

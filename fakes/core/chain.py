@@ -11,6 +11,7 @@ scope, which org, which limits, how an error looks) come from the ``Product``.
 
 from __future__ import annotations
 
+import re
 import secrets
 import socket
 import time
@@ -167,6 +168,8 @@ class Record(Handler):
         out = None
         if (response.status_code >= 400 or request.method != "GET") and not response.is_streamed:
             out = excerpt(response.get_data())
+        if ctx.product.name == "accounts":  # the journal is shown in reports: no live secrets there
+            body, out = redact(body), redact(out)
         entry = lab.journal.new_entry(
             request_id=ctx.request_id,
             time=lab.now().astimezone(UTC).isoformat(timespec="milliseconds"),
@@ -178,6 +181,14 @@ class Record(Handler):
         )
         lab.journal.record(entry)
         return response
+
+
+SECRET = re.compile(r'((?:client_secret|refresh_token|access_token|code)(?:=|"\s*:\s*"))([^&"\s]+)')
+
+
+def redact(text: str | None) -> str | None:
+    """Mask OAuth secrets (form or JSON) but keep their names, so the journal still explains."""
+    return SECRET.sub(lambda m: m.group(1) + m.group(2)[:6] + "…", text) if text else text
 
 
 REQUEST_CHAIN: list[Handler] = [ResolveProduct(), Authenticate(), ResolveOrg(), InjectFaults(), RateLimit()]

@@ -24,6 +24,7 @@ class Counter(SQLModel, table=True):
     key: str = Field(sa_column=Column(String(200), primary_key=True))
     window: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     value: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    ends: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))  # 0: never
 
 
 class Counters:
@@ -64,7 +65,8 @@ class MemoryCounters(Counters):
 
     def gauge(self, key, delta):
         with self._lock:
-            self._gauges[key] += delta
+            # never below zero: a reset may clear the count while requests are still in flight
+            self._gauges[key] = max(0, self._gauges[key] + delta)
             return self._gauges[key]
 
     def clear(self):
@@ -80,16 +82,24 @@ class MemoryCounters(Counters):
 
 
 class SqlCounters(Counters):
+    PRUNE_EVERY = 2000  # hits between deletions of windows that have ended
+
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._hits = 0
 
     # the row key names the window length too, as the memory backend's does: one key counted
     # in windows of two lengths is two counters, not one
     def hit(self, key, now_ts, window_seconds, amount=1):
         w = int(now_ts // window_seconds)
+        ends = (w + 1) * window_seconds
         with self.db.begin() as s:
-            n = increment(s, Counter, {"key": f"{key}@{window_seconds}", "window": w}, "value", amount)
-        return n, (w + 1) * window_seconds
+            n = increment(s, Counter, {"key": f"{key}@{window_seconds}", "window": w}, "value", amount,
+                          extra={"ends": ends})
+            self._hits += 1
+            if self._hits % self.PRUNE_EVERY == 0:  # keeps the table small however long it runs
+                s.exec(delete(Counter).where(Counter.ends > 0, Counter.ends < now_ts - 86400))
+        return n, ends
 
     def peek(self, key, now_ts, window_seconds):
         with self.db.session() as s:

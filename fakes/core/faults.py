@@ -33,10 +33,9 @@ PRODUCT_NAMES = ("accounts", "books", "invoice", "crm", "fsm")
 
 class FaultRuleRow(SQLModel, table=True):
     __tablename__ = "lab_fault_rule"
-    # never reuse an id (SQLite reuses the highest rowid after a delete): the match counts of a
-    # rule are keyed by its id, so a reused id would inherit a deleted rule's counts
-    __table_args__ = {"sqlite_autoincrement": True}
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    # Ids come from the lab's id sequence: never reused (a rule's match counts are keyed by its
+    # id), and explicit, so a snapshot restore on PostgreSQL needs no serial repair.
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     spec: dict = json_column()
     created_time: datetime | None = datetime_column()
 
@@ -94,7 +93,7 @@ class FaultRule:
         if spec.get("org") is not None and not isinstance(spec["org"], str):
             raise FaultSpecError("org must be an org id (a string)")
         prob = spec.get("probability")
-        if prob is not None and (not isinstance(prob, (int, float)) or not 0 <= prob <= 1):
+        if prob is not None and (isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1):
             raise FaultSpecError("probability must be between 0 and 1")
         nth = spec.get("nth")
         if nth is not None and (not isinstance(nth, int) or isinstance(nth, bool) or nth < 1):
@@ -156,11 +155,13 @@ class FaultBook:
 
     def add(self, spec: dict[str, Any], now: datetime) -> FaultRule:
         FaultRule.parse(0, spec)  # validate before storing
+        from .ids import IdSequence
+        from .sql import increment
+
         with self.db.begin() as s:
-            row = FaultRuleRow(spec=spec, created_time=now)
-            s.add(row)
-            s.flush()
-            rule = FaultRule.parse(row.id, spec)
+            rule_id = increment(s, IdSequence, {"scope": "fault-rule"}, "value", 1)
+            s.add(FaultRuleRow(id=rule_id, spec=spec, created_time=now))
+            rule = FaultRule.parse(rule_id, spec)
         with self._lock:
             self._rules = [*self._rules, rule]
         return rule

@@ -128,6 +128,8 @@ class Lab:
                 return None
             user = s.get(User, at.user_id)
             orgs = frozenset(org_ids_of_user(s, at.user_id))
+            if at.org_id:  # a token issued for one org (client credentials with soid)
+                orgs = orgs & {at.org_id}
         at.expires_at = as_utc(at.expires_at)
         cached = CachedToken(at, user.email if user else "", orgs, time.monotonic())
         with self._lock:

@@ -381,6 +381,8 @@ def _move_clock(lab: Lab, action: Any, body: dict[str, Any]) -> None:
     elif action == "advance":
         secs = body.get("seconds", request.args.get("seconds"))
         try:
+            if isinstance(secs, bool):
+                raise ValueError(secs)
             secs = float(secs)
             if not math.isfinite(secs) or abs(secs) > 100 * 365 * 86400:
                 raise ValueError(secs)

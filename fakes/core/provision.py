@@ -174,9 +174,10 @@ def update_org(lab: Lab, org_id: str, body: dict[str, Any]) -> dict[str, Any]:
         if org is None:
             raise lab_error(404, f"no org {org_id}")
         if "edition" in body:
-            _check(body["edition"] in EDITIONS[org.product],
+            edition = body["edition"].lower() if isinstance(body["edition"], str) else body["edition"]
+            _check(edition in EDITIONS[org.product],
                    f"edition must be one of {', '.join(EDITIONS[org.product])}")
-            org.edition = body["edition"]
+            org.edition = edition
         if "time_zone" in body:
             _check(isinstance(body["time_zone"], str) and is_valid_zone(body["time_zone"]), "time_zone is not valid")
             org.time_zone = body["time_zone"]

@@ -113,6 +113,7 @@ class AccessToken(SQLModel, table=True):
     scopes: list = json_list_column()
     created_time: datetime | None = datetime_column(index=True)
     expires_at: datetime | None = datetime_column()
+    org_id: str | None = None  # a client-credentials token for one org (soid) reaches only that org
 
 
 class GrantCode(SQLModel, table=True):
@@ -187,10 +188,11 @@ def tokens_issued_since(s: Session, refresh_token: str, since: datetime) -> int:
 
 
 def issue_access_token(s: Session, *, token: str, client_id: str, user_id: str, scopes: list[str],
-                       refresh_token: str | None, now: datetime) -> AccessToken:
+                       refresh_token: str | None, now: datetime, org_id: str | None = None) -> AccessToken:
     at = AccessToken(
         token=token, client_id=client_id, user_id=user_id, refresh_token=refresh_token,
         scopes=list(scopes), created_time=now, expires_at=now + timedelta(seconds=ACCESS_TOKEN_SECONDS),
+        org_id=org_id,
     )
     s.add(at)
     return at

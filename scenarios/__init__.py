@@ -1,0 +1,1 @@
+"""Scenario harness, catalog and runner (the QA product). Built by its own issue."""
