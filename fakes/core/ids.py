@@ -2,9 +2,10 @@
 
 Real Zoho ids are an org-specific prefix followed by a running number, e.g. CRM
 ``4150868000000224005`` (19 digits) and Books ``460000000026049`` (15 digits). We do the same:
-the prefix is derived from (seed, org id) by hashing, the running number comes from a
-database sequence (one row per org and product), so the same seed and the same sequence of
-calls give the same ids, on SQLite and PostgreSQL alike, across worker processes.
+the prefix is derived from (seed, org id) by hashing, the running number comes from one
+database sequence shared by all orgs (so ids never collide even when two orgs' prefixes do), so
+the same seed and the same sequence of calls give the same ids, on SQLite and PostgreSQL alike,
+across worker processes.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ class IdFactory:
     def record_ids(self, session: Session, family: str, org_id: str, count: int = 1) -> list[str]:
         """Reserve ``count`` consecutive record ids for one org of one product family."""
         prefix_len, running_len = FAMILIES[family]
-        last = increment(session, IdSequence, {"scope": f"rec:{family}:{org_id}"}, "value", count)
+        # One running number for every record of every org: prefixes are short hashes and may
+        # repeat across orgs, the running part never does, so ids are unique lab-wide.
+        last = increment(session, IdSequence, {"scope": "records"}, "value", count)
         prefix = _digits(self.seed, "prefix", family, org_id, n=prefix_len)
         return [f"{prefix}{RUNNING_BASE + n:0{running_len}d}" for n in range(last - count + 1, last + 1)]
 

@@ -64,7 +64,10 @@ def parse_datetime(text: str) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 lies outside datetime's range in UTC
+        return None
 
 
 def _local(dt: datetime, tz: str | None) -> datetime:
