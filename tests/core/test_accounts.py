@@ -9,24 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from fakes import create_app
-from tests.core_probe import build_probe_app, call
+from tests.core.probe import call
 
 TOKEN_RE = re.compile(r"1000\.[0-9a-f]{32}\.[0-9a-f]{32}")
 THROTTLED = {"error": "Access Denied",
              "error_description": "You have made too many requests continuously. Please try again after some time.",
              "status": "failure"}
-
-
-@pytest.fixture
-def app(backend):
-    app = build_probe_app(backend)
-    yield app
-    app.extensions["zlab"].db.dispose()
-
-
-@pytest.fixture
-def c(app):
-    return app.test_client()
 
 
 def new_t(c, **body) -> dict:

@@ -10,26 +10,7 @@ import pytest
 from fakes.core.clock import ClockState, LabClock
 from fakes.core.lab import Lab
 from fakes.core.timefmt import parse_datetime
-from tests.core_probe import build_probe_app, call, get_token, new_tenant
-
-
-@pytest.fixture
-def app(sqlite_url):
-    app = build_probe_app(sqlite_url)
-    yield app
-    app.extensions["zlab"].db.dispose()
-
-
-@pytest.fixture
-def lab_client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def backend_app(backend):
-    app = build_probe_app(backend)
-    yield app
-    app.extensions["zlab"].db.dispose()
+from tests.core.probe import build_probe_app, call, get_token, new_tenant
 
 
 def clock(c) -> dict:

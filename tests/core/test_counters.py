@@ -120,12 +120,13 @@ def test_sql_counters_are_shared_by_workers(backend):
 
 def test_memory_counters_stay_bounded_without_losing_live_windows():
     m = MemoryCounters()
-    m.hit("live", 10_000.0, 60)
+    end = 12_000 * 60.0
+    m.hit("live", end, 60)
     m.gauge("held", 1)
-    for i in range(12_000):  # thousands of windows come and go
-        m.hit(f"old:{i % 50}", float(i), 1)
-    assert m.peek("live", 10_000.0, 60) == 1  # its window (9960..10020) has not ended
-    assert m.hit("live", 10_001.0, 60) == (2, 10_020)
+    for i in range(12_000):  # minute windows over eight days come and go
+        m.hit(f"old:{i % 50}", float(i) * 60, 1)
+    assert m.peek("live", end, 60) == 1  # its window has not ended
+    assert m.hit("live", end + 1, 60) == (2, end + 60)
     assert m.gauge("held", 0) == 1  # gauges are never pruned
-    assert len(m._windows) < 5000  # pruned as windows pass
+    assert len(m._windows) < 5000  # windows that ended over a day ago are pruned
     assert m.peek("old:0", 0.0, 1) == 0

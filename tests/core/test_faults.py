@@ -10,26 +10,7 @@ import httpx
 import pytest
 from werkzeug.serving import make_server
 
-from tests.core_probe import PREFIX, build_probe_app, call, new_tenant
-
-
-@pytest.fixture
-def app(backend):
-    app = build_probe_app(backend)
-    yield app
-    app.extensions["zlab"].db.dispose()
-
-
-@pytest.fixture
-def c(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def sqlite_probe(sqlite_url):
-    app = build_probe_app(sqlite_url)
-    yield app
-    app.extensions["zlab"].db.dispose()
+from tests.core.probe import PREFIX, build_probe_app, call, new_tenant
 
 
 def add(c, spec: dict) -> dict:

@@ -7,19 +7,7 @@ import json
 import pytest
 
 from fakes.core.journal import EXCERPT_BYTES, Journal, excerpt
-from tests.core_probe import PREFIX, build_probe_app, call, new_tenant
-
-
-@pytest.fixture
-def app(backend):
-    app = build_probe_app(backend)
-    yield app
-    app.extensions["zlab"].db.dispose()
-
-
-@pytest.fixture
-def c(app):
-    return app.test_client()
+from tests.core.probe import PREFIX, build_probe_app, call, new_tenant
 
 
 def entries(c, **params) -> list[dict]:

@@ -7,19 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from fakes.core.timefmt import parse_datetime
-from tests.core_probe import build_probe_app, call, get_token, new_tenant
-
-
-@pytest.fixture
-def app(backend):
-    app = build_probe_app(backend)
-    yield app
-    app.extensions["zlab"].db.dispose()
-
-
-@pytest.fixture
-def c(app):
-    return app.test_client()
+from tests.core.probe import build_probe_app, call, get_token, new_tenant
 
 
 def tenants(c) -> list[dict]:

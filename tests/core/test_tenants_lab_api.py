@@ -6,19 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fakes.core.tenants import DEFAULT_EDITION, EDITIONS, PRODUCTS
-from tests.core_probe import build_probe_app, call, new_tenant
-
-
-@pytest.fixture
-def app(backend):
-    app = build_probe_app(backend)
-    yield app
-    app.extensions["zlab"].db.dispose()
-
-
-@pytest.fixture
-def c(app):
-    return app.test_client()
+from tests.core.probe import build_probe_app, call, new_tenant
 
 
 def test_empty_body_creates_a_tenant_with_one_org_per_served_product(c):
