@@ -162,6 +162,62 @@ def main() -> None:
     cli(prog_name="zlab")
 
 
+# -- scenarios -------------------------------------------------------------------------------------
+@cli.group()
+def scenarios() -> None:
+    """The scenario catalog: list it with its rule coverage, run it with reports."""
+
+
+def _selection(f):
+    f = click.option("-k", "keyword", metavar="EXPR",
+                     help="Only scenarios whose id, title, rules or tags match (words with and/or/not).")(f)
+    f = click.option("--rule", "rules", multiple=True, metavar="ID", help="Only scenarios guarding this rule (TW-16).")(f)
+    f = click.option("--catalog", "catalogs", multiple=True, metavar="PACKAGE",
+                     help="Python package(s) of scenarios (default: scenarios.catalog; repeatable).")(f)
+    return click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only scenarios with this tag.")(f)
+
+
+@scenarios.command("list")
+@_selection
+def scenarios_list(keyword: str | None, rules: tuple[str, ...], tags: tuple[str, ...],
+                   catalogs: tuple[str, ...]) -> None:
+    """Table of scenarios (id, title, rules, tags) and the rule coverage of RULES.md."""
+    from scenarios.harness.console import list_scenarios
+    from scenarios.harness.runner import DEFAULT_CATALOG, ExpressionError
+
+    try:
+        sys.exit(list_scenarios(out, keyword=keyword, rules=rules, tags=tags,
+                                catalogs=catalogs or (DEFAULT_CATALOG,)))
+    except ModuleNotFoundError as exc:
+        raise click.UsageError(f"--catalog: {exc}") from None
+    except ExpressionError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@scenarios.command("run")
+@_selection
+@click.option("--report-dir", default=".zlab/reports", show_default=True, type=click.Path(file_okay=False),
+              help="Where junit.xml, report.html and results.json go.")
+@click.option("--target", metavar="URL", callback=lambda c, p, v: _check_url(c, p, v) if v else None,
+              help="Run against a running stack (zlab serve, docker compose) instead of embedded ones.")
+@click.option("-n", "--workers", default=1, show_default=True, type=click.IntRange(1, 32),
+              help="Worker processes (each with its own embedded stack).")
+def scenarios_run(keyword: str | None, rules: tuple[str, ...], tags: tuple[str, ...], catalogs: tuple[str, ...],
+                  report_dir: str, target: str | None, workers: int) -> None:
+    """Run scenarios with live progress; exit 0 only if every selected scenario passed."""
+    from scenarios.harness.console import run_scenarios
+    from scenarios.harness.runner import DEFAULT_CATALOG, ExpressionError
+
+    try:
+        code = run_scenarios(out, keyword=keyword, rules=rules, tags=tags, report_dir=Path(report_dir),
+                             target=target, workers=workers, catalogs=catalogs or (DEFAULT_CATALOG,))
+    except ExpressionError as exc:
+        raise click.UsageError(str(exc)) from None
+    except ModuleNotFoundError as exc:
+        raise click.UsageError(f"--catalog: {exc}") from None
+    sys.exit(code)
+
+
 # -- serve -----------------------------------------------------------------------------------------
 def product_names() -> list[str]:
     import fakes
