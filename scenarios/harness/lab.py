@@ -22,6 +22,7 @@ import httpx
 
 from .clients import Clock, Control, Faults, Tenant
 from .model import StepRecord
+from .webhook import Webhook
 
 
 class Lab:
@@ -37,6 +38,7 @@ class Lab:
         self.faults = Faults(self)
         self.steps: list[StepRecord] = []
         self.tenants: list[Tenant] = []
+        self._webhooks: list[Webhook] = []
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> Lab:
@@ -81,6 +83,16 @@ class Lab:
         self.faults.remove_added()
         if self.clock.touched:
             self.clock.reset()
+        for hook in self._webhooks:
+            hook.stop()
+        self._webhooks = []
+
+    def webhook(self) -> Webhook:
+        """A local HTTP receiver for notifications and workflow webhooks: ``.url``,
+        ``.received`` (JSON bodies), ``.wait_for(n)``. Stopped at the end of the scenario."""
+        hook = Webhook().start()
+        self._webhooks.append(hook)
+        return hook
 
     # -- what scenarios use --------------------------------------------------------------------------
     def tenant(self, **options: Any) -> Tenant:
