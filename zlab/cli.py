@@ -168,6 +168,14 @@ def scenarios() -> None:
     """The scenario catalog: list it with its rule coverage, run it with reports."""
 
 
+def _importable_here() -> None:
+    """Catalog packages are looked up from the current directory too (as ``python -m`` would)."""
+    import os
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def _selection(f):
     f = click.option("-k", "keyword", metavar="EXPR",
                      help="Only scenarios whose id, title, rules or tags match (words with and/or/not).")(f)
@@ -185,6 +193,7 @@ def scenarios_list(keyword: str | None, rules: tuple[str, ...], tags: tuple[str,
     from scenarios.harness.console import list_scenarios
     from scenarios.harness.runner import DEFAULT_CATALOG, ExpressionError
 
+    _importable_here()
     try:
         sys.exit(list_scenarios(out, keyword=keyword, rules=rules, tags=tags,
                                 catalogs=catalogs or (DEFAULT_CATALOG,)))
@@ -208,6 +217,7 @@ def scenarios_run(keyword: str | None, rules: tuple[str, ...], tags: tuple[str, 
     from scenarios.harness.console import run_scenarios
     from scenarios.harness.runner import DEFAULT_CATALOG, ExpressionError
 
+    _importable_here()
     try:
         code = run_scenarios(out, keyword=keyword, rules=rules, tags=tags, report_dir=Path(report_dir),
                              target=target, workers=workers, catalogs=catalogs or (DEFAULT_CATALOG,))
@@ -539,13 +549,22 @@ def _fresh_sqlite(path: Path) -> str:
 @click.option("--contacts", default=25, show_default=True, type=click.IntRange(0, 10_000),
               help="Books contacts to seed.")
 @click.option("--items", default=10, show_default=True, type=click.IntRange(0, 10_000), help="Books items to seed.")
+@click.option("--scenarios/--no-scenarios", "with_scenarios", default=True, show_default=True,
+              help="Then run the whole scenario catalog and write its report.")
+@click.option("--report-dir", default=".zlab/reports", show_default=True, type=click.Path(file_okay=False),
+              help="Where the scenario report goes.")
+@click.option("-n", "--workers", default=2, show_default=True, type=click.IntRange(1, 32),
+              help="Worker processes for the scenarios.")
 @click.option("--db-path", default=".zlab/demo.db", show_default=True, type=click.Path(dir_okay=False),
               help="SQLite file of the demo (deleted first: every run starts fresh).")
-def demo(port: int, keep: bool, seed: int, contacts: int, items: int, db_path: str) -> None:
-    """Demo: fakes in-process, a tenant, Books data, an API call.
+def demo(port: int, keep: bool, seed: int, contacts: int, items: int, with_scenarios: bool, report_dir: str,
+         workers: int, db_path: str) -> None:
+    """Demo: fakes in-process, a tenant, Books data, an API call, then the scenario catalog.
 
     Runs the fakes in this process on the embedded SQLite default, creates a tenant, seeds its
-    Books org, exchanges the refresh token and lists the contacts like a Zoho client would. Prints the tenant's credentials and a curl command you can paste while the fakes run (--keep).
+    Books org, exchanges the refresh token and lists the contacts like a Zoho client would. Prints
+    the tenant's credentials and a curl command you can paste while the fakes run (--keep). Then
+    runs every scenario on embedded stacks and prints where the HTML report is.
     """
     import fakes
 
@@ -576,6 +595,15 @@ def demo(port: int, keep: bool, seed: int, contacts: int, items: int, db_path: s
     if not ok:
         raise click.ClickException("the demo's Books request failed (see above)")
     out.print("Demo done: fakes stopped.")
+    if with_scenarios:
+        from scenarios.harness.console import run_scenarios
+
+        out.rule("The scenario catalog")
+        code = run_scenarios(out, keyword=None, rules=(), tags=(), report_dir=Path(report_dir), target=None,
+                             workers=workers)
+        out.print(f"[bold]Scenario report: {(Path(report_dir) / 'report.html').resolve()}[/]", soft_wrap=True)
+        if code:
+            raise click.ClickException("some scenarios failed (see the report)")
 
 
 def _demo_steps(base: str, *, seed: int, contacts: int, items: int) -> bool:
@@ -593,15 +621,10 @@ def _demo_steps(base: str, *, seed: int, contacts: int, items: int) -> bool:
             raise click.ClickException("the demo tenant has no Books org")
         auth = {"Authorization": f"Zoho-oauthtoken {token}"}
 
-        can = seedable(http).get("books") or []
-        wanted = {m: n for m, n in (("contacts", contacts), ("items", items)) if n and m in can}
-        if "contacts" in can:
+        wanted = {m: n for m, n in (("contacts", contacts), ("items", items)) if n}
+        if wanted:
             created = seed_chunks(http, org, wanted, seed=seed, chunk=SEED_CHUNK)
             out.print("Seeded the Books org: " + ", ".join(f"{n} {m}" for m, n in created.items()))
-        elif contacts:
-            made = _demo_contacts_via_api(http, org, auth, contacts)
-            if made:
-                out.print(f"Created {made} Books contacts through the API (no Books seeder on this server yet).")
 
         _print_kv([("email", tenant["email"]), ("client_id", tenant["client_id"]),
                    ("client_secret", tenant["client_secret"]), ("refresh_token", tenant["refresh_token"]),
@@ -624,26 +647,6 @@ def _demo_steps(base: str, *, seed: int, contacts: int, items: int) -> bool:
         if r.status_code >= 500:
             out.print(f"[red]GET /books/v3/contacts -> HTTP {r.status_code}: {error_text(r)}[/]")
             return False
-        out.print(f"[yellow]GET /books/v3/contacts -> HTTP {r.status_code}: {error_text(r)} "
-                  "(the Books contacts API is not available on this build yet)[/]")
-        return True
+        out.print(f"[red]GET /books/v3/contacts -> HTTP {r.status_code}: {error_text(r)}[/]")
+        return False
 
-
-def _demo_contacts_via_api(http: LabHttp, org: str, auth: dict[str, str], count: int) -> int:
-    from faker import Faker
-
-    faker = Faker()
-    faker.seed_instance(7)
-    made = 0
-    for i in range(count):
-        r = http.request("POST", f"/books/v3/contacts?organization_id={org}", headers=auth, json={
-            "contact_name": f"{faker.company()} {i + 1:02d}", "contact_type": "customer"})
-        if r.status_code not in (200, 201):
-            if made == 0:
-                out.print(f"[yellow]Skipping seeding: POST /books/v3/contacts answered HTTP {r.status_code} "
-                          f"({error_text(r)}); the Books API is not complete on this build yet.[/]")
-            else:
-                out.print(f"[yellow]Stopped creating contacts after {made}: HTTP {r.status_code} ({error_text(r)})[/]")
-            break
-        made += 1
-    return made

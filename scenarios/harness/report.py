@@ -62,12 +62,12 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bot
 .card b{display:block;font-size:20px}
 table{border-collapse:collapse;width:100%;margin:6px 0}th,td{border-bottom:1px solid #eaeef2;padding:5px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa;font-weight:600}
-.b{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;font-weight:600;color:#fff}
+.b{display:inline-block;white-space:nowrap;border-radius:10px;padding:0 8px;font-size:12px;font-weight:600;color:#fff}
 .passed{background:#1a7f37}.failed{background:#cf222e}.error{background:#9a6700}.uncovered{background:#6e7781}.notrun{background:#8c959f}
 details{border:1px solid #d0d7de;border-radius:8px;margin:8px 0;padding:6px 10px}summary{cursor:pointer}
 .fail{background:#ffebe9;border:1px solid #ff818266;border-radius:6px;padding:8px 10px;margin:8px 0}
 pre{background:#f6f8fa;padding:8px;border-radius:6px;overflow:auto;font-size:12px;white-space:pre-wrap}
-code{font-size:12px}.muted{color:#59636e}.steps li{margin:2px 0}.tag{background:#ddf4ff;border-radius:6px;padding:0 6px;margin-right:4px;font-size:12px}
+code{font-size:12px;white-space:nowrap}.muted{color:#59636e}.steps li{margin:2px 0}.tag{background:#ddf4ff;border-radius:6px;padding:0 6px;margin-right:4px;font-size:12px}
 """
 
 
