@@ -135,7 +135,10 @@ class RateLimit(Handler):
                 if n > rule.limit:
                     raise Failure(Kind(rule.failure_kind), {"limit": rule.limit, "retry_after": 1})
                 continue
-            n, reset_ts = lab.counters.hit(key, now_ts, rule.window, rule.cost)
+            if rule.slots > 1:  # rolling window: the sum of the last ``slots`` slots
+                n, reset_ts = lab.counters.hit_rolling(key, now_ts, rule.window, rule.slots, rule.cost)
+            else:
+                n, reset_ts = lab.counters.hit(key, now_ts, rule.window, rule.cost)
             if rule.advertise and product.limit_headers is not None:
                 h = product.limit_headers
                 ctx.headers[h.limit] = str(rule.limit)

@@ -13,7 +13,7 @@ import threading
 from collections import defaultdict
 
 from sqlalchemy import BigInteger, Column, String, delete
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, select
 
 from .db import Database
 from .sql import increment
@@ -38,6 +38,23 @@ class Counters:
     def gauge(self, key: str, delta: int) -> int:
         """An up/down counter with no window (in-flight requests)."""
         raise NotImplementedError
+
+    def hit_rolling(self, key: str, now_ts: float, window_seconds: int, slots: int,
+                    amount: int = 1) -> tuple[int, float]:
+        """A rolling window (e.g. "credits used in the last 24 hours") kept as ``slots`` fixed
+        sub-windows: add ``amount`` to the current slot and return (sum over the last ``slots``
+        slots, when the oldest counted slot leaves the window, i.e. when capacity frees up)."""
+        slot = max(1, window_seconds // max(1, slots))
+        n, _ = self.hit(key, now_ts, slot, amount)
+        cur = int(now_ts // slot)
+        earlier = self.previous(key, now_ts, slot, slots - 1)
+        oldest = min([i for i, v in earlier.items() if v] or [cur])
+        return n + sum(earlier.values()), float((oldest + slots) * slot)
+
+    def previous(self, key: str, now_ts: float, window_seconds: int, count: int) -> dict[int, int]:
+        """Counts of the ``count`` windows before the current one, by window index."""
+        cur = int(now_ts // window_seconds)
+        return {i: self.peek(key, i * window_seconds, window_seconds) for i in range(cur - count, cur)}
 
     def clear(self) -> None:
         raise NotImplementedError
@@ -74,9 +91,11 @@ class MemoryCounters(Counters):
             self._windows.clear()
             self._gauges.clear()
 
+    RETAIN_SECONDS = 86400  # ended windows are kept a day: rolling windows sum earlier slots
+
     def _prune(self, now_ts: float) -> None:
-        """Drop windows that ended: keeps memory bounded however long the fake runs."""
-        dead = [k for k in self._windows if (k[2] + 1) * k[1] < now_ts]
+        """Drop windows that ended over a day ago: keeps memory bounded however long the fake runs."""
+        dead = [k for k in self._windows if (k[2] + 1) * k[1] < now_ts - self.RETAIN_SECONDS]
         for k in dead:
             del self._windows[k]
 
@@ -105,6 +124,13 @@ class SqlCounters(Counters):
         with self.db.session() as s:
             row = s.get(Counter, (f"{key}@{window_seconds}", int(now_ts // window_seconds)))
             return row.value if row else 0
+
+    def previous(self, key, now_ts, window_seconds, count):
+        cur = int(now_ts // window_seconds)
+        with self.db.session() as s:
+            rows = s.exec(select(Counter.window, Counter.value).where(
+                Counter.key == f"{key}@{window_seconds}", Counter.window >= cur - count, Counter.window < cur)).all()
+        return {int(w): int(v) for w, v in rows}
 
     def gauge(self, key, delta):
         with self.db.begin() as s:

@@ -30,6 +30,9 @@ class LimitRule:
     failure_kind: str  # errors.Kind value rendered when exceeded
     cost: int = 1
     advertise: bool = False  # this rule's numbers go into the rate-limit headers
+    # > 1: a rolling window (CRM credits: "the last 24 hours") counted in this many equal slots;
+    # 0 or 1: a fixed window that starts afresh every ``window`` seconds
+    slots: int = 0
 
 
 @dataclass(frozen=True)

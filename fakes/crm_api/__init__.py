@@ -1,11 +1,30 @@
-"""Fake Zoho CRM v2…v8 (``/crm/v2`` … ``/crm/v8``). Skeleton: routes arrive with issue 3."""
+"""Fake Zoho CRM v2…v8 (``/crm/v2`` … ``/crm/v8``): records of Accounts, Contacts, Products,
+Deals and Sales_Orders, search, count, COQL, metadata, users, org, notifications (watch), and the
+org's Zoho-internal settings. See docs/crm.md."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from fakes.core.crm_style import user_org
+from fakes.core.product import LimitHeaders, LimitRule, Product
+from fakes.core.tenants import Org
 
-from fakes.core.crm_style import CrmStyleErrors, user_org
-from fakes.core.product import Product
+from . import metadata as md
+from .api import make_blueprint, make_lab_blueprint, scopes_for
+from .errors import CrmErrors
+from .seed import SEEDERS
+
+
+def limits_for(org: Org) -> list[LimitRule]:
+    """Concurrency per edition, and credits per rolling 24 hours (counted in hourly slots)."""
+    return [LimitRule("concurrency", md.concurrency(org.edition), 0, "concurrency"),
+            LimitRule("credits", md.credits(org.edition, org.settings), 86400, "rate_day", advertise=True,
+                      slots=md.ROLLING_SLOTS)]
+
+
+def on_start(lab) -> None:
+    from .store import on_change
+
+    lab.subscribe(lambda event: on_change(lab, event))
 
 
 def product() -> Product:
@@ -13,7 +32,20 @@ def product() -> Product:
         name="crm",
         family="crm",
         prefixes=("/crm/<any(v2,v3,v4,v5,v6,v7,v8):version>",),
-        make_blueprint=lambda name: Blueprint(name, __name__),
-        errors=CrmStyleErrors(),
+        make_blueprint=make_blueprint,
+        errors=CrmErrors(),
+        scopes_for=scopes_for,
         org_for=lambda c: user_org(c, "X-CRM-ORG"),
+        limits_for=limits_for,
+        limit_headers=LimitHeaders("X-RATELIMIT-LIMIT", "X-RATELIMIT-REMAINING", "X-RATELIMIT-RESET"),
+        seeders=dict(SEEDERS),
+        make_lab_blueprint=make_lab_blueprint,
+        modules=dict(md.MODULES),
+        on_start=on_start,
+        internal_doc="**crm**: `GET /crm/v8/_internal/settings` (OAuth, any version) answers the org's "
+                     "Zoho-internal state: edition, books_integration {enabled, linked_org_id, product, sync_type, "
+                     "sync_in_progress}, restrict_data_transfer per module {level none|normal|sensitive, field marks, "
+                     "restricted_fields}, installed extensions and their profiles, limits, record counts. "
+                     "`/_lab/crm/orgs/{id}/books-integration`, `/data-transfer`, `/extensions` set that state; "
+                     "`/_lab/crm/orgs/{id}/channels` lists watch channels.",
     )

@@ -50,6 +50,9 @@ ROLLING_SLOTS = 24  # the rolling day is counted in hourly slots
 
 def credits(edition: str, settings: dict[str, Any] | None = None) -> int:
     s = settings or {}
+    fixed = s.get("credits_limit")  # lab knob: an explicit credit limit (to exhaust it in a test)
+    if isinstance(fixed, int) and not isinstance(fixed, bool) and fixed > 0:
+        return fixed
     users = s.get("user_licenses", 1)
     users = users if isinstance(users, int) and not isinstance(users, bool) and users > 0 else 1
     addon = s.get("addon_credits", 0)
@@ -73,6 +76,7 @@ SCOPE_OPERATION = {"GET": "READ", "HEAD": "READ", "POST": "CREATE", "PUT": "UPDA
 #                                   "fields": {"<api_name>": "normal"|"sensitive"}}}
 # extensions          [{"name": str, "namespace": str, "profiles": "admins"|"all"|[profile names]}]
 # user_licenses, addon_credits  numbers that feed the credit limit
+# credits_limit       lab knob: a fixed credit limit per rolling 24 h instead of the edition's
 SYNC_TYPES = ("I", "II", "III", "IV")
 BOOKS_PRODUCTS = ("books", "invoice")
 TRANSFER_LEVELS = ("none", "normal", "sensitive")
