@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 
 import pytest
 
@@ -70,11 +69,9 @@ def _raises(fn, *args, **kwargs) -> str:
 
 def test_books_specs_load_once_and_are_cached(specs_dir):
     first = [Spec.load(specs_dir / "books-v3" / name) for name in BOOKS_FILES]
-    started = time.perf_counter()
     again = [Spec.load(specs_dir / "books-v3" / name) for name in BOOKS_FILES]
-    assert time.perf_counter() - started < 0.05
-    assert all(a is b for a, b in zip(first, again, strict=True))
-    assert str(specs_dir / "books-v3" / "contacts.yml") in repr(first[0])
+    assert all(a is b for a, b in zip(first, again, strict=True))  # cached: the same objects
+    assert str((specs_dir / "books-v3" / "contacts.yml").resolve()) in repr(first[0])
 
 
 def test_spec_example_for_create_contact_is_valid(contacts):
