@@ -416,36 +416,21 @@ def crm_integration(settings: dict[str, Any]) -> dict[str, Any]:
 def make_lab_blueprint(product: str):
     """Zoho-internal state of Books/Invoice orgs, settable by tests and scenarios."""
     from fakes.core.errors import lab_error
+    from fakes.core.lab_api import lab_body, lab_org
     from fakes.core.provision import update_org
-    from fakes.core.tenants import Org
 
     bp = Blueprint(f"lab_{product}", __name__)
-
-    def _org(org_id: str) -> Org:
-        org = lab().lookup_org(org_id)
-        if org is None or org.product != product:
-            raise lab_error(404, f"no {product} org {org_id}")
-        return org
-
-    def _json() -> dict[str, Any]:
-        try:
-            data = read_json()
-        except Failure:
-            raise lab_error(400, "the body must be well-formed JSON") from None
-        if not isinstance(data, dict):
-            raise lab_error(400, "the body must be a JSON object")
-        return data
 
     @bp.get("/orgs/<org_id>/crm-integration")
     def crm_integration_get(org_id: str):
         """The org's CRM-Books integration: enabled, sync type I-IV, sync in progress."""
-        return json_response(crm_integration(_org(org_id).settings or {}))
+        return json_response(crm_integration(lab_org(org_id, product).settings or {}))
 
     @bp.route("/orgs/<org_id>/crm-integration", methods=["PUT", "PATCH"])
     def crm_integration_set(org_id: str):
         """Set the CRM-Books integration state (merged with what is there)."""
-        org = _org(org_id)
-        data = _json()
+        org = lab_org(org_id, product)
+        data = lab_body()
         unknown = set(data) - {"enabled", "sync_type", "sync_in_progress", "crm_org_id"}
         if unknown:
             raise lab_error(400, f"unknown key(s): {', '.join(sorted(unknown))}")
@@ -463,13 +448,13 @@ def make_lab_blueprint(product: str):
     @bp.get("/orgs/<org_id>/customfields")
     def customfields_list(org_id: str):
         """Custom field definitions of the org, per entity (contact, item, invoice)."""
-        return json_response((_org(org_id).settings or {}).get("custom_fields") or {})
+        return json_response((lab_org(org_id, product).settings or {}).get("custom_fields") or {})
 
     @bp.post("/orgs/<org_id>/customfields")
     def customfields_add(org_id: str):
         """Define a custom field: {entity, label, api_name?, data_type?}."""
-        org = _org(org_id)
-        data = _json()
+        org = lab_org(org_id, product)
+        data = lab_body()
         entity = data.get("entity")
         if entity not in md.CUSTOM_FIELD_ENTITIES:
             raise lab_error(400, f"entity must be one of {', '.join(md.CUSTOM_FIELD_ENTITIES)}")

@@ -32,7 +32,16 @@ def _lab() -> Lab:
     return current_app.extensions["zlab"]
 
 
-def _body(required: bool = True) -> dict[str, Any]:
+def lab_org(org_id: str, product: str) -> Org:
+    """The org a product's control route names, or the control API's 404."""
+    org = _lab().lookup_org(org_id)
+    if org is None or org.product != product:
+        raise lab_error(404, f"no {product} org {org_id}")
+    return org
+
+
+def lab_body(required: bool = True) -> dict[str, Any]:
+    """A control call's JSON object body, or the control API's 400."""
     try:
         body = read_json(required=required)
     except Failure:
@@ -60,14 +69,14 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
 
     @bp.post("/reset")
     def reset():
-        snapshots.reset(_lab(), keep_snapshots=not bool(_body(required=False).get("snapshots")))
+        snapshots.reset(_lab(), keep_snapshots=not bool(lab_body(required=False).get("snapshots")))
         return json_response({"status": "reset"})
 
     # -- tenants and orgs -----------------------------------------------------------------
     @bp.post("/tenants")
     def tenants_create():
         lab = _lab()
-        answer = create_tenant(lab, _body(required=False))
+        answer = create_tenant(lab, lab_body(required=False))
         answer["api_domain"] = api_domain(lab)
         answer["accounts_url"] = api_domain(lab)
         return json_response(answer, 201)
@@ -99,7 +108,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
     @bp.post("/orgs")
     def orgs_create():
         lab = _lab()
-        body = _body()
+        body = lab_body()
         email, product = body.pop("email", None), body.pop("product", None)
         if product not in PRODUCTS or product not in lab.products:
             raise lab_error(400, f"product must be one of {', '.join(p for p in PRODUCTS if p in lab.products)}")
@@ -123,7 +132,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
 
     @bp.route("/orgs/<org_id>", methods=["PATCH", "PUT"])
     def org_update(org_id: str):
-        return json_response(update_org(_lab(), org_id, _body()))
+        return json_response(update_org(_lab(), org_id, lab_body()))
 
     # -- clock --------------------------------------------------------------------------------
     @bp.get("/clock")
@@ -133,7 +142,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
     @bp.post("/clock")
     def clock_post():
         """One endpoint, an action: freeze, unfreeze, set, advance, reset."""
-        body = _body()
+        body = lab_body()
         return _apply_clock(_lab(), body.get("action"), body)
 
     for _action in CLOCK_ACTIONS:
@@ -149,7 +158,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
     def faults_add():
         lab = _lab()
         try:
-            rule = lab.faults.add(_body(), lab.now())
+            rule = lab.faults.add(lab_body(), lab.now())
         except FaultSpecError as exc:
             raise lab_error(400, str(exc)) from None
         return json_response(rule.to_json(), 201)
@@ -200,7 +209,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
 
     @bp.post("/snapshots")
     def snapshots_take():
-        name = _body().get("name")
+        name = lab_body().get("name")
         if not isinstance(name, str) or not name.strip() or len(name) > 120:
             raise lab_error(400, "name must be a non-empty string of at most 120 characters")
         return json_response(snapshots.take(_lab(), name), 201)
@@ -229,7 +238,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
         from .seeding import seed_org
 
         lab = _lab()
-        body = _body()
+        body = lab_body()
         return json_response(seed_org(lab, body), 201)
 
     # -- workflow rules of record-style orgs (CRM, FSM) ----------------------------------------
@@ -238,7 +247,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
         from .workflows import WorkflowRule, validate_rule
 
         lab = _lab()
-        body = _body()
+        body = lab_body()
         org = lab.lookup_org(str(body.get("org_id", "")))
         product = lab.products.get(org.product) if org else None
         if org is None or product is None or not product.modules:
@@ -309,7 +318,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
     @bp.post("/oauth/codes")
     def oauth_code():
         lab = _lab()
-        body = _body()
+        body = lab_body()
         scopes = body.get("scopes") or body.get("scope") or []
         if isinstance(scopes, str):
             scopes = [x for x in scopes.replace(" ", ",").split(",") if x]
@@ -397,7 +406,7 @@ def _move_clock(lab: Lab, action: Any, body: dict[str, Any]) -> None:
 
 def _clock_shortcut(action: str):
     def view():
-        return _apply_clock(_lab(), action, _body(required=False))
+        return _apply_clock(_lab(), action, lab_body(required=False))
 
     view.__name__ = f"clock_{action}"
     return view

@@ -544,32 +544,21 @@ def make_blueprint(name: str) -> Blueprint:
 def make_lab_blueprint() -> Blueprint:
     """Zoho-internal state of CRM orgs, settable by tests and scenarios."""
     from fakes.core.errors import lab_error
+    from fakes.core.lab_api import lab_body, lab_org
     from fakes.core.provision import update_org
 
     bp = Blueprint("lab_crm", __name__)
 
-    def _org(org_id: str):
-        org = lab().lookup_org(org_id)
-        if org is None or org.product != "crm":
-            raise lab_error(404, f"no crm org {org_id}")
-        return org
-
-    def _json() -> Any:
-        try:
-            return read_json()
-        except Failure:
-            raise lab_error(400, "the body must be well-formed JSON") from None
-
     @bp.get("/orgs/<org_id>/books-integration")
     def books_get(org_id: str):
         """The org's Zoho Books/Invoice integration: linked org, product, sync type I-IV, sync in progress."""
-        return json_response(books_integration(_org(org_id).settings or {}))
+        return json_response(books_integration(lab_org(org_id, "crm").settings or {}))
 
     @bp.route("/orgs/<org_id>/books-integration", methods=["PUT", "PATCH"])
     def books_set(org_id: str):
         """Set the Books/Invoice integration (merged with what is there)."""
-        org = _org(org_id)
-        data = _json()
+        org = lab_org(org_id, "crm")
+        data = lab_body()
         if not isinstance(data, dict):
             raise lab_error(400, "the body must be a JSON object")
         unknown = set(data) - {"enabled", "linked_org_id", "product", "sync_type", "sync_in_progress"}
@@ -593,15 +582,15 @@ def make_lab_blueprint() -> Blueprint:
     @bp.get("/orgs/<org_id>/data-transfer")
     def transfer_get(org_id: str):
         """"Restrict Data Transfer to Zoho Apps" per module, with the fields' personal-data marks."""
-        org = _org(org_id)
+        org = lab_org(org_id, "crm")
         with lab().db.session() as s:
             return json_response(CrmStore(lab(), s, org).internal_settings()["restrict_data_transfer"])
 
     @bp.route("/orgs/<org_id>/data-transfer", methods=["PUT", "PATCH"])
     def transfer_set(org_id: str):
         """Body: {"Contacts": {"level": "none|normal|sensitive", "fields": {"Email": "normal|sensitive|none"}}}."""
-        org = _org(org_id)
-        data = _json()
+        org = lab_org(org_id, "crm")
+        data = lab_body()
         if not isinstance(data, dict) or not data:
             raise lab_error(400, "the body must map module API names to settings")
         current = dict((org.settings or {}).get("data_transfer") or {})
@@ -629,13 +618,13 @@ def make_lab_blueprint() -> Blueprint:
     @bp.get("/orgs/<org_id>/extensions")
     def extensions_get(org_id: str):
         """Installed extensions and the profiles permitted to use them."""
-        return json_response({"extensions": extensions(_org(org_id).settings or {})})
+        return json_response({"extensions": extensions(lab_org(org_id, "crm").settings or {})})
 
     @bp.route("/orgs/<org_id>/extensions", methods=["PUT", "POST"])
     def extensions_set(org_id: str):
         """PUT: replace the list ({"extensions": [...]}); POST: install one {name, namespace?, profiles}."""
-        org = _org(org_id)
-        data = _json()
+        org = lab_org(org_id, "crm")
+        data = lab_body()
         items = data.get("extensions") if request.method == "PUT" and isinstance(data, dict) else [data]
         if not isinstance(items, list):
             raise lab_error(400, "extensions must be a list")
@@ -656,7 +645,7 @@ def make_lab_blueprint() -> Blueprint:
 
     @bp.delete("/orgs/<org_id>/extensions/<name>")
     def extensions_delete(org_id: str, name: str):
-        org = _org(org_id)
+        org = lab_org(org_id, "crm")
         current = extensions(org.settings or {})
         left = [e for e in current if e["name"] != name]
         if len(left) == len(current):
@@ -671,7 +660,7 @@ def make_lab_blueprint() -> Blueprint:
 
         from .store import CrmWatchChannel
 
-        _org(org_id)
+        lab_org(org_id, "crm")
         with lab().db.session() as s:
             rows = s.exec(select(CrmWatchChannel).where(CrmWatchChannel.org_id == org_id)).all()
             out = [r.model_dump(mode="json") for r in rows]

@@ -534,29 +534,14 @@ def make_notifier(lb):
 def make_lab_blueprint() -> Blueprint:
     """What an FSM admin does in the UI, for tests and scenarios (no auth, never a Zoho path)."""
     from fakes.core.errors import lab_error
+    from fakes.core.lab_api import lab_body, lab_org
     from fakes.core.provision import update_org
-    from fakes.core.tenants import Org
 
     bp = Blueprint("lab_fsm", __name__)
 
-    def _org(org_id: str) -> Org:
-        org = lab().lookup_org(org_id)
-        if org is None or org.product != "fsm":
-            raise lab_error(404, f"no fsm org {org_id}")
-        return org
-
-    def _json() -> dict[str, Any]:
-        try:
-            data = read_json()
-        except Failure:
-            raise lab_error(400, "the body must be well-formed JSON") from None
-        if not isinstance(data, dict):
-            raise lab_error(400, "the body must be a JSON object")
-        return data
-
     @contextmanager
     def _store(org_id: str) -> Iterator[FsmStore]:
-        org = _org(org_id)
+        org = lab_org(org_id, "fsm")
         with lab().db.begin() as s:
             st = FsmStore(lab(), s, org, user_id=org.owner_id, source="import")
             yield st
@@ -571,8 +556,8 @@ def make_lab_blueprint() -> Blueprint:
     @bp.route("/orgs/<org_id>/pii-access", methods=["PUT", "PATCH"])
     def pii_access(org_id: str):
         """Switch "PII data access using APIs": {"enabled": bool}."""
-        _org(org_id)
-        data = _json()
+        lab_org(org_id, "fsm")
+        data = lab_body()
         if not isinstance(data.get("enabled"), bool):
             raise lab_error(400, "enabled must be true or false")
         update_org(lab(), org_id, {"settings": {"pii_api_access": data["enabled"]}})
@@ -591,10 +576,10 @@ def make_lab_blueprint() -> Blueprint:
     @bp.route("/orgs/<org_id>/fields/<module>/<field>", methods=["PUT", "PATCH"])
     def field_flags_set(org_id: str, module: str, field: str):
         """Mark a field PII and/or EPHI: {"pii": bool?, "ephi": bool?}."""
-        org = _org(org_id)
+        org = lab_org(org_id, "fsm")
         if module not in md.MODULES or field not in md.MODULES[module].fields:
             raise lab_error(404, f"no field {module}.{field}")
-        data = _json()
+        data = lab_body()
         unknown = set(data) - {"pii", "ephi"}
         if unknown or not data or any(not isinstance(v, bool) for v in data.values()):
             raise lab_error(400, "the body is {\"pii\": true|false, \"ephi\": true|false}")
@@ -610,8 +595,8 @@ def make_lab_blueprint() -> Blueprint:
     @bp.route("/orgs/<org_id>/taxes", methods=["PUT", "PATCH"])
     def taxes(org_id: str):
         """Tax settings: {"enabled": bool?, "taxes": [{"tax_name", "tax_percentage"}]?}."""
-        org = _org(org_id)
-        data = _json()
+        org = lab_org(org_id, "fsm")
+        data = lab_body()
         change: dict[str, Any] = {}
         if "enabled" in data:
             if not isinstance(data["enabled"], bool):
@@ -649,8 +634,8 @@ def make_lab_blueprint() -> Blueprint:
         """Start a data import: {"module", "file_name"?, "records"?: [...]}. The job stays in
         progress until finished; its records fire no workflow rules. Refused (409) while another
         import or a sync is in progress."""
-        org = _org(org_id)
-        data = _json()
+        org = lab_org(org_id, "fsm")
+        data = lab_body()
         module = data.get("module")
         if module not in md.MODULES:
             raise lab_error(400, f"module must be one of {', '.join(md.MODULES)}")
@@ -683,7 +668,7 @@ def make_lab_blueprint() -> Blueprint:
     @bp.post("/orgs/<org_id>/imports/<job_id>/records")
     def imports_add(org_id: str, job_id: str):
         """Import more records into a running job: {"records": [...]}."""
-        data = _json()
+        data = lab_body()
         records = data.get("records")
         if not isinstance(records, list) or len(records) > 10_000:
             raise lab_error(400, "records must be a list of at most 10000 records")
