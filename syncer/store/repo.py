@@ -533,8 +533,9 @@ class Repo:
         """Close a running run: status, end time, per-module stats (``{module: (succeeded, failed)}``
         or ``{module: {"succeeded": n, "failed": m}}``, replacing counts so far), integration's last
         run times, the TW-07 watermark on success, next auto sync = end + ``auto_interval`` (TW-04)
-        when auto sync is on; releases the lock. A run no longer running is returned unchanged."""
-        self._check_choice("status", status, ("succeeded", "failed"))
+        when auto sync is on; releases the lock. A run no longer running is returned unchanged.
+        ``refused``: the preflight found it may not run now (an import, a CRM-Books sync)."""
+        self._check_choice("status", status, ("succeeded", "failed", "refused"))
         now = self.now()
         with self.db.begin() as s:
             found = s.get(SyncRun, run_id)

@@ -1,0 +1,269 @@
+"""Services and Parts (FSM) <-> Items (Books/Invoice), both ways (TW-06, TW-22).
+
+Per record: changed since the previous run's start on either side (TW-07); a linked pair
+changed on both sides goes to the latest modified (TW-02); inactive FSM records are ignored and
+a Books deactivation deactivates the FSM partner (TW-14); a partner deleted on either side drops
+the link and is never recreated (TW-14). Creates are preceded by a write-ahead intent and carry
+the partner id where the API holds one (FSM ``ZBilling_Id`` at creation; the Books item's name is
+unique in its org), so a crash never leads to a blind second create.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..clients import ZohoApiError
+from ..store.models import RecordLink
+from .common import RunContext, parse_time, same_instant
+
+FSM_MODULE = "Service_And_Parts"
+BOOKS_ENTITY = "items"
+STAT = "Service_And_Parts"  # module name of the run's stats and <Module>FailureLogs.csv
+NOT_FOUND_CODES = {2006, 1002}
+
+
+def to_books(rec: dict[str, Any]) -> dict[str, Any]:
+    """The default Services and Parts -> Items mapping (OB-02)."""
+    out: dict[str, Any] = {
+        "name": rec.get("Name") or "",
+        "rate": rec.get("Unit_Price") or 0,
+        "description": rec.get("Description") or "",
+        "unit": rec.get("Unit") or "",
+        "product_type": "service" if rec.get("Type") == "Service" else "goods",
+    }
+    if rec.get("SKU"):
+        out["sku"] = rec["SKU"]
+    return out
+
+
+def to_fsm(item: dict[str, Any]) -> dict[str, Any]:
+    """The default Items -> Services and Parts mapping (OB-02)."""
+    out: dict[str, Any] = {
+        "Name": item.get("name") or "",
+        "Unit_Price": item.get("rate") or 0,
+        "Description": item.get("description") or None,
+        "Unit": item.get("unit") or None,
+        "Type": "Service" if item.get("product_type") in ("service", "digital_service") else "Part",
+    }
+    if item.get("sku"):
+        out["SKU"] = item["sku"]
+    return out
+
+
+def _missing(exc: ZohoApiError) -> bool:
+    return exc.status == 404 or exc.code in NOT_FOUND_CODES
+
+
+class ItemsPhase:
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.repo = ctx.repo
+        self.integ = ctx.integration
+        self.first_sync = ctx.since is None
+        self.done_books: set[str] = set()  # Books ids already handled from the FSM side
+
+    # -- the phase --------------------------------------------------------------------------------
+    def run(self) -> None:
+        fsm_records = (self.ctx.fsm.modified_since(FSM_MODULE, self.ctx.since) if self.ctx.since
+                       else self.ctx.fsm.list_records(FSM_MODULE))
+        for rec in fsm_records:
+            self._guard(rec.get("id", ""), rec.get("Name", ""), self._from_fsm, rec)
+        if self.integ.mode == "one_way":  # OB-04: FSM pushes, nothing is read back
+            return
+        items = (self.ctx.books.list_items(last_modified_time=_books_time(self.ctx.since)) if self.ctx.since
+                 else self.ctx.books.list_items())
+        for item in items:
+            if item["item_id"] not in self.done_books:
+                self._guard(item["item_id"], item.get("name", ""), self._from_books, item)
+
+    def _guard(self, record_id: str, name: str, fn, record: dict[str, Any]) -> None:
+        """A record-level failure is logged with its reason and the run goes on."""
+        try:
+            fn(record)
+        except ZohoApiError as exc:
+            if not exc.is_record_level:
+                raise
+            self.ctx.failed(STAT, record_id, self.ctx.reason_of(exc), name)
+
+    # -- FSM -> Books ---------------------------------------------------------------------------------
+    def _from_fsm(self, rec: dict[str, Any]) -> None:
+        if rec.get("$inactive"):
+            return  # inactive FSM records are ignored (TW-14)
+        link = self.repo.link_by_fsm(self.integ.id, FSM_MODULE, rec["id"])
+        if link is not None and not link.active:
+            return  # its partner was deleted: never recreated (TW-14)
+        if link is None:
+            link = self._adopt_for_fsm(rec)
+            if link is None:
+                self._create_in_books(rec)
+                return
+        fsm_time = parse_time(rec.get("Modified_Time"))
+        if same_instant(fsm_time, link.fsm_modified_time):
+            return  # unchanged since we synced it (our own write)
+        try:
+            item = self.ctx.books.get_item(link.books_id)
+        except ZohoApiError as exc:
+            if _missing(exc):
+                self.repo.deactivate_link(link.id, "deleted in Books")
+                return
+            raise
+        self.done_books.add(item["item_id"])
+        books_time = parse_time(item.get("last_modified_time"))
+        books_changed = not same_instant(books_time, link.books_modified_time)
+        if books_changed and books_time and fsm_time and books_time > fsm_time:
+            self._books_to_fsm(link, item)  # both changed: the latest modified wins
+        else:
+            self._fsm_to_books(link, rec)
+
+    def _adopt_for_fsm(self, rec: dict[str, Any]) -> RecordLink | None:
+        """An unlinked FSM record whose partner exists already: by ZBilling_Id, or (Overwrite,
+        first sync) an item of the same name (TW-02)."""
+        partner_id = rec.get("ZBilling_Id")
+        item = None
+        if partner_id:
+            try:
+                item = self.ctx.books.get_item(str(partner_id))
+            except ZohoApiError as exc:
+                if not _missing(exc):
+                    raise
+                return None
+        elif self.integ.duplicate_policy == "overwrite" and self.first_sync:
+            item = self._item_named(rec.get("Name") or "")
+        if item is None:
+            return None
+        if self.repo.link_by_books(self.integ.id, BOOKS_ENTITY, item["item_id"]) is not None:
+            return None
+        return self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=rec["id"], books_entity=BOOKS_ENTITY,
+                                     books_id=item["item_id"], run_id=self.ctx.run_id, result="linked")
+
+    def _item_named(self, name: str) -> dict[str, Any] | None:
+        if not name:
+            return None
+        for item in self.ctx.books.list_items(name=name):
+            if item.get("name", "").lower() == name.lower():
+                return item
+        return None
+
+    def _create_in_books(self, rec: dict[str, Any]) -> None:
+        data = to_books(rec)
+        pending = self.repo.record_pending(self.integ.id, side="books", module=BOOKS_ENTITY, source_id=rec["id"],
+                                           source_module=FSM_MODULE, run_id=self.ctx.run_id,
+                                           payload={"name": data["name"]})
+        try:
+            item = self.ctx.books.create_item(data)
+        except ZohoApiError as exc:
+            self.repo.resolve_pending(pending.id, outcome=f"failed: {exc.code}")
+            raise
+        self._link_created(rec["id"], item, pending.id)
+
+    def _link_created(self, fsm_id: str, item: dict[str, Any], pending_id: str | None) -> None:
+        link = self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=fsm_id, books_entity=BOOKS_ENTITY,
+                                     books_id=item["item_id"], run_id=self.ctx.run_id, result="created",
+                                     books_modified_time=parse_time(item.get("last_modified_time")))
+        if pending_id:
+            self.repo.resolve_pending(pending_id, created_id=item["item_id"], outcome="created")
+        self.done_books.add(item["item_id"])
+        result = self.ctx.fsm.update_record(FSM_MODULE, fsm_id, {"ZBilling_Id": item["item_id"]})
+        if not result.ok:
+            raise result.error("fsm")
+        self._mark_synced(link, fsm_time=parse_time((result.details or {}).get("Modified_Time")))
+        self.ctx.ok(STAT)
+
+    def _fsm_to_books(self, link: RecordLink, rec: dict[str, Any]) -> None:
+        item = self.ctx.books.update_item(link.books_id, to_books(rec))
+        self._mark_synced(link, fsm_time=parse_time(rec.get("Modified_Time")),
+                          books_time=parse_time(item.get("last_modified_time")))
+        self.ctx.ok(STAT)
+
+    # -- Books -> FSM ---------------------------------------------------------------------------------
+    def _from_books(self, item: dict[str, Any]) -> None:
+        link = self.repo.link_by_books(self.integ.id, BOOKS_ENTITY, item["item_id"])
+        if link is not None and not link.active:
+            return  # its partner was deleted: never recreated (TW-14)
+        if link is None:
+            if item.get("status") == "inactive":
+                return
+            link = self._adopt_for_books(item)
+            if link is None:
+                self._create_in_fsm(item)
+                return
+        if same_instant(parse_time(item.get("last_modified_time")), link.books_modified_time):
+            return
+        rec = self.ctx.fsm.get_record(FSM_MODULE, link.fsm_id)
+        if rec is None:
+            self.repo.deactivate_link(link.id, "deleted in FSM")
+            return
+        if rec.get("$inactive") and item.get("status") != "inactive":
+            return  # inactive FSM records are ignored (TW-14)
+        self._books_to_fsm(link, item)
+
+    def _adopt_for_books(self, item: dict[str, Any]) -> RecordLink | None:
+        found = next(iter(self.ctx.fsm.search(FSM_MODULE, "ZBilling_Id", item["item_id"])), None)
+        if found is None and self.integ.duplicate_policy == "overwrite" and self.first_sync:
+            found = next((r for r in self.ctx.fsm.search(FSM_MODULE, "Name", item.get("name", ""))
+                          if (r.get("Name") or "").lower() == (item.get("name") or "").lower()), None)
+        if found is None or self.repo.link_by_fsm(self.integ.id, FSM_MODULE, found["id"]) is not None:
+            return None
+        return self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=found["id"], books_entity=BOOKS_ENTITY,
+                                     books_id=item["item_id"], run_id=self.ctx.run_id, result="linked")
+
+    def _create_in_fsm(self, item: dict[str, Any]) -> None:
+        pending = self.repo.record_pending(self.integ.id, side="fsm", module=FSM_MODULE, source_id=item["item_id"],
+                                           source_module=BOOKS_ENTITY, run_id=self.ctx.run_id)
+        [result] = self.ctx.fsm.create_records(FSM_MODULE, [{**to_fsm(item), "ZBilling_Id": item["item_id"]}])
+        if not result.ok:
+            self.repo.resolve_pending(pending.id, outcome=f"failed: {result.code}")
+            raise result.error("fsm")
+        link = self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=result.id, books_entity=BOOKS_ENTITY,
+                                     books_id=item["item_id"], run_id=self.ctx.run_id, result="created",
+                                     books_modified_time=parse_time(item.get("last_modified_time")),
+                                     fsm_modified_time=parse_time((result.details or {}).get("Modified_Time")))
+        self.repo.resolve_pending(pending.id, created_id=result.id, outcome="created")
+        self._mark_synced(link)
+        self.ctx.ok(STAT)
+
+    def _books_to_fsm(self, link: RecordLink, item: dict[str, Any]) -> None:
+        data = to_fsm(item)
+        if item.get("status") == "inactive":
+            data["$inactive"] = True  # a Books deactivation deactivates the FSM partner (TW-14)
+        result = self.ctx.fsm.update_record(FSM_MODULE, link.fsm_id, data)
+        if not result.ok:
+            raise result.error("fsm")
+        self._mark_synced(link, fsm_time=parse_time((result.details or {}).get("Modified_Time")),
+                          books_time=parse_time(item.get("last_modified_time")))
+        self.ctx.ok(STAT)
+
+    # -- bookkeeping --------------------------------------------------------------------------------
+    def _mark_synced(self, link: RecordLink, *, fsm_time=None, books_time=None) -> None:
+        self.repo.upsert_link(self.integ.id, fsm_module=link.fsm_module, fsm_id=link.fsm_id,
+                              books_entity=link.books_entity, books_id=link.books_id, run_id=self.ctx.run_id,
+                              fsm_modified_time=fsm_time or link.fsm_modified_time,
+                              books_modified_time=books_time or link.books_modified_time, result="synced")
+
+    # -- after a crash --------------------------------------------------------------------------------
+    def recover(self, pending) -> None:
+        """Finish a create a crashed run left: link the partner if it was made, else let it be redone."""
+        if pending.side == "books":
+            item = self._item_named(str(pending.payload.get("name") or ""))
+            created = parse_time(item.get("created_time")) if item else None
+            # only an item made after the intent is ours (an older one of that name is not)
+            if (item is not None and created is not None and pending.started_at is not None
+                    and created.timestamp() >= int(pending.started_at.timestamp())
+                    and self.repo.link_by_books(self.integ.id, BOOKS_ENTITY, item["item_id"]) is None):
+                self._link_created(pending.source_id, item, pending.id)
+                return
+        else:
+            rec = next(iter(self.ctx.fsm.search(FSM_MODULE, "ZBilling_Id", pending.source_id)), None)
+            if rec is not None and self.repo.link_by_fsm(self.integ.id, FSM_MODULE, rec["id"]) is None:
+                link = self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=rec["id"],
+                                             books_entity=BOOKS_ENTITY, books_id=pending.source_id,
+                                             run_id=self.ctx.run_id, result="created",
+                                             fsm_modified_time=parse_time(rec.get("Modified_Time")))
+                self.repo.resolve_pending(pending.id, created_id=rec["id"], outcome="found_existing")
+                self._mark_synced(link)
+                return
+        self.repo.resolve_pending(pending.id, outcome="abandoned")
+
+
+def _books_time(dt) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S%z")
