@@ -14,6 +14,7 @@ from typing import Any
 
 from ..clients import ZohoApiError
 from ..store.models import RecordLink
+from . import mapping
 from .common import RunContext, parse_time, same_instant
 
 FSM_MODULE = "Service_And_Parts"
@@ -22,32 +23,18 @@ STAT = "Service_And_Parts"  # module name of the run's stats and <Module>Failure
 NOT_FOUND_CODES = {2006, 1002}
 
 
-def to_books(rec: dict[str, Any]) -> dict[str, Any]:
-    """The default Services and Parts -> Items mapping (OB-02)."""
-    out: dict[str, Any] = {
-        "name": rec.get("Name") or "",
-        "rate": rec.get("Unit_Price") or 0,
-        "description": rec.get("Description") or "",
-        "unit": rec.get("Unit") or "",
-        "product_type": "service" if rec.get("Type") == "Service" else "goods",
-    }
-    if rec.get("SKU"):
-        out["sku"] = rec["SKU"]
-    return out
+def to_books(rec: dict[str, Any], pairs: list[mapping.Pair]) -> dict[str, Any]:
+    """A service or part as an item: the core pairs, the type, then the user mappings."""
+    return {"name": rec.get("Name") or "", "rate": rec.get("Unit_Price") or 0,
+            "product_type": "service" if rec.get("Type") == "Service" else "goods",
+            **mapping.to_books(pairs, rec)}
 
 
-def to_fsm(item: dict[str, Any]) -> dict[str, Any]:
-    """The default Items -> Services and Parts mapping (OB-02)."""
-    out: dict[str, Any] = {
-        "Name": item.get("name") or "",
-        "Unit_Price": item.get("rate") or 0,
-        "Description": item.get("description") or None,
-        "Unit": item.get("unit") or None,
-        "Type": "Service" if item.get("product_type") in ("service", "digital_service") else "Part",
-    }
-    if item.get("sku"):
-        out["SKU"] = item["sku"]
-    return out
+def to_fsm(item: dict[str, Any], pairs: list[mapping.Pair]) -> dict[str, Any]:
+    """An item as a service or part: the core pairs, the type, then the user mappings."""
+    return {"Name": item.get("name") or "", "Unit_Price": item.get("rate") or 0,
+            "Type": "Service" if item.get("product_type") in ("service", "digital_service") else "Part",
+            **mapping.to_fsm(pairs, item)}
 
 
 def _missing(exc: ZohoApiError) -> bool:
@@ -61,6 +48,8 @@ class ItemsPhase:
         self.integ = ctx.integration
         self.first_sync = ctx.since is None
         self.done_books: set[str] = set()  # Books ids already handled from the FSM side
+        rows = self.repo.get_mappings(self.integ.id, "items")
+        self.pairs = mapping.pairs_from_rows(rows) if rows else mapping.defaults("items")
 
     # -- the phase --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -145,7 +134,7 @@ class ItemsPhase:
         return None
 
     def _create_in_books(self, rec: dict[str, Any]) -> None:
-        data = to_books(rec)
+        data = to_books(rec, self.pairs)
         pending = self.repo.record_pending(self.integ.id, side="books", module=BOOKS_ENTITY, source_id=rec["id"],
                                            source_module=FSM_MODULE, run_id=self.ctx.run_id,
                                            payload={"name": data["name"]})
@@ -170,7 +159,7 @@ class ItemsPhase:
         self.ctx.ok(STAT)
 
     def _fsm_to_books(self, link: RecordLink, rec: dict[str, Any]) -> None:
-        item = self.ctx.books.update_item(link.books_id, to_books(rec))
+        item = self.ctx.books.update_item(link.books_id, to_books(rec, self.pairs))
         self._mark_synced(link, fsm_time=parse_time(rec.get("Modified_Time")),
                           books_time=parse_time(item.get("last_modified_time")))
         self.ctx.ok(STAT)
@@ -210,7 +199,7 @@ class ItemsPhase:
     def _create_in_fsm(self, item: dict[str, Any]) -> None:
         pending = self.repo.record_pending(self.integ.id, side="fsm", module=FSM_MODULE, source_id=item["item_id"],
                                            source_module=BOOKS_ENTITY, run_id=self.ctx.run_id)
-        [result] = self.ctx.fsm.create_records(FSM_MODULE, [{**to_fsm(item), "ZBilling_Id": item["item_id"]}])
+        [result] = self.ctx.fsm.create_records(FSM_MODULE, [{**to_fsm(item, self.pairs), "ZBilling_Id": item["item_id"]}])
         if not result.ok:
             self.repo.resolve_pending(pending.id, outcome=f"failed: {result.code}")
             raise result.error("fsm")
@@ -223,7 +212,7 @@ class ItemsPhase:
         self.ctx.ok(STAT)
 
     def _books_to_fsm(self, link: RecordLink, item: dict[str, Any]) -> None:
-        data = to_fsm(item)
+        data = to_fsm(item, self.pairs)
         if item.get("status") == "inactive":
             data["$inactive"] = True  # a Books deactivation deactivates the FSM partner (TW-14)
         result = self.ctx.fsm.update_record(FSM_MODULE, link.fsm_id, data)
