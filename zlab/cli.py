@@ -332,6 +332,206 @@ def serve(host: str, port: int, db_url: str | None, only: tuple[str, ...], worke
                  log_level=log_level.lower(), proc_name="zlab-fakes", on_ready=ready, on_exit=stopped)
 
 
+# -- syncer and up ---------------------------------------------------------------------------------
+def _optional_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    return _check_url(ctx, param, value) if value else None
+
+
+def _check_smtp(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if not value:
+        return None
+    from syncer.mail import parse_smtp_url
+
+    try:
+        parse_smtp_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _syncer_config(db_url: str | None, fakes_url: str | None, smtp_url: str | None, interval: float):
+    from syncer.config import SyncerConfig
+
+    try:
+        return SyncerConfig.from_env(database_url=db_url, fakes_url=fakes_url, smtp_url=smtp_url,
+                                     scheduler_interval=interval)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _probe_syncer_db(url: str) -> None:
+    """Open the syncer's database once (tables created) so a bad --db is one line."""
+    from syncer.store import StoreDB
+
+    try:
+        StoreDB(url).dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure to open the database
+        first = _one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise click.ClickException(f"cannot open the syncer's database {_mask(url)}: {first}") from None
+
+
+def _syncer_options(f):
+    f = click.option("--scheduler-interval", default=1.0, show_default=True, type=click.FloatRange(0, 3600),
+                     envvar="ZLAB_SCHEDULER_INTERVAL",
+                     help="Real seconds between scheduler ticks (each reads the lab clock); 0 switches the "
+                          "automatic sync off.")(f)
+    return click.option("--smtp", "smtp_url", metavar="URL", envvar="ZLAB_SMTP_URL", callback=_check_smtp,
+                        help="Where notification mail goes (env ZLAB_SMTP_URL), e.g. smtp://127.0.0.1:1025; "
+                             "default: an embedded in-process mail sink.")(f)
+
+
+@cli.command("syncer")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0 for all).")
+@click.option("--port", default=8710, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to bind (0 picks a free one).")
+@click.option("--fakes", "fakes_url", metavar="URL", envvar="ZLAB_FAKES_URL", callback=_optional_url,
+              help="The lab (zlab serve) to read the clock from and to take as Zoho Accounts by default "
+                   "(env ZLAB_FAKES_URL); without it: real time, real Zoho.")
+@click.option("--db", "db_url", metavar="URL", envvar="ZLAB_SYNCER_DATABASE_URL",
+              help="SQLAlchemy URL of the syncer's state (env ZLAB_SYNCER_DATABASE_URL); "
+                   "default sqlite:///.zlab/syncer.db.")
+@_syncer_options
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 512), help="Request threads.")
+@click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
+def syncer_cmd(host: str, port: int, fakes_url: str | None, db_url: str | None, smtp_url: str | None,
+               scheduler_interval: float, threads: int, access_log: bool, log_level: str) -> None:
+    """Serve the syncer: its JSON API (/api/v1, documented at /openapi.json) and the scheduler.
+
+    Runs under gunicorn with exactly one worker process (threads serve the requests): the
+    scheduler of automatic syncs lives in that worker, and there must be one per database.
+    Support calls need X-Support-Token = ZLAB_SUPPORT_TOKEN (generated and printed when unset).
+    Ctrl-C stops.
+    """
+    from .server import check_port_free, run_gunicorn
+
+    try:
+        check_port_free(host, port)
+    except OSError as exc:
+        raise click.ClickException(exc.strerror or str(exc)) from None
+    config = _syncer_config(db_url, fakes_url, smtp_url, scheduler_interval)
+    _probe_syncer_db(config.database_url)
+
+    def factory():
+        # in the (single) worker: the service, its scheduler thread and the embedded mail sink
+        import atexit
+
+        from syncer.app import create_app
+        from syncer.service import SyncerService
+
+        service = SyncerService(config)
+        service.scheduler.start()
+        atexit.register(service.close)
+        err.print(f"  mail: {service.smtp_url or '(none)'}"
+                  f"{' (embedded sink)' if service.sink is not None else ''}", soft_wrap=True, markup=False)
+        return create_app(service)
+
+    def ready(url: str) -> None:
+        err.print(f"[bold green]zlab syncer listening on {url}[/]  (db: {escape(_mask(config.database_url))}; "
+                  f"clock: {escape(config.fakes_url + '/_lab/clock') if config.fakes_url else 'real time'}; "
+                  f"1 worker x {threads} threads) - Ctrl-C to stop", soft_wrap=True, markup=True)
+        err.print(f"  health: {url}/health   API: {url}/api/v1   OpenAPI: {url}/openapi.json", soft_wrap=True)
+        if config.support_token_generated:
+            err.print(f"  support token (X-Support-Token): {config.support_token}", soft_wrap=True, markup=False)
+
+    def stopped() -> None:
+        err.print("zlab syncer stopped.")
+
+    run_gunicorn(factory, host=host, port=port, workers=1, threads=threads, access_log=access_log,
+                 log_level=log_level.lower(), proc_name="zlab-syncer", on_ready=ready, on_exit=stopped)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0 for all).")
+@click.option("--port", default=8700, show_default=True, type=click.IntRange(0, 65535),
+              help="Port of the fakes (0 picks a free one).")
+@click.option("--syncer-port", default=8710, show_default=True, type=click.IntRange(0, 65535),
+              help="Port of the syncer (0 picks a free one).")
+@click.option("--db", "db_url", metavar="URL", envvar="ZLAB_DATABASE_URL",
+              help="The fakes' database (env ZLAB_DATABASE_URL); default sqlite:///.zlab/fakes.db.")
+@click.option("--syncer-db", "syncer_db_url", metavar="URL", envvar="ZLAB_SYNCER_DATABASE_URL",
+              help="The syncer's database (env ZLAB_SYNCER_DATABASE_URL); default sqlite:///.zlab/syncer.db.")
+@_syncer_options
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the fakes' generated ids and data.")
+def up(host: str, port: int, syncer_port: int, db_url: str | None, syncer_db_url: str | None,
+       smtp_url: str | None, scheduler_interval: float, seed: int) -> None:
+    """Fakes + syncer + embedded mail sink, all in this one process (the embedded default).
+
+    The fakes answer on --port (the Zoho paths and /_lab), the syncer on --syncer-port (/api/v1)
+    reading the fakes' lab clock; notification mail goes to an in-process SMTP sink unless --smtp
+    says otherwise. Threaded in-process servers, for one machine; for scale use `zlab serve` and
+    `zlab syncer` (gunicorn). Ctrl-C (or SIGTERM) stops everything cleanly.
+    """
+    import signal
+    import threading
+
+    import fakes
+    from fakes.core.db import database_url
+    from syncer.app import create_app as create_syncer_app
+    from syncer.service import SyncerService
+
+    from .server import BackgroundServer, check_port_free
+
+    if port and port == syncer_port:
+        raise click.UsageError("--port and --syncer-port must differ")
+    for p in (port, syncer_port):
+        try:
+            check_port_free(host, p)
+        except OSError as exc:
+            raise click.ClickException(exc.strerror or str(exc)) from None
+    config = _syncer_config(syncer_db_url, None, smtp_url, scheduler_interval)  # validated before anything starts
+    _probe_syncer_db(config.database_url)
+    shown_db = _mask(database_url(db_url))
+    try:
+        fakes_app = fakes.create_app(db_url, seed=seed)
+    except Exception as exc:  # noqa: BLE001 - any failure to open the database
+        first = _one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise click.ClickException(f"cannot start the fakes on {shown_db}: {first}") from None
+
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_a: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    fakes_server = syncer_server = service = None
+    try:
+        try:
+            fakes_server = BackgroundServer(fakes_app, host=host, port=port).start()
+            # the fakes are the lab: their clock, and the Accounts server integrations default to
+            config = _syncer_config(syncer_db_url, fakes_server.url, smtp_url, scheduler_interval)
+            service = SyncerService(config)
+            service.scheduler.start()  # (the support token is printed below, not logged)
+            syncer_server = BackgroundServer(create_syncer_app(service), host=host, port=syncer_port)
+            syncer_server.start(health_path="/health")
+        except OSError as exc:
+            raise click.ClickException(exc.strerror or str(exc)) from None
+        except (TimeoutError, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from None
+        err.print(f"[bold green]zlab fakes listening on {fakes_server.url}[/]  (db: {escape(shown_db)})",
+                  soft_wrap=True)
+        err.print(f"[bold green]zlab syncer listening on {syncer_server.url}[/]  "
+                  f"(db: {escape(_mask(config.database_url))}; clock: {fakes_server.url}/_lab/clock)", soft_wrap=True)
+        err.print(f"  mail: {service.smtp_url}{' (embedded sink)' if service.sink is not None else ''}", soft_wrap=True,
+                  markup=False)
+        if config.support_token_generated:
+            err.print(f"  support token (X-Support-Token): {config.support_token}", soft_wrap=True, markup=False)
+        err.print("  everything in this one process - Ctrl-C to stop", soft_wrap=True)
+        while not stop.wait(0.5):
+            pass
+        err.print("Stopping.")
+    finally:
+        if syncer_server is not None:
+            syncer_server.stop()
+        if service is not None:
+            service.close()
+        if fakes_server is not None:
+            fakes_server.stop()
+        lab = fakes_app.extensions["zlab"]
+        lab.notifier.close()
+        lab.db.dispose()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    err.print("zlab up stopped.")
+
+
 # -- tenants ---------------------------------------------------------------------------------------
 @cli.group()
 def tenants() -> None:

@@ -7,11 +7,18 @@ that is already running (``zlab serve``, the docker-compose stack) through the s
 Isolation: every scenario makes its own tenants, so scenarios never share records; what is
 global to a server (the lab clock) is reset after a scenario that touched it, and fault rules a
 scenario added are removed.
+
+The syncer: ``lab.syncer`` (a ``SyncerClient`` over its JSON API). Embedded, it starts on first
+use (or at ``start()`` with ``with_syncer=True``) in this process against the lab's fakes, with a
+fresh SQLite file, an in-process mail sink and its scheduler thread. With a target, its URL is
+``syncer_url=`` or ``$ZLAB_SYNCER_URL`` (support token: ``$ZLAB_SUPPORT_TOKEN``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,12 +29,21 @@ import httpx
 
 from .clients import Clock, Control, Faults, Tenant
 from .model import StepRecord
+from .syncer_client import SyncerClient
 from .webhook import Webhook
 
 
 class Lab:
-    def __init__(self, target: str | None = None, *, seed: int = 0, timeout: float = 30.0) -> None:
+    def __init__(self, target: str | None = None, *, seed: int = 0, timeout: float = 30.0,
+                 with_syncer: bool = False, syncer_url: str | None = None,
+                 syncer_scheduler_interval: float = 0.25) -> None:
         self.target = target.rstrip("/") if target else None
+        self.with_syncer = with_syncer
+        self.syncer_url = (syncer_url or (os.environ.get("ZLAB_SYNCER_URL") if self.target else None) or "").rstrip("/")
+        self.syncer_scheduler_interval = syncer_scheduler_interval
+        self._syncer: SyncerClient | None = None
+        self._syncer_service = None
+        self._syncer_server = None
         self.seed = seed
         self.http = httpx.Client(timeout=timeout)
         self._server = None
@@ -55,9 +71,59 @@ class Lab:
             health = self.control.health()
             if health.get("status") != "ok":
                 raise RuntimeError(f"{self.target} is not a Zoho Sync Lab stack: {health}")
+        if self.with_syncer:
+            _ = self.syncer
         return self
 
+    @property
+    def syncer(self) -> SyncerClient:
+        """The syncer's API (started on first use when embedded)."""
+        if self._syncer is None:
+            if self.target is None:
+                self._start_syncer()
+            elif not self.syncer_url:
+                from .clients import LabApiError
+
+                raise LabApiError("this scenario needs the syncer: give its URL with ZLAB_SYNCER_URL "
+                                  "(e.g. http://127.0.0.1:8710 for `zlab up`)")
+            self._syncer = SyncerClient(self.syncer_url, support_token=os.environ.get("ZLAB_SUPPORT_TOKEN"))
+            if self._syncer_service is not None:
+                self._syncer.support_token = self._syncer_service.config.support_token
+        return self._syncer
+
+    def _start_syncer(self) -> None:
+        from syncer.app import create_app as create_syncer_app
+        from syncer.config import SyncerConfig
+        from syncer.service import SyncerService
+        from zlab.server import BackgroundServer
+
+        if not self.url:
+            raise RuntimeError("start the lab before its syncer")
+        assert self._tmp is not None
+        config = SyncerConfig.from_env(database_url=f"sqlite:///{Path(self._tmp.name) / 'syncer.db'}",
+                                       fakes_url=self.url, smtp_url=None,
+                                       support_token=secrets.token_urlsafe(12),
+                                       scheduler_interval=self.syncer_scheduler_interval)
+        config.smtp_url = None  # always the embedded sink, whatever the environment says
+        service = SyncerService(config).start()
+        try:
+            server = BackgroundServer(create_syncer_app(service)).start(health_path="/health")
+        except BaseException:
+            service.close()
+            raise
+        self._syncer_service, self._syncer_server = service, server
+        self.syncer_url = server.url
+
     def close(self) -> None:
+        if self._syncer is not None:
+            self._syncer.close()
+            self._syncer = None
+        if self._syncer_server is not None:
+            self._syncer_server.stop()
+            self._syncer_server = None
+        if self._syncer_service is not None:
+            self._syncer_service.close()
+            self._syncer_service = None
         if self._server is not None:
             self._server.stop()
             self._app.extensions["zlab"].db.dispose()

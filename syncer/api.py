@@ -1,0 +1,382 @@
+"""The syncer's JSON API (``/api/v1``), documented in ``syncer/openapi.py`` (``GET /openapi.json``).
+
+Every error answers ``{"error": code, "message": text}``: 400 bad input, 401/403 the support
+token, 404 unknown ids, 409 refusals (already enabled, import or sync in progress), 429 the
+31st Sync Now of a day (TW-05), 502 Zoho (or the fakes) refusing or failing. Bad input never
+gets a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from syncer.clients import ZohoApiError, ZohoAuthError
+from syncer.service import ImportInProgress, SyncerService, Unauthorized
+from syncer.store.models import (
+    BOOKS_PRODUCTS,
+    DUPLICATE_POLICIES,
+    MODES,
+    STATES,
+    SYNC_TYPES,
+    Integration,
+    SyncRun,
+)
+from syncer.store.repo import (
+    AlreadyEnabled,
+    IntegrationNotEnabled,
+    InvalidValue,
+    LinkConflict,
+    ManualSyncLimitReached,
+    NotFound,
+    ReenableForbidden,
+    Refused,
+    StoreError,
+    SyncInProgress,
+    failure_csv_filename,
+)
+
+API_PREFIX = "/api/v1"
+STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
+    (NotFound, 404), (InvalidValue, 400), (ManualSyncLimitReached, 429), (ReenableForbidden, 403),
+    (AlreadyEnabled, 409), (SyncInProgress, 409), (IntegrationNotEnabled, 409), (ImportInProgress, 409),
+    (LinkConflict, 409), (Refused, 409),
+)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
+    resp = jsonify({"error": code, "message": message, **extra})
+    resp.status_code = status
+    return resp
+
+
+def service() -> SyncerService:
+    return current_app.extensions["zlab_syncer"]
+
+
+# -- JSON views -------------------------------------------------------------------------------------
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def integration_json(integ: Integration, svc: SyncerService) -> dict[str, Any]:
+    mappings: dict[str, list[dict[str, Any]]] = {}
+    for m in svc.repo.get_mappings(integ.id):
+        mappings.setdefault(m.module, []).append({
+            "fsm_module": m.fsm_module, "books_entity": m.books_entity, "fsm_field": m.fsm_field,
+            "books_field": m.books_field, "direction": m.direction})
+    return {
+        "id": integ.id, "name": integ.name, "fsm_org_id": integ.fsm_org_id, "books_product": integ.books_product,
+        "books_org_id": integ.books_org_id, "client_id": integ.client_id, "accounts_url": integ.accounts_url,
+        "api_domain": integ.api_domain or None, "state": integ.state, "disabled_reason": integ.disabled_reason,
+        "disabled_by_error": integ.disabled_by_error, "mode": integ.mode, "sync_type": integ.sync_type,
+        "duplicate_policy": integ.duplicate_policy, "auto_sync": integ.auto_sync, "time_zone": integ.time_zone,
+        "notify_email": integ.settings.get("notify_email"), "manual_sync_limit": integ.manual_sync_limit,
+        "manual_syncs_today": svc.repo.manual_syncs_today(integ.id), "mapping_version": integ.mapping_version,
+        "mappings": mappings, "next_auto_sync_at": iso(integ.next_auto_sync_at),
+        "last_run_started_at": iso(integ.last_run_started_at), "last_run_ended_at": iso(integ.last_run_ended_at),
+        "enabled_at": iso(integ.enabled_at), "created_at": iso(integ.created_at), "updated_at": iso(integ.updated_at),
+        "sync_running": svc.repo.is_sync_running(integ.id),
+    }
+
+
+def run_json(run: SyncRun, svc: SyncerService) -> dict[str, Any]:
+    stats = svc.repo.run_stats(run.id)
+    failed_modules = {f.module for f in svc.repo.record_failures(run.id)}
+    modules = []
+    for s in stats:
+        modules.append({"module": s.module, "succeeded": s.succeeded, "failed": s.failed,
+                        "failure_log": _failure_url(run.id, s.module) if (s.failed or s.module in failed_modules)
+                        else None})
+    for module in sorted(failed_modules - {s.module for s in stats}):
+        modules.append({"module": module, "succeeded": 0, "failed": 0, "failure_log": _failure_url(run.id, module)})
+    return {
+        "id": run.id, "integration_id": run.integration_id, "trigger": run.trigger, "status": run.status,
+        "started_at": iso(run.started_at), "ended_at": iso(run.ended_at), "failure_reason": run.failure_reason,
+        "modules": modules,
+        "totals": {"succeeded": sum(m["succeeded"] for m in modules), "failed": sum(m["failed"] for m in modules)},
+    }
+
+
+def _failure_url(run_id: str, module: str) -> str:
+    return f"{API_PREFIX}/runs/{run_id}/failures/{failure_csv_filename(module)}"
+
+
+# -- input --------------------------------------------------------------------------------------------
+def body() -> dict[str, Any]:
+    if not request.data:
+        return {}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "The body must be a JSON object")
+    return data
+
+
+def only(data: dict[str, Any], allowed: Iterable[str]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ApiError(400, "invalid_value", f"Unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def text(data: dict[str, Any], key: str, *, required: bool = False, choices: Iterable[str] | None = None,
+         max_len: int = 500) -> str | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise ApiError(400, "missing_field", f"{key} is required")
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and key.endswith("_id"):
+        value = str(value)
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ApiError(400, "invalid_value", f"{key} must be a non-empty string")
+    if len(value) > max_len:
+        raise ApiError(400, "invalid_value", f"{key} is longer than {max_len} characters")
+    if choices is not None:
+        choices = tuple(choices)
+        if value not in choices:
+            raise ApiError(400, "invalid_value", f"{key} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def flag(data: dict[str, Any], key: str) -> bool | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise ApiError(400, "invalid_value", f"{key} must be true or false")
+    return value
+
+
+def query_flag(name: str, default: bool = False) -> bool:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on", ""):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ApiError(400, "invalid_value", f"{name} must be true or false")
+
+
+def query_int(name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_value", f"{name} must be a whole number") from None
+    if not lo <= value <= hi:
+        raise ApiError(400, "invalid_value", f"{name} must be between {lo} and {hi}")
+    return value
+
+
+# -- the blueprint ------------------------------------------------------------------------------------
+def create_blueprint() -> Blueprint:
+    bp = Blueprint("syncer_api", __name__, url_prefix=API_PREFIX)
+
+    @bp.post("/integrations")
+    def create_integration():
+        data = body()
+        only(data, ("fsm_org_id", "books_org_id", "books_product", "client_id", "client_secret", "refresh_token",
+                    "accounts_url", "api_domain", "name", "notify_email", "time_zone", "sync_type", "mode", "verify"))
+        svc = service()
+        for url_key in ("accounts_url", "api_domain"):
+            url = text(data, url_key)
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise ApiError(400, "invalid_value", f"{url_key} must be an http(s) URL")
+        verify = flag(data, "verify")
+        integ = svc.create_integration(
+            fsm_org_id=text(data, "fsm_org_id", required=True, max_len=40),
+            books_org_id=text(data, "books_org_id", required=True, max_len=40),
+            books_product=text(data, "books_product", choices=BOOKS_PRODUCTS) or "books",
+            client_id=text(data, "client_id", required=True), client_secret=text(data, "client_secret", required=True),
+            refresh_token=text(data, "refresh_token", required=True), accounts_url=text(data, "accounts_url"),
+            api_domain=text(data, "api_domain"), name=text(data, "name", max_len=200) or "",
+            notify_email=text(data, "notify_email"), time_zone=text(data, "time_zone", max_len=64),
+            sync_type=text(data, "sync_type", choices=SYNC_TYPES), mode=text(data, "mode", choices=MODES),
+            verify=True if verify is None else verify)
+        resp = jsonify(integration_json(integ, svc))
+        resp.status_code = 201
+        resp.headers["Location"] = f"{API_PREFIX}/integrations/{integ.id}"
+        return resp
+
+    @bp.get("/integrations")
+    def list_integrations():
+        svc = service()
+        state = request.args.get("state")
+        if state is not None and state not in STATES:
+            raise ApiError(400, "invalid_value", f"state must be one of {', '.join(STATES)}")
+        rows = svc.repo.list_integrations(state=state, fsm_org_id=request.args.get("fsm_org_id"),
+                                          books_org_id=request.args.get("books_org_id"))
+        return jsonify({"integrations": [integration_json(i, svc) for i in rows]})
+
+    @bp.get("/integrations/<integration_id>")
+    def get_integration(integration_id: str):
+        svc = service()
+        return jsonify(integration_json(svc.repo.get_integration(integration_id), svc))
+
+    @bp.post("/integrations/<integration_id>/enable")
+    def enable(integration_id: str):
+        data = body()
+        only(data, ("duplicate_policy", "sync_type", "mode", "mappings"))
+        svc = service()
+        svc.repo.get_integration(integration_id)  # 404 before 400
+        integ = svc.enable(integration_id,
+                           duplicate_policy=text(data, "duplicate_policy", required=True, choices=DUPLICATE_POLICIES),
+                           sync_type=text(data, "sync_type", choices=SYNC_TYPES), mode=text(data, "mode", choices=MODES),
+                           mappings=data.get("mappings"))
+        return jsonify(integration_json(integ, svc))
+
+    @bp.patch("/integrations/<integration_id>/settings")
+    def settings(integration_id: str):
+        data = body()
+        only(data, ("auto_sync", "notify_email", "mappings", "name", "time_zone"))
+        svc = service()
+        svc.repo.get_integration(integration_id)
+        integ = svc.update_settings(integration_id, auto_sync=flag(data, "auto_sync"),
+                                    notify_email=text(data, "notify_email"), mappings=data.get("mappings"),
+                                    name=text(data, "name", max_len=200), time_zone=text(data, "time_zone", max_len=64))
+        return jsonify(integration_json(integ, svc))
+
+    @bp.post("/integrations/<integration_id>/sync")
+    def sync_now(integration_id: str):
+        svc = service()
+        wait = query_flag("wait")
+        run = svc.sync_now(integration_id, wait=wait)
+        resp = jsonify(run_json(run, svc))
+        resp.status_code = 200 if wait else 202
+        resp.headers["Location"] = f"{API_PREFIX}/runs/{run.id}"
+        return resp
+
+    @bp.get("/integrations/<integration_id>/runs")
+    def runs(integration_id: str):
+        svc = service()
+        svc.repo.get_integration(integration_id)
+        rows = svc.repo.list_runs(integration_id, limit=query_int("limit", 50, 1, 500),
+                                  offset=query_int("offset", 0, 0, 10**9),
+                                  include_refused=query_flag("include_refused", True))
+        return jsonify({"runs": [run_json(r, svc) for r in rows]})
+
+    @bp.get("/runs/<run_id>")
+    def get_run(run_id: str):
+        svc = service()
+        return jsonify(run_json(svc.repo.get_run(run_id), svc))
+
+    @bp.get("/runs/<run_id>/failures")
+    def failures(run_id: str):
+        svc = service()
+        svc.repo.get_run(run_id)
+        module = request.args.get("module")
+        return jsonify({"failures": [
+            {"module": f.module, "record_id": f.record_id, "record_name": f.record_name, "reason": f.reason,
+             "at": iso(f.at)} for f in svc.repo.record_failures(run_id, module)]})
+
+    @bp.get("/runs/<run_id>/failures/<name>")
+    def failure_csv(run_id: str, name: str):
+        filename, csv_text = service().failure_csv(run_id, name)
+        return Response(csv_text, mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+    @bp.get("/integrations/<integration_id>/records/<fsm_module>/<fsm_id>")
+    def record(integration_id: str, fsm_module: str, fsm_id: str):
+        svc = service()
+        return jsonify(link_json(svc, *svc.record(integration_id, fsm_module, fsm_id)))
+
+    @bp.get("/integrations/<integration_id>/books-records/<books_entity>/<books_id>")
+    def books_record(integration_id: str, books_entity: str, books_id: str):
+        svc = service()
+        return jsonify(link_json(svc, *svc.record_by_books(integration_id, books_entity, books_id)))
+
+    @bp.get("/mail")
+    def mail():
+        svc = service()
+        rows = svc.repo.list_mail(integration_id=request.args.get("integration_id"),
+                                  limit=query_int("limit", 100, 1, 1000), offset=query_int("offset", 0, 0, 10**9))
+        to = request.args.get("to")
+        if to:
+            rows = [m for m in rows if to.lower() in (a.strip().lower() for a in m.to.split(","))]
+        return jsonify({"mail": [
+            {"id": m.id, "to": [a.strip() for a in m.to.split(",") if a.strip()], "from": m.sender,
+             "subject": m.subject, "body": m.body, "sent_at": iso(m.sent_at), "integration_id": m.integration_id,
+             "delivered_via": m.delivered_via or None, "error": m.error} for m in rows]})
+
+    @bp.post("/support/integrations/<integration_id>/reenable")
+    def support_reenable(integration_id: str):
+        svc = service()
+        integ = svc.support_reenable(integration_id, request.headers.get("X-Support-Token"))
+        return jsonify(integration_json(integ, svc))
+
+    @bp.post("/scheduler/tick")
+    def scheduler_tick():
+        """Run the automatic syncs due now on the lab clock, at once (what the scheduler's next
+        tick would do), and answer them."""
+        svc = service()
+        return jsonify({"runs": [run_json(r, svc) for r in svc.scheduler.tick(wait=True)]})
+
+    @bp.get("/scheduler")
+    def scheduler_state():
+        svc = service()
+        return jsonify({"running": svc.scheduler.running, "interval": svc.scheduler.interval,
+                        "now": iso(svc.repo.now()), "due": svc.scheduler.due(),
+                        "inflight": sorted(svc.scheduler.inflight)})
+
+    return bp
+
+
+def link_json(svc: SyncerService, integ: Integration, link) -> dict[str, Any]:
+    return {
+        "integration_id": integ.id,
+        "fsm": {"module": link.fsm_module, "id": link.fsm_id, "url": svc.fsm_url(integ, link.fsm_module, link.fsm_id)},
+        "partner": {"product": integ.books_product, "entity": link.books_entity, "id": link.books_id,
+                    "url": svc.books_url(integ, link.books_entity, link.books_id)},
+        "active": link.active, "inactive_reason": link.inactive_reason,
+        "last_sync": {"at": iso(link.last_synced_at), "result": link.last_result, "run_id": link.last_run_id,
+                      "fsm_modified_time": iso(link.fsm_modified_time),
+                      "books_modified_time": iso(link.books_modified_time)},
+    }
+
+
+def register_errors(app) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+
+    @app.errorhandler(Unauthorized)
+    def _unauthorized(exc: Unauthorized):
+        return error_response(exc.status, "unauthorized" if exc.status == 401 else "forbidden", str(exc))
+
+    @app.errorhandler(StoreError)
+    def _store_error(exc: StoreError):
+        status = next((s for cls, s in STATUS_OF if isinstance(exc, cls)), 409)
+        return error_response(status, exc.code, str(exc))
+
+    @app.errorhandler(ZohoAuthError)
+    def _zoho_auth(exc: ZohoAuthError):
+        return error_response(400 if request.endpoint == "syncer_api.create_integration" else 502,
+                              "invalid_credentials", f"Zoho Accounts refused the credentials: {exc.message or exc.code}")
+
+    @app.errorhandler(ZohoApiError)
+    def _zoho(exc: ZohoApiError):
+        return error_response(502, "upstream_error", f"Zoho {exc.product} answered {exc.status}: {exc.message}",
+                              upstream={"product": exc.product, "status": exc.status, "code": exc.code})
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, exc.description or exc.name or "error")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        current_app.logger.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,263 @@
+"""The OpenAPI 3.1 document of the syncer's API (served at ``GET /openapi.json``).
+
+tests/syncer/test_api.py checks that every route of the app is documented here and the other way
+round, and that answers match the schemas of the main resources."""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from typing import Any
+
+from syncer.store.models import BOOKS_PRODUCTS, DIRECTIONS, DUPLICATE_POLICIES, MODES, STATES, SYNC_TYPES
+
+P = "/api/v1"
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+INTEGRATION_ID = _path_param("integration_id", "The integration's id")
+RUN_ID = _path_param("run_id", "The sync's id")
+NULLABLE_STR = {"type": ["string", "null"]}
+NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+MAPPING_ROW = {"type": "object", "required": ["fsm_field", "books_field"], "additionalProperties": False,
+               "properties": {"fsm_field": {"type": "string"}, "books_field": {"type": "string"},
+                              "direction": {"enum": list(DIRECTIONS), "default": "both"},
+                              "fsm_module": {"type": "string"}, "books_entity": {"type": "string"}}}
+MAPPINGS = {"type": "object", "description": "Field mappings per module pair (TW-03); a module given replaces "
+                                             "its mappings and bumps the mapping version (TW-07).",
+            "propertyNames": {"enum": ["customers", "items", "invoices"]},
+            "additionalProperties": {"type": "array", "items": MAPPING_ROW}}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error", "message"],
+              "properties": {"error": {"type": "string", "description": "A stable code: not_found, invalid_value, "
+                                       "missing_field, invalid_json, already_enabled, import_in_progress, "
+                                       "sync_in_progress, not_enabled, manual_sync_limit, reenable_forbidden, "
+                                       "unauthorized, forbidden, invalid_credentials, upstream_error"},
+                             "message": {"type": "string"}}},
+    "IntegrationCreate": {
+        "type": "object", "additionalProperties": False,
+        "required": ["fsm_org_id", "books_org_id", "client_id", "client_secret", "refresh_token"],
+        "properties": {
+            "fsm_org_id": {"type": "string"}, "books_org_id": {"type": "string"},
+            "books_product": {"enum": list(BOOKS_PRODUCTS), "default": "books"},
+            "client_id": {"type": "string"}, "client_secret": {"type": "string", "writeOnly": True},
+            "refresh_token": {"type": "string", "writeOnly": True},
+            "accounts_url": {"type": "string", "description": "Zoho Accounts (default: the lab's URL, else "
+                                                               "https://accounts.zoho.com)"},
+            "api_domain": {"type": "string", "description": "Default: the token answer's api_domain"},
+            "name": {"type": "string"}, "notify_email": {"type": "string", "format": "email"},
+            "time_zone": {"type": "string", "description": "The org's time zone: the day of the Sync Now count"},
+            "sync_type": {"enum": list(SYNC_TYPES)}, "mode": {"enum": list(MODES)},
+            "verify": {"type": "boolean", "default": True,
+                       "description": "Exchange the refresh token first (bad credentials: 400 invalid_credentials)"}}},
+    "Enable": {"type": "object", "additionalProperties": False, "required": ["duplicate_policy"],
+               "properties": {"duplicate_policy": {"enum": list(DUPLICATE_POLICIES)},
+                              "sync_type": {"enum": list(SYNC_TYPES)}, "mode": {"enum": list(MODES)},
+                              "mappings": MAPPINGS}},
+    "Settings": {"type": "object", "additionalProperties": False,
+                 "properties": {"auto_sync": {"type": "boolean"}, "notify_email": {"type": "string"},
+                                "mappings": MAPPINGS, "name": {"type": "string"}, "time_zone": {"type": "string"}}},
+    "Integration": {
+        "type": "object",
+        "required": ["id", "fsm_org_id", "books_product", "books_org_id", "state", "auto_sync", "mode", "sync_type"],
+        "properties": {
+            "id": {"type": "string"}, "name": {"type": "string"}, "fsm_org_id": {"type": "string"},
+            "books_product": {"enum": list(BOOKS_PRODUCTS)}, "books_org_id": {"type": "string"},
+            "client_id": {"type": "string"}, "accounts_url": {"type": "string"}, "api_domain": NULLABLE_STR,
+            "state": {"enum": list(STATES)}, "disabled_reason": NULLABLE_STR, "disabled_by_error": {"type": "boolean"},
+            "mode": {"enum": list(MODES)}, "sync_type": {"enum": list(SYNC_TYPES)},
+            "duplicate_policy": {"enum": [*DUPLICATE_POLICIES, None]}, "auto_sync": {"type": "boolean"},
+            "time_zone": {"type": "string"}, "notify_email": NULLABLE_STR, "manual_sync_limit": {"type": "integer"},
+            "manual_syncs_today": {"type": "integer"}, "mapping_version": {"type": "integer"},
+            "mappings": {"type": "object", "additionalProperties": {"type": "array", "items": MAPPING_ROW}},
+            "next_auto_sync_at": NULLABLE_TIME, "last_run_started_at": NULLABLE_TIME,
+            "last_run_ended_at": NULLABLE_TIME, "enabled_at": NULLABLE_TIME, "created_at": NULLABLE_TIME,
+            "updated_at": NULLABLE_TIME, "sync_running": {"type": "boolean"}}},
+    "ModuleStat": {"type": "object", "required": ["module", "succeeded", "failed"],
+                   "properties": {"module": {"type": "string"}, "succeeded": {"type": "integer"},
+                                  "failed": {"type": "integer"},
+                                  "failure_log": {**NULLABLE_STR, "description": "URL of <Module>FailureLogs.csv"}}},
+    "Run": {"type": "object", "required": ["id", "integration_id", "trigger", "status", "started_at", "modules"],
+            "properties": {"id": {"type": "string"}, "integration_id": {"type": "string"},
+                           "trigger": {"enum": ["manual", "auto"]},
+                           "status": {"enum": ["running", "succeeded", "failed", "refused"]},
+                           "started_at": NULLABLE_TIME, "ended_at": NULLABLE_TIME, "failure_reason": NULLABLE_STR,
+                           "modules": {"type": "array", "items": _ref("ModuleStat")},
+                           "totals": {"type": "object", "properties": {"succeeded": {"type": "integer"},
+                                                                       "failed": {"type": "integer"}}}}},
+    "Failure": {"type": "object", "properties": {"module": {"type": "string"}, "record_id": {"type": "string"},
+                                                 "record_name": {"type": "string"}, "reason": {"type": "string"},
+                                                 "at": NULLABLE_TIME}},
+    "RecordPartner": {
+        "type": "object", "required": ["fsm", "partner", "last_sync", "active"],
+        "properties": {
+            "integration_id": {"type": "string"},
+            "fsm": {"type": "object", "properties": {"module": {"type": "string"}, "id": {"type": "string"},
+                                                     "url": {"type": "string"}}},
+            "partner": {"type": "object", "properties": {"product": {"enum": list(BOOKS_PRODUCTS)},
+                                                         "entity": {"type": "string"}, "id": {"type": "string"},
+                                                         "url": {"type": "string"}}},
+            "active": {"type": "boolean"}, "inactive_reason": NULLABLE_STR,
+            "last_sync": {"type": "object", "properties": {"at": NULLABLE_TIME, "result": NULLABLE_STR,
+                                                           "run_id": NULLABLE_STR,
+                                                           "fsm_modified_time": NULLABLE_TIME,
+                                                           "books_modified_time": NULLABLE_TIME}}}},
+    "Mail": {"type": "object", "required": ["id", "to", "subject", "body", "sent_at"],
+             "properties": {"id": {"type": "string"}, "to": {"type": "array", "items": {"type": "string"}},
+                            "from": {"type": "string"}, "subject": {"type": "string"}, "body": {"type": "string"},
+                            "sent_at": NULLABLE_TIME, "integration_id": NULLABLE_STR, "delivered_via": NULLABLE_STR,
+                            "error": NULLABLE_STR}},
+}
+
+RESPONSES = {f"E{code}": _json(_ref("Error"), text) for code, text in (
+    (400, "Bad input"), (401, "The X-Support-Token header is missing"),
+    (403, "Refused: a wrong support token, or a re-enable that only support may do (TW-15)"),
+    (404, "No such integration, run or record"),
+    (409, "Refused by the rules: already enabled (TW-01), FSM import in progress (TW-01/TW-08), sync in "
+          "progress (TW-09), not enabled"),
+    (429, "Sync Now is allowed 30 times a day (TW-05)"), (502, "Zoho (or the fakes) refused or failed"))}
+
+
+def _errs(*codes: int) -> dict[str, Any]:
+    return {str(c): {"$ref": f"#/components/responses/E{c}"} for c in codes}
+
+
+def _op(summary: str, ok: dict[str, Any], *errors: int, rules: str = "", **extra: Any) -> dict[str, Any]:
+    out = {"summary": summary, "responses": {**ok, **_errs(*errors)}, **extra}
+    if rules:
+        out["description"] = rules
+    return out
+
+
+PATHS: dict[str, Any] = {
+    "/health": {"get": _op("Liveness, the clock in use, the scheduler", {"200": _json({"type": "object"}, "OK")},
+                           tags=["service"])},
+    "/openapi.json": {"get": _op("This document", {"200": _json({"type": "object"}, "OpenAPI 3.1")}, tags=["service"])},
+    "/": {"get": _op("Where things are", {"200": _json({"type": "object"}, "Index")}, tags=["service"])},
+    f"{P}/integrations": {
+        "post": _op("Create an integration (FSM org <-> Books/Invoice org, OAuth credentials)",
+                    {"201": _json(_ref("Integration"), "Created (state: created)")}, 400, 502,
+                    requestBody={"required": True, "content": {"application/json": {"schema": _ref("IntegrationCreate")}}},
+                    tags=["integrations"]),
+        "get": _op("List integrations", {"200": _json({"type": "object", "properties": {
+            "integrations": {"type": "array", "items": _ref("Integration")}}}, "Integrations")}, 400,
+                   parameters=[_query("state", {"enum": list(STATES)}, "Filter"),
+                               _query("fsm_org_id", {"type": "string"}, "Filter"),
+                               _query("books_org_id", {"type": "string"}, "Filter")], tags=["integrations"]),
+    },
+    f"{P}/integrations/{{integration_id}}": {
+        "parameters": [INTEGRATION_ID],
+        "get": _op("Read an integration", {"200": _json(_ref("Integration"), "The integration")}, 404,
+                   tags=["integrations"])},
+    f"{P}/integrations/{{integration_id}}/enable": {
+        "parameters": [INTEGRATION_ID],
+        "post": _op("Enable sync (one-time): duplicate policy, sync type, mode, mappings",
+                    {"200": _json(_ref("Integration"), "Enabled; the first automatic sync is due 3 h later")},
+                    400, 403, 404, 409, 502,
+                    rules="TW-01: a second enable is refused (409 already_enabled); refused while an FSM data "
+                          "import is in progress (409 import_in_progress, TW-08). TW-15: a sync disabled by an "
+                          "error is re-enabled only by support (403 reenable_forbidden). TW-02: clone|overwrite.",
+                    requestBody={"required": True, "content": {"application/json": {"schema": _ref("Enable")}}},
+                    tags=["integrations"])},
+    f"{P}/integrations/{{integration_id}}/settings": {
+        "parameters": [INTEGRATION_ID],
+        "patch": _op("Change settings: automatic sync on/off (TW-04), notification address, mappings (TW-03)",
+                     {"200": _json(_ref("Integration"), "The integration")}, 400, 404,
+                     requestBody={"required": True, "content": {"application/json": {"schema": _ref("Settings")}}},
+                     tags=["integrations"])},
+    f"{P}/integrations/{{integration_id}}/sync": {
+        "parameters": [INTEGRATION_ID],
+        "post": _op("Sync Now (manual, 30 a day)",
+                    {"200": _json(_ref("Run"), "wait=true: the finished run"),
+                     "202": _json(_ref("Run"), "Started in the background (status running); poll GET /runs/{id}")},
+                    400, 404, 409, 429,
+                    rules="TW-05: the 31st Sync Now of a day (the org's time zone) answers 429 manual_sync_limit. "
+                          "TW-09: 409 sync_in_progress while another sync runs. A run the preflight refuses "
+                          "(FSM import, CRM-Books sync, TW-08/TW-13) is answered with status refused.",
+                    parameters=[_query("wait", {"type": "boolean", "default": False}, "Run it synchronously")],
+                    tags=["runs"])},
+    f"{P}/integrations/{{integration_id}}/runs": {
+        "parameters": [INTEGRATION_ID],
+        "get": _op("The sync log, newest first (TW-25)", {"200": _json({"type": "object", "properties": {
+            "runs": {"type": "array", "items": _ref("Run")}}}, "Runs")}, 400, 404,
+                   parameters=[_query("limit", {"type": "integer", "default": 50}, "Page size (1-500)"),
+                               _query("offset", {"type": "integer", "default": 0}, "Skip"),
+                               _query("include_refused", {"type": "boolean", "default": True}, "Refused attempts too")],
+                   tags=["runs"])},
+    f"{P}/runs/{{run_id}}": {
+        "parameters": [RUN_ID],
+        "get": _op("A sync: id, start, end, status, failure reason, per-module counts (TW-25)",
+                   {"200": _json(_ref("Run"), "The run")}, 404, tags=["runs"])},
+    f"{P}/runs/{{run_id}}/failures": {
+        "parameters": [RUN_ID],
+        "get": _op("The failed records of a sync, with one reason each", {"200": _json({"type": "object", "properties": {
+            "failures": {"type": "array", "items": _ref("Failure")}}}, "Failures")}, 404,
+                   parameters=[_query("module", {"type": "string"}, "Only this module")], tags=["runs"])},
+    f"{P}/runs/{{run_id}}/failures/{{name}}": {
+        "parameters": [RUN_ID, _path_param("name", "<Module>FailureLogs.csv (e.g. ServiceAndPartsFailureLogs.csv) "
+                                                   "or the module's name")],
+        "get": _op("Download <Module>FailureLogs.csv: one line per failed record (TW-25)",
+                   {"200": {"description": "CSV: Record Id, Record Name, Reason, Sync Id, Time; "
+                                           "Content-Disposition: attachment",
+                            "content": {"text/csv": {"schema": {"type": "string"}}}}}, 404, tags=["runs"])},
+    f"{P}/integrations/{{integration_id}}/records/{{fsm_module}}/{{fsm_id}}": {
+        "parameters": [INTEGRATION_ID, _path_param("fsm_module", "FSM module API name, e.g. Service_And_Parts"),
+                       _path_param("fsm_id", "FSM record id")],
+        "get": _op("An FSM record's partner (id and link) and last sync (TW-24)",
+                   {"200": _json(_ref("RecordPartner"), "The partner")}, 404, tags=["records"])},
+    f"{P}/integrations/{{integration_id}}/books-records/{{books_entity}}/{{books_id}}": {
+        "parameters": [INTEGRATION_ID, _path_param("books_entity", "items, contacts, invoices"),
+                       _path_param("books_id", "Books/Invoice record id")],
+        "get": _op("A Books/Invoice record's FSM partner and last sync (TW-24)",
+                   {"200": _json(_ref("RecordPartner"), "The partner")}, 404, tags=["records"])},
+    f"{P}/mail": {
+        "get": _op("Mail the syncer sent, newest first", {"200": _json({"type": "object", "properties": {
+            "mail": {"type": "array", "items": _ref("Mail")}}}, "Mail")}, 400,
+                   parameters=[_query("integration_id", {"type": "string"}, "Filter"),
+                               _query("to", {"type": "string"}, "Filter on a recipient"),
+                               _query("limit", {"type": "integer", "default": 100}, "1-1000"),
+                               _query("offset", {"type": "integer", "default": 0}, "Skip")], tags=["mail"])},
+    f"{P}/support/integrations/{{integration_id}}/reenable": {
+        "parameters": [INTEGRATION_ID, {"name": "X-Support-Token", "in": "header", "required": True,
+                                        "schema": {"type": "string"},
+                                        "description": "ZLAB_SUPPORT_TOKEN (generated and logged at start when unset)"}],
+        "post": _op("Support only: re-enable a sync an error disabled (TW-15)",
+                    {"200": _json(_ref("Integration"), "Enabled again")}, 401, 403, 404, 409, tags=["support"])},
+    f"{P}/scheduler": {
+        "get": _op("The scheduler: running, interval, lab-clock now, due integrations",
+                   {"200": _json({"type": "object"}, "State")}, tags=["scheduler"])},
+    f"{P}/scheduler/tick": {
+        "post": _op("Run the automatic syncs due now on the lab clock at once (TW-04), and answer them",
+                    {"200": _json({"type": "object", "properties": {"runs": {"type": "array", "items": _ref("Run")}}},
+                                  "Runs started")}, tags=["scheduler"])},
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "Zoho Sync Lab - syncer API", "version": "1",
+             "description": "The FSM <-> Books/Invoice syncer: integrations, Sync Now, sync logs, failure "
+                            "logs, record partners, sent mail, support. Errors: {\"error\": code, \"message\": text}. "
+                            "Rule ids refer to RULES.md."},
+    "paths": PATHS,
+    "components": {"schemas": SCHEMAS, "responses": RESPONSES},
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    return deepcopy(DOCUMENT)

@@ -1,0 +1,131 @@
+"""Automatic sync (TW-04): three hours after the end of the previous run, on the lab clock.
+
+A background thread wakes every ``interval`` *real* seconds, reads the lab clock and starts an
+``auto`` run for every integration ``Repo.due_integrations(now)`` names (enabled, auto sync on,
+``next_auto_sync_at`` passed). ``finish_run`` sets ``next_auto_sync_at = end + 3 h`` after every
+run; enabling sets it to three hours after the enable; disabling (also by an error, TW-15/16/17)
+clears it, and ``auto_sync = false`` keeps an integration out. So freezing the lab clock and
+advancing it by 3 h makes the next automatic sync due at once, without waiting.
+
+``tick()`` does one pass synchronously (tests, ``POST /api/v1/scheduler/tick``). Runs of
+different integrations go in parallel (a small pool); one integration never has two at once
+(in-process bookkeeping here, and the store's cross-process lock, TW-09, everywhere).
+Run the scheduler in exactly one process per database (``zlab syncer`` uses one gunicorn worker).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from syncer.store.models import SyncRun
+from syncer.store.repo import Refused
+
+if TYPE_CHECKING:
+    from syncer.service import SyncerService
+
+log = logging.getLogger("zlab.syncer.scheduler")
+
+
+class Scheduler:
+    def __init__(self, service: SyncerService, *, interval: float = 1.0, max_parallel: int = 4) -> None:
+        self.service = service
+        self.interval = interval
+        self.max_parallel = max_parallel
+        self._inflight: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self.ticks = 0
+
+    # -- one pass -----------------------------------------------------------------------------------
+    def due(self, now: datetime | None = None) -> list[str]:
+        """Ids of the integrations whose automatic sync is due at ``now`` (default: the lab clock)."""
+        repo = self.service.repo
+        return [i.id for i in repo.due_integrations(now or repo.now())]
+
+    def tick(self, *, wait: bool = True, now: datetime | None = None) -> list[SyncRun]:
+        """Start an ``auto`` run for every due integration not already syncing. ``wait``: run them
+        here, one after the other, and return the runs; else hand them to the pool (returns [])."""
+        self.ticks += 1
+        runs: list[SyncRun] = []
+        for integration_id in self.due(now):
+            if not self._claim(integration_id):
+                continue
+            if self.service.repo.is_sync_running(integration_id):  # a manual run holds the lock
+                self._release(integration_id)
+                continue
+            if wait:
+                run = self._run(integration_id)
+                if run is not None:
+                    runs.append(run)
+            else:
+                self._executor().submit(self._run, integration_id)
+        return runs
+
+    def _claim(self, integration_id: str) -> bool:
+        with self._lock:
+            if integration_id in self._inflight:
+                return False
+            self._inflight.add(integration_id)
+            return True
+
+    def _release(self, integration_id: str) -> None:
+        with self._lock:
+            self._inflight.discard(integration_id)
+
+    def _run(self, integration_id: str) -> SyncRun | None:
+        try:
+            return self.service.run_sync(integration_id, trigger="auto")
+        except Refused as exc:  # another process's run took the lock meanwhile, or it was disabled
+            log.info("automatic sync of %s not started: %s", integration_id, exc)
+            return None
+        except Exception:  # noqa: BLE001 - one integration's trouble must not stop the scheduler
+            log.exception("automatic sync of %s failed", integration_id)
+            return None
+        finally:
+            self._release(integration_id)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="zlab-auto-sync")
+        return self._pool
+
+    @property
+    def inflight(self) -> set[str]:
+        with self._lock:
+            return set(self._inflight)
+
+    # -- the thread ---------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> Scheduler:
+        if self.interval <= 0 or self.running:
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="zlab-scheduler", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick(wait=False)
+            except Exception:  # noqa: BLE001 - e.g. the database briefly unreachable: next tick
+                log.exception("scheduler tick failed")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+

@@ -1,0 +1,421 @@
+"""The syncer service: everything wired from a ``SyncerConfig``, and the operations the API calls.
+
+    service = SyncerService(SyncerConfig.from_env(fakes_url="http://127.0.0.1:8700")).start()
+    app = create_app(service)            # syncer.app
+
+- the **clock**: ``LabClock(fakes_url)`` when a lab is given (it falls back to real time against
+  real Zoho), else real time; the store, the mail and the scheduler all read it;
+- the **store**: ``Repo`` on ``database_url`` (SQLite ``.zlab/syncer.db`` by default);
+- **mail**: ``MailSender`` to ``smtp_url``, or to an embedded in-process ``MailSink``;
+- **clients** per integration from its stored credentials (cached: tokens are reused);
+- the **engine** (``SyncEngine``) and the **scheduler** (``Scheduler``, TW-04).
+
+Errors are the store's (``NotFound``, ``InvalidValue``, ``Refused`` and its kinds) plus
+``ImportInProgress`` and ``Unauthorized``; Zoho's answers come as ``ZohoApiError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncer.books_sync import SyncEngine
+from syncer.clients import AccountsClient, BooksClient, FsmClient, LabClock, system_clock
+from syncer.config import SyncerConfig
+from syncer.mail import MailSender, MailSink
+from syncer.scheduler import Scheduler
+from syncer.store import StoreDB
+from syncer.store.models import DIRECTIONS, Integration, RecordLink, SyncRun, new_id
+from syncer.store.repo import (
+    AUTO_SYNC_INTERVAL,
+    AlreadyEnabled,
+    InvalidValue,
+    NotFound,
+    ReenableForbidden,
+    Refused,
+    Repo,
+    StoreError,
+    failure_csv_filename,
+)
+
+log = logging.getLogger("zlab.syncer")
+
+BOOKS_ROOTS = {"books": "/books/v3", "invoice": "/invoice/v3"}
+EMAIL_RE = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+MAPPING_MODULES = ("customers", "items", "invoices")
+
+
+class ImportInProgress(Refused):
+    code = "import_in_progress"  # TW-01, TW-08
+
+
+class Unauthorized(StoreError):
+    """The support API without (401) or with a wrong (403) ``X-Support-Token``."""
+
+    code = "unauthorized"
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# -- run slots: the run id known before the engine starts, and the exact refusal -----------------------
+@dataclass
+class _RunSlot:
+    run_id: str
+    started: threading.Event = field(default_factory=threading.Event)
+    refusal: Refused | None = None
+    used: bool = False
+
+
+_local = threading.local()
+
+
+class ServiceRepo(Repo):
+    """The store, but a run started from ``SyncerService.run_sync`` gets the id chosen beforehand
+    (so Sync Now can answer 202 with it) and its ``start_run`` refusal is kept (so the API answers
+    429 for the 31st Sync Now, 409 for a sync in progress) instead of only a "refused" run row."""
+
+    def start_run(self, integration_id: str, trigger: str = "manual", *, run_id: str | None = None,
+                  **kw: Any) -> SyncRun:
+        slot: _RunSlot | None = getattr(_local, "slot", None)
+        if slot is None or slot.used:
+            return super().start_run(integration_id, trigger, run_id=run_id, **kw)
+        slot.used = True
+        try:
+            run = super().start_run(integration_id, trigger, run_id=run_id or slot.run_id, **kw)
+        except Refused as exc:
+            slot.refusal = exc
+            slot.started.set()
+            raise
+        slot.started.set()
+        return run
+
+
+class SyncerService:
+    def __init__(self, config: SyncerConfig | None = None) -> None:
+        self.config = config or SyncerConfig.from_env()
+        self.lab_clock: LabClock | None = LabClock(self.config.fakes_url) if self.config.fakes_url else None
+        self.clock = self.lab_clock or system_clock
+        self.db = StoreDB(self.config.database_url)
+        self.repo = ServiceRepo(self.db, clock=self.clock)
+        self.sink: MailSink | None = None
+        smtp_url = self.config.smtp_url
+        if not smtp_url and self.config.embedded_mail:
+            self.sink = MailSink().start()
+            smtp_url = self.sink.url
+        self.mailer = MailSender(self.repo, smtp_url or "")
+        self.engine = SyncEngine(self.repo, clients=self.clients_for, mailer=self.mailer)
+        self.scheduler = Scheduler(self, interval=self.config.scheduler_interval)
+        self._clients: dict[str, tuple[tuple, FsmClient, BooksClient]] = {}
+        self._clients_lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._threads_lock = threading.Lock()
+
+    # -- life cycle -------------------------------------------------------------------------------
+    def start(self) -> SyncerService:
+        if self.config.support_token_generated:
+            log.warning("support token (X-Support-Token) for this run: %s (set ZLAB_SUPPORT_TOKEN to choose it)",
+                        self.config.support_token)
+        self.scheduler.start()
+        return self
+
+    def close(self) -> None:
+        self.scheduler.stop()
+        with self._threads_lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(timeout=10)
+        with self._clients_lock:
+            for _key, fsm, books in self._clients.values():
+                fsm.close()
+                books.close()
+                fsm.auth.close()
+            self._clients.clear()
+        if self.sink is not None:
+            self.sink.stop()
+        if self.lab_clock is not None:
+            self.lab_clock.close()
+        self.db.dispose()
+
+    def __enter__(self) -> SyncerService:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def smtp_url(self) -> str:
+        return self.mailer.smtp_url or ""
+
+    # -- clients ----------------------------------------------------------------------------------
+    def clients_for(self, integ: Integration) -> tuple[FsmClient, BooksClient]:
+        """FSM and Books/Invoice clients on the integration's stored credentials (cached, so the
+        access token is reused until it expires on the lab clock)."""
+        key = (integ.accounts_url, integ.client_id, integ.client_secret, integ.refresh_token, integ.api_domain,
+               integ.books_org_id, integ.books_product)
+        with self._clients_lock:
+            cached = self._clients.get(integ.id)
+            if cached is not None and cached[0] == key:
+                return cached[1], cached[2]
+            if cached is not None:
+                cached[1].close()
+                cached[2].close()
+            auth = AccountsClient(integ.accounts_url or self.config.accounts_url, integ.client_id,
+                                  integ.client_secret, integ.refresh_token, clock=self.clock)
+            domain = integ.api_domain or None
+            fsm = FsmClient(auth, api_domain=domain)
+            books = BooksClient(auth, integ.books_org_id, product=integ.books_product, api_domain=domain)
+            self._clients[integ.id] = (key, fsm, books)
+            return fsm, books
+
+    # -- integrations -----------------------------------------------------------------------------
+    def create_integration(self, *, fsm_org_id: str, books_org_id: str, client_id: str, client_secret: str,
+                           refresh_token: str, books_product: str = "books", accounts_url: str | None = None,
+                           api_domain: str | None = None, name: str = "", notify_email: str | None = None,
+                           time_zone: str | None = None, sync_type: str | None = None, mode: str | None = None,
+                           verify: bool = True) -> Integration:
+        """Store a new integration (state ``created``). ``verify``: exchange the refresh token
+        first, so bad credentials are refused now rather than at the first sync."""
+        if notify_email is not None:
+            check_email(notify_email)
+        accounts = (accounts_url or self.config.accounts_url).rstrip("/")
+        if verify:
+            auth = AccountsClient(accounts, client_id, client_secret, refresh_token, clock=self.clock)
+            try:
+                auth.refresh()
+            finally:
+                auth.close()
+        fields: dict[str, Any] = {"name": name, "client_id": client_id, "client_secret": client_secret,
+                                  "refresh_token": refresh_token, "accounts_url": accounts,
+                                  "api_domain": (api_domain or "").rstrip("/")}
+        for key, value in (("time_zone", time_zone), ("sync_type", sync_type), ("mode", mode)):
+            if value is not None:
+                fields[key] = value
+        if notify_email:
+            fields["settings"] = {"notify_email": notify_email}
+        return self.repo.create_integration(fsm_org_id=fsm_org_id, books_org_id=books_org_id,
+                                            books_product=books_product, **fields)
+
+    def enable(self, integration_id: str, *, duplicate_policy: str, sync_type: str | None = None,
+               mode: str | None = None, mappings: Mapping[str, Any] | None = None) -> Integration:
+        """The one-time enable (TW-01): refused a second time, refused while an FSM data import is
+        in progress (TW-01, TW-08), refused to users after an error disabled it (TW-15)."""
+        integ = self.repo.get_integration(integration_id)
+        if integ.state == "enabled":
+            raise AlreadyEnabled("Sync is already enabled for this integration; enabling is a one-time action")
+        if integ.state == "disabled" and integ.disabled_by_error:
+            raise ReenableForbidden("This sync was disabled because of an error and can only be re-enabled "
+                                    f"by support (reason: {integ.disabled_reason})")
+        rows = check_mappings(mappings) if mappings is not None else {}
+        self._refuse_during_import(integ)
+        settings: dict[str, Any] = {"duplicate_policy": duplicate_policy,
+                                    "next_auto_sync_at": self.repo.now() + AUTO_SYNC_INTERVAL}
+        if sync_type is not None:
+            settings["sync_type"] = sync_type
+        if mode is not None:
+            settings["mode"] = mode
+        self.repo.enable_integration(integration_id, **settings)
+        for module, items in rows.items():
+            self.repo.set_mappings(integration_id, module, items)
+        return self.repo.get_integration(integration_id)
+
+    def _refuse_during_import(self, integ: Integration) -> None:
+        fsm, _books = self.clients_for(integ)
+        if fsm.internal_settings().get("import_in_progress"):
+            raise ImportInProgress("An FSM data import is in progress: sync cannot be enabled until it ends "
+                                   "(TW-01, TW-08).")
+
+    def support_reenable(self, integration_id: str, token: str | None) -> Integration:
+        """Support only (TW-15): re-enable a sync an error disabled."""
+        self.check_support_token(token)
+        self.repo.enable_integration(integration_id, by_support=True,
+                                     next_auto_sync_at=self.repo.now() + AUTO_SYNC_INTERVAL)
+        return self.repo.get_integration(integration_id)
+
+    def check_support_token(self, token: str | None) -> None:
+        import hmac
+
+        if not token:
+            raise Unauthorized("The support API needs the X-Support-Token header", status=401)
+        if not hmac.compare_digest(token.encode(), self.config.support_token.encode()):
+            raise Unauthorized("The X-Support-Token is not valid", status=403)
+
+    def update_settings(self, integration_id: str, *, auto_sync: bool | None = None,
+                        notify_email: str | None = None, mappings: Mapping[str, Any] | None = None,
+                        name: str | None = None, time_zone: str | None = None) -> Integration:
+        """auto sync on/off (TW-04), the notification address, mappings (each module given is
+        replaced and the mapping version bumped, so the next run syncs every affected record, TW-07)."""
+        integ = self.repo.get_integration(integration_id)
+        rows = check_mappings(mappings) if mappings is not None else {}
+        changes: dict[str, Any] = {}
+        if notify_email is not None:
+            check_email(notify_email)
+            changes["settings"] = {**integ.settings, "notify_email": notify_email}
+        if name is not None:
+            changes["name"] = name
+        if time_zone is not None:
+            changes["time_zone"] = time_zone
+        if auto_sync is not None:
+            changes["auto_sync"] = auto_sync
+            if auto_sync and integ.state == "enabled" and integ.next_auto_sync_at is None:
+                base = integ.last_run_ended_at or self.repo.now()
+                changes["next_auto_sync_at"] = base + AUTO_SYNC_INTERVAL
+        if changes:
+            self.repo.update_integration(integration_id, **changes)
+        for module, items in rows.items():
+            self.repo.set_mappings(integration_id, module, items)
+        return self.repo.get_integration(integration_id)
+
+    # -- runs -------------------------------------------------------------------------------------
+    def run_sync(self, integration_id: str, *, trigger: str = "manual") -> SyncRun:
+        """One run, here and now. Raises the ``start_run`` refusal (``ManualSyncLimitReached``,
+        ``SyncInProgress``, ``IntegrationNotEnabled``) instead of answering a refused run."""
+        self.repo.get_integration(integration_id)
+        slot = _RunSlot(new_id())
+        run = self._run_in_slot(slot, integration_id, trigger)
+        if slot.refusal is not None:
+            raise slot.refusal
+        return run
+
+    def sync_now(self, integration_id: str, *, wait: bool = False) -> SyncRun:
+        """Sync Now (manual; 30 a day, TW-05). ``wait``: run it and answer the finished run; else
+        start it in a thread and answer the run as soon as it is open (status ``running``)."""
+        if wait:
+            return self.run_sync(integration_id, trigger="manual")
+        self.repo.get_integration(integration_id)
+        slot = _RunSlot(new_id())
+        thread = threading.Thread(target=self._background, args=(slot, integration_id, "manual"),
+                                  name=f"zlab-sync-{integration_id}", daemon=True)
+        with self._threads_lock:
+            self._threads.add(thread)
+        thread.start()
+        slot.started.wait(timeout=60)
+        if slot.refusal is not None:
+            raise slot.refusal
+        return self.repo.get_run(slot.run_id)
+
+    def _background(self, slot: _RunSlot, integration_id: str, trigger: str) -> None:
+        try:
+            self._run_in_slot(slot, integration_id, trigger)
+        except Exception:  # noqa: BLE001 - logged; the run is marked failed by _run_in_slot
+            log.exception("background sync of %s failed", integration_id)
+        finally:
+            with self._threads_lock:
+                self._threads.discard(threading.current_thread())
+
+    def _run_in_slot(self, slot: _RunSlot, integration_id: str, trigger: str) -> SyncRun:
+        _local.slot = slot
+        try:
+            return self.engine.run(integration_id, trigger)
+        except Exception as exc:
+            # a bug or an unexpected error: close the run (and free the lock) instead of leaving
+            # it "running" until its lease expires
+            if slot.used and slot.refusal is None:
+                try:
+                    self.repo.finish_run(slot.run_id, status="failed",
+                                         failure_reason=f"internal error: {type(exc).__name__}: {exc}")
+                except StoreError:
+                    pass
+            raise
+        finally:
+            _local.slot = None
+            slot.started.set()
+
+    def run_view(self, run_id: str) -> dict[str, Any]:
+        run = self.repo.get_run(run_id)
+        return {"run": run, "stats": self.repo.run_stats(run_id)}
+
+    def failure_modules(self, run_id: str) -> list[str]:
+        """Modules of a run that have counts or failures."""
+        modules = {s.module for s in self.repo.run_stats(run_id)}
+        modules |= {f.module for f in self.repo.record_failures(run_id)}
+        return sorted(modules)
+
+    def failure_csv(self, run_id: str, name: str) -> tuple[str, str]:
+        """``(filename, csv text)`` for ``<Module>FailureLogs.csv`` (or the module's own name)."""
+        self.repo.get_run(run_id)
+        for module in self.failure_modules(run_id):
+            filename = failure_csv_filename(module)
+            if name in (filename, module):
+                return filename, self.repo.failure_csv(run_id, module)
+        raise NotFound(f"Sync {run_id} has no module whose failure log is {name!r}; it has: "
+                       f"{', '.join(failure_csv_filename(m) for m in self.failure_modules(run_id)) or 'none'}")
+
+    # -- records (TW-24) ----------------------------------------------------------------------------
+    def record(self, integration_id: str, fsm_module: str, fsm_id: str) -> tuple[Integration, RecordLink]:
+        integ = self.repo.get_integration(integration_id)
+        link = self.repo.link_by_fsm(integration_id, fsm_module, fsm_id)
+        if link is None:
+            raise NotFound(f"FSM {fsm_module} record {fsm_id} has not been synced by this integration")
+        return integ, link
+
+    def record_by_books(self, integration_id: str, books_entity: str, books_id: str) -> tuple[Integration, RecordLink]:
+        integ = self.repo.get_integration(integration_id)
+        link = self.repo.link_by_books(integration_id, books_entity, books_id)
+        if link is None:
+            raise NotFound(f"Books {books_entity} record {books_id} has not been synced by this integration")
+        return integ, link
+
+    def api_domain(self, integ: Integration) -> str:
+        """Where links point: the integration's API domain, else its token's, else the lab's."""
+        if integ.api_domain:
+            return integ.api_domain
+        fsm, _books = self.clients_for(integ)
+        token = fsm.auth.token
+        if token is not None:
+            return token.api_domain.rstrip("/")
+        return self.config.fakes_url or "https://www.zohoapis.com"
+
+    def books_url(self, integ: Integration, entity: str, books_id: str) -> str:
+        return (f"{self.api_domain(integ)}{BOOKS_ROOTS.get(integ.books_product, '/books/v3')}/{entity}/{books_id}"
+                f"?organization_id={integ.books_org_id}")
+
+    def fsm_url(self, integ: Integration, module: str, fsm_id: str) -> str:
+        return f"{self.api_domain(integ)}/fsm/v1/{module}/{fsm_id}"
+
+
+# -- validation shared by the service and the API ---------------------------------------------------
+def check_email(value: Any) -> str:
+    if not isinstance(value, str) or not all(EMAIL_RE.match(a.strip()) for a in value.split(",")):
+        raise InvalidValue(f"notify_email must be an email address (or several, comma-separated); got {value!r}")
+    return value
+
+
+def check_mappings(mappings: Any) -> dict[str, list[dict[str, Any]]]:
+    """``{"items": [{"fsm_field", "books_field", "direction"?, "fsm_module"?, "books_entity"?}], …}``."""
+    if not isinstance(mappings, Mapping):
+        raise InvalidValue('mappings must be an object: {"items": [{"fsm_field": …, "books_field": …}], …}')
+    out: dict[str, list[dict[str, Any]]] = {}
+    for module, rows in mappings.items():
+        if module not in MAPPING_MODULES:
+            raise InvalidValue(f"mappings: unknown module {module!r}; choose from {', '.join(MAPPING_MODULES)}")
+        if not isinstance(rows, list):
+            raise InvalidValue(f"mappings.{module} must be a list of field pairs")
+        clean: list[dict[str, Any]] = []
+        for i, row in enumerate(rows):
+            where = f"mappings.{module}[{i}]"
+            if not isinstance(row, Mapping):
+                raise InvalidValue(f"{where} must be an object with fsm_field and books_field")
+            unknown = set(row) - {"fsm_field", "books_field", "direction", "fsm_module", "books_entity"}
+            if unknown:
+                raise InvalidValue(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+            for key in ("fsm_field", "books_field"):
+                if not isinstance(row.get(key), str) or not row[key].strip():
+                    raise InvalidValue(f"{where}.{key} must be a non-empty string")
+            for key in ("fsm_module", "books_entity"):
+                if key in row and not isinstance(row[key], str):
+                    raise InvalidValue(f"{where}.{key} must be a string")
+            direction = row.get("direction", "both")
+            if direction not in DIRECTIONS:
+                raise InvalidValue(f"{where}.direction must be one of {', '.join(DIRECTIONS)}; got {direction!r}")
+            clean.append({**row, "direction": direction})
+        out[module] = clean
+    return out
+
+
+__all__ = ["ImportInProgress", "ServiceRepo", "SyncerService", "Unauthorized", "check_email", "check_mappings"]
