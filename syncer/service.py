@@ -213,8 +213,12 @@ class SyncerService:
                                     f"by support (reason: {integ.disabled_reason})")
         rows = check_mappings(mappings) if mappings is not None else {}
         self._refuse_during_import(integ)
+        rows = {**self._default_mappings(), **rows}  # OB-02: defaults for what is not given
+        self._validate_mappings(integ, rows)
         settings: dict[str, Any] = {"duplicate_policy": duplicate_policy,
                                     "next_auto_sync_at": self.repo.now() + AUTO_SYNC_INTERVAL}
+        if sync_type is None:  # TW-21: an existing org takes the CRM-Books integration's sync type
+            sync_type = self._default_sync_type(integ)
         if sync_type is not None:
             settings["sync_type"] = sync_type
         if mode is not None:
@@ -223,6 +227,42 @@ class SyncerService:
         for module, items in rows.items():
             self.repo.set_mappings(integration_id, module, items)
         return self.repo.get_integration(integration_id)
+
+    @staticmethod
+    def _default_mappings() -> dict[str, list[dict[str, Any]]]:
+        from .books_sync import mapping
+
+        return {m: mapping.rows_from_pairs(mapping.defaults(m)) for m in mapping.MODULES}
+
+    def _validate_mappings(self, integ: Integration, rows: Mapping[str, list[dict[str, Any]]]) -> None:
+        """Against the orgs' real fields: PII/EPHI refused (TW-11), mandatory Books fields mapped,
+        unknown fields refused (TW-03)."""
+        from .books_sync import mapping
+
+        fsm, books = self.clients_for(integ)
+        custom = (books.internal_settings().get("custom_fields") or {})
+        problems: list[str] = []
+        for module, items in rows.items():
+            fsm_modules, _entity = mapping.MODULES[module]
+            fields = {m: fsm.fields(m) for m in fsm_modules}
+            custom_names = [c.get("api_name") for c in custom.get({"items": "item", "customers": "contact",
+                                                                  "invoices": "invoice"}[module], [])]
+            pairs = [mapping.Pair(r["fsm_field"], r["books_field"], r.get("direction") or "both",
+                                  r.get("fsm_module") or "") for r in items]
+            problems += [f"{module}: {p}" for p in mapping.validate(module, pairs, fields, custom_names)]
+        if problems:
+            raise InvalidValue("; ".join(problems))
+
+    def _default_sync_type(self, integ: Integration) -> str | None:
+        """The CRM-Books integration's sync type when the org has one (TW-21); otherwise the
+        integration keeps its own (IV unless chosen at creation)."""
+        from .books_sync.onboarding import default_sync_type
+
+        _fsm, books = self.clients_for(integ)
+        state = books.internal_settings()
+        if not (state.get("crm_integration") or {}).get("enabled"):
+            return None
+        return default_sync_type(not integ.settings.get("new_org", False), state)
 
     def _refuse_during_import(self, integ: Integration) -> None:
         fsm, _books = self.clients_for(integ)
@@ -252,6 +292,8 @@ class SyncerService:
         replaced and the mapping version bumped, so the next run syncs every affected record, TW-07)."""
         integ = self.repo.get_integration(integration_id)
         rows = check_mappings(mappings) if mappings is not None else {}
+        if rows:
+            self._validate_mappings(integ, rows)
         changes: dict[str, Any] = {}
         if notify_email is not None:
             check_email(notify_email)

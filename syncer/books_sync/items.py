@@ -75,6 +75,18 @@ class ItemsPhase:
             self.ctx.failed(STAT, record_id, self.ctx.reason_of(exc), name)
 
     # -- FSM -> Books ---------------------------------------------------------------------------------
+    def push_for_invoice(self, rec: dict[str, Any]) -> RecordLink | None:
+        """TW-22: a service or part used on a work order is pushed to Books/Invoice when its invoice
+        is generated. An unlinked record goes through the same path as a sync (adopt by
+        ``ZBilling_Id``/name, else create with an intent and link); a linked one is left as it is.
+        Returns the active link, or None (an inactive FSM record, or a partner deleted: TW-14).
+        Record-level failures raise ZohoApiError."""
+        link = self.repo.link_by_fsm(self.integ.id, FSM_MODULE, rec["id"])
+        if link is None:
+            self._from_fsm(rec)
+            link = self.repo.link_by_fsm(self.integ.id, FSM_MODULE, rec["id"])
+        return link if link is not None and link.active else None
+
     def _from_fsm(self, rec: dict[str, Any]) -> None:
         if rec.get("$inactive"):
             return  # inactive FSM records are ignored (TW-14)
@@ -86,6 +98,8 @@ class ItemsPhase:
             if link is None:
                 self._create_in_books(rec)
                 return
+        if str(rec.get("ZBilling_Id") or "") != link.books_id:
+            rec = self._write_partner_id(link, rec)  # a crash came between the link and this write
         fsm_time = parse_time(rec.get("Modified_Time"))
         if same_instant(fsm_time, link.fsm_modified_time):
             return  # unchanged since we synced it (our own write)
@@ -99,7 +113,8 @@ class ItemsPhase:
         self.done_books.add(item["item_id"])
         books_time = parse_time(item.get("last_modified_time"))
         books_changed = not same_instant(books_time, link.books_modified_time)
-        if books_changed and books_time and fsm_time and books_time > fsm_time:
+        one_way = self.integ.mode == "one_way"  # OB-04: FSM pushes, nothing is read back
+        if not one_way and books_changed and books_time and fsm_time and books_time > fsm_time:
             self._books_to_fsm(link, item)  # both changed: the latest modified wins
         else:
             self._fsm_to_books(link, rec)
@@ -164,6 +179,14 @@ class ItemsPhase:
                           books_time=parse_time(item.get("last_modified_time")))
         self.ctx.ok(STAT)
 
+    def _write_partner_id(self, link: RecordLink, rec: dict[str, Any]) -> dict[str, Any]:
+        result = self.ctx.fsm.update_record(FSM_MODULE, link.fsm_id, {"ZBilling_Id": link.books_id})
+        if not result.ok:
+            raise result.error("fsm")
+        modified = (result.details or {}).get("Modified_Time")
+        self._mark_synced(link, fsm_time=parse_time(modified))
+        return {**rec, "ZBilling_Id": link.books_id, "Modified_Time": modified or rec.get("Modified_Time")}
+
     # -- Books -> FSM ---------------------------------------------------------------------------------
     def _from_books(self, item: dict[str, Any]) -> None:
         link = self.repo.link_by_books(self.integ.id, BOOKS_ENTITY, item["item_id"])
@@ -176,14 +199,15 @@ class ItemsPhase:
             if link is None:
                 self._create_in_fsm(item)
                 return
-        if same_instant(parse_time(item.get("last_modified_time")), link.books_modified_time):
-            return
+        inactive = item.get("status") == "inactive"
+        if same_instant(parse_time(item.get("last_modified_time")), link.books_modified_time) and not inactive:
+            return  # unchanged since we synced it (a deactivation in that same second is still checked)
         rec = self.ctx.fsm.get_record(FSM_MODULE, link.fsm_id)
         if rec is None:
             self.repo.deactivate_link(link.id, "deleted in FSM")
             return
-        if rec.get("$inactive") and item.get("status") != "inactive":
-            return  # inactive FSM records are ignored (TW-14)
+        if rec.get("$inactive"):
+            return  # inactive FSM records are ignored (TW-14); an inactive partner is already so
         self._books_to_fsm(link, item)
 
     def _adopt_for_books(self, item: dict[str, Any]) -> RecordLink | None:
