@@ -18,6 +18,8 @@ from ..clients import BooksClient, FsmClient, ZohoApiError
 from ..store.models import Integration, SyncRun
 from ..store.repo import Refused, Repo
 from .common import RunContext, RunFailed, RunRefused
+from .customers import MODULES as CUSTOMER_MODULES
+from .customers import CustomersPhase
 from .items import BOOKS_ENTITY as ITEMS_ENTITY
 from .items import FSM_MODULE as ITEMS_MODULE
 from .items import ItemsPhase
@@ -65,8 +67,10 @@ class SyncEngine:
                 fsm.set_sync_state(True)  # no import may start while we sync (TW-08)
                 marked = True
                 self.recover(ctx)
-                self.sync_currencies(ctx)
+                if integ.mode != "one_way":  # OB-04: one-way writes nothing from Books into FSM
+                    self.sync_currencies(ctx)
                 ItemsPhase(ctx).run()
+                CustomersPhase(ctx).run()
             except RunFailed as exc:
                 return self._fail(ctx, exc)
             except ZohoApiError as exc:  # an API that keeps failing: the run fails, nothing is disabled
@@ -114,10 +118,13 @@ class SyncEngine:
     # -- after a crash ----------------------------------------------------------------------------------
     def recover(self, ctx: RunContext) -> None:
         items = ItemsPhase(ctx)
+        customers = CustomersPhase(ctx)
         for pending in self.repo.open_pending(ctx.integration.id):
             if ITEMS_ENTITY in (pending.module, pending.source_module) or ITEMS_MODULE in (
                     pending.module, pending.source_module):
                 items.recover(pending)
+            elif pending.module in CUSTOMER_MODULES:
+                customers.recover(pending)
 
     # -- currencies (TW-10) ------------------------------------------------------------------------------
     def sync_currencies(self, ctx: RunContext) -> None:

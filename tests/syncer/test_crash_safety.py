@@ -80,3 +80,51 @@ def test_sigkill_mid_run_then_a_clean_run_converges_without_duplicates(zlab_lab,
     for s in services:  # every service carries its partner, and the partner is its namesake
         assert s.get("ZBilling_Id") in by_id and by_id[s["ZBilling_Id"]]["name"] == s["Name"]
     assert repo.open_pending(integ.id) == []
+
+
+def test_a_run_with_injected_faults_syncs_or_fails_every_record_with_a_reason(zlab_lab, tmp_path):
+    """429s with Retry-After, 500s and a time-out on both sides: every record ends up synced or
+    failed with a reason; none is lost or duplicated."""
+    lab = zlab_lab
+    t = lab.tenant(products=["fsm", "books"])
+    lab.control.seed(t.org("fsm"), {"service_and_parts": 30}, seed=21)
+    lab.control.seed(t.org("books"), {"items": 30}, seed=22)
+    db = f"sqlite:///{tmp_path / 'syncer.db'}"
+    clock = LabClock(lab.url)
+    repo = Repo(db, clock=clock)
+    integ = repo.create_integration(fsm_org_id=t.org("fsm"), books_org_id=t.org("books"), client_id=t.client_id,
+                                    client_secret=t.client_secret, refresh_token=t.refresh_token,
+                                    accounts_url=lab.url, api_domain=lab.url)
+    repo.enable_integration(integ.id, duplicate_policy="clone")
+    lab.faults.add(product="books", method="POST", path="/books/v3/items", nth=3, times=2,
+                   action={"type": "rate_limit", "retry_after": 0})
+    lab.faults.add(product="fsm", method="POST", path="/fsm/v1/Service_And_Parts", nth=2, times=2,
+                   action={"type": "error", "status": 500})
+    lab.faults.add(product="books", method="GET", path="/books/v3/items", nth=1, times=1,
+                   action={"type": "error", "status": 503})
+    lab.faults.add(product="fsm", method="PUT", path="/fsm/v1/Service_And_Parts/*", nth=5, times=1,
+                   action={"type": "delay", "seconds": 2.5})  # longer than the client's time-out below
+    build = clients_for(clock)
+
+    def clients(integration):
+        fsm, books = build(integration)
+        for c in (fsm, books):
+            c.retry.sleep = lambda _s: None  # the waits asked for are recorded, not slept
+            c.timeout = 1.0
+        return fsm, books
+
+    run = SyncEngine(repo, clients=clients, mailer=MailSender(repo)).run(integ.id)
+    assert run.status == "succeeded", run.failure_reason
+    fired = {f["id"]: f["fired"] for f in lab.faults.list()}
+    assert all(n >= 1 for n in fired.values()), f"every fault fired: {fired}"
+    fsm, books = build(repo.get_integration(integ.id))
+    services = [s for s in fsm.list_records(SP) if not s.get("$inactive")]
+    items = list(books.list_items())
+    failed = {f.record_id for f in repo.record_failures(run.id)}
+    assert all(f.reason for f in repo.record_failures(run.id))
+    service_names, item_names = Counter(s["Name"] for s in services), Counter(i["name"] for i in items)
+    assert max(service_names.values()) == 1 and max(item_names.values()) == 1  # nothing duplicated
+    for s in services:  # synced, or failed with a reason: never silently lost
+        assert s["Name"] in item_names or s["id"] in failed
+    for i in items:
+        assert i["name"] in service_names or i["item_id"] in failed
