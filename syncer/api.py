@@ -293,6 +293,25 @@ def create_blueprint() -> Blueprint:
         svc = service()
         return jsonify(link_json(svc, *svc.record(integration_id, fsm_module, fsm_id)))
 
+    @bp.post("/integrations/<integration_id>/work-orders/<wo_id>/invoice")
+    def work_order_invoice(integration_id: str, wo_id: str):
+        """TW-23: generate (or answer the existing) invoice of a work order."""
+        return jsonify({"invoice": service().invoice_for_work_order(integration_id, wo_id)})
+
+    @bp.post("/onboarding/offered-orgs")
+    def onboarding_offered_orgs():
+        """OB-01: the orgs a new FSM org may integrate with, for the signup account's OAuth client."""
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise ApiError(400, "invalid_json", "the body must be a JSON object")
+        only(data, ("client_id", "client_secret", "refresh_token", "signup_email", "accounts_url", "api_domain"))
+        orgs = service().offered_orgs(client_id=text(data, "client_id", required=True),
+                                      client_secret=text(data, "client_secret", required=True),
+                                      refresh_token=text(data, "refresh_token", required=True),
+                                      signup_email=text(data, "signup_email"),
+                                      accounts_url=text(data, "accounts_url"), api_domain=text(data, "api_domain"))
+        return jsonify({"organizations": orgs})
+
     @bp.get("/integrations/<integration_id>/books-records/<books_entity>/<books_id>")
     def books_record(integration_id: str, books_entity: str, books_id: str):
         svc = service()

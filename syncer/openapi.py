@@ -226,6 +226,20 @@ PATHS: dict[str, Any] = {
                        _path_param("books_id", "Books/Invoice record id")],
         "get": _op("A Books/Invoice record's FSM partner and last sync (TW-24)",
                    {"200": _json(_ref("RecordPartner"), "The partner")}, 404, tags=["records"])},
+    f"{P}/integrations/{{integration_id}}/work-orders/{{wo_id}}/invoice": {
+        "parameters": [INTEGRATION_ID, _path_param("wo_id", "FSM work order id")],
+        "post": _op("The invoice of an FSM work order (TW-23): its services and parts are pushed first (TW-22); "
+                    "a second call answers the same invoice", {"200": _json({"type": "object"}, "The invoice")},
+                    400, 404, 409, tags=["invoices"])},
+    f"{P}/onboarding/offered-orgs": {
+        "post": _op("The Books/Invoice orgs a new FSM org may integrate with (OB-01)",
+                    {"200": _json({"type": "object", "properties": {"organizations": {"type": "array"}}},
+                                  "Offered orgs")}, 400, tags=["onboarding"],
+                    requestBody={"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["client_id", "client_secret", "refresh_token"],
+                        "properties": {k: {"type": "string"} for k in (
+                            "client_id", "client_secret", "refresh_token", "signup_email", "accounts_url",
+                            "api_domain")}}}}})},
     f"{P}/mail": {
         "get": _op("Mail the syncer sent, newest first", {"200": _json({"type": "object", "properties": {
             "mail": {"type": "array", "items": _ref("Mail")}}}, "Mail")}, 400,

@@ -33,6 +33,7 @@ from syncer.store.models import DIRECTIONS, Integration, RecordLink, SyncRun, ne
 from syncer.store.repo import (
     AUTO_SYNC_INTERVAL,
     AlreadyEnabled,
+    IntegrationNotEnabled,
     InvalidValue,
     NotFound,
     ReenableForbidden,
@@ -395,6 +396,38 @@ class SyncerService:
         if link is None:
             raise NotFound(f"FSM {fsm_module} record {fsm_id} has not been synced by this integration")
         return integ, link
+
+    # -- invoices and onboarding ------------------------------------------------------------------
+    def invoice_for_work_order(self, integration_id: str, wo_id: str) -> dict[str, Any]:
+        """TW-23: the Books/Invoice invoice of an FSM work order (its services and parts pushed
+        first, TW-22); a second call answers the same invoice."""
+        from .books_sync.invoices import InvoiceError, InvoiceWriter
+
+        integ = self.repo.get_integration(integration_id)
+        if integ.state != "enabled":
+            raise IntegrationNotEnabled("Sync is not enabled for this integration")
+        try:
+            return InvoiceWriter(self.clients_for(integ), self.repo, integ).invoice_for_work_order(wo_id)
+        except InvoiceError as exc:
+            raise InvalidValue(exc.reason) from None
+
+    def offered_orgs(self, *, client_id: str, client_secret: str, refresh_token: str, signup_email: str | None,
+                     accounts_url: str | None = None, api_domain: str | None = None) -> list[dict[str, Any]]:
+        """OB-01: the active Books/Invoice orgs of the signup account a new FSM org may integrate
+        with (expired Books trials are not offered)."""
+        from .books_sync.onboarding import offered_orgs
+
+        auth = AccountsClient(accounts_url or self.config.accounts_url, client_id, client_secret, refresh_token,
+                              clock=self.clock)
+        domain = api_domain or None
+        books = BooksClient(auth, "", product="books", api_domain=domain)
+        invoice = BooksClient(auth, "", product="invoice", api_domain=domain)
+        try:
+            return [{"product": o.product, "organization_id": o.organization_id, "name": o.name, "email": o.email}
+                    for o in offered_orgs(books, invoice, signup_email=signup_email)]
+        finally:
+            books.close()
+            invoice.close()
 
     def record_by_books(self, integration_id: str, books_entity: str, books_id: str) -> tuple[Integration, RecordLink]:
         integ = self.repo.get_integration(integration_id)

@@ -82,6 +82,10 @@ class SyncerIntegration:
     def mail(self) -> list[dict[str, Any]]:
         return self.syncer.mail(integration_id=self.id)
 
+    def invoice_for(self, work_order_id: str) -> dict[str, Any]:
+        """TW-23: the invoice of an FSM work order."""
+        return self.syncer.work_order_invoice(self.id, work_order_id)
+
     def support_reenable(self, token: str | None = None) -> dict[str, Any]:
         self.data = self.syncer.support_reenable(self.id, token=token)
         return self.data
@@ -174,6 +178,15 @@ class SyncerClient:
         token = token if token is not None else self.support_token
         headers = {"X-Support-Token": token} if token else {}
         return self._call("POST", f"/support/integrations/{integration_id}/reenable", headers=headers)
+
+    def work_order_invoice(self, integration_id: str, work_order_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/integrations/{integration_id}/work-orders/{work_order_id}/invoice")["invoice"]
+
+    def offered_orgs(self, tenant: Tenant, *, signup_email: str | None = None) -> list[dict[str, Any]]:
+        """OB-01: the Books/Invoice orgs offered to a new FSM org of this tenant."""
+        body = {"client_id": tenant.client_id, "client_secret": tenant.client_secret,
+                "refresh_token": tenant.refresh_token, "signup_email": signup_email or tenant.email}
+        return self._call("POST", "/onboarding/offered-orgs", json=body)["organizations"]
 
     def close(self) -> None:
         self.http.close()
