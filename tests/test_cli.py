@@ -368,8 +368,8 @@ def test_seed_against_a_real_server(server):
 # -- zlab demo -------------------------------------------------------------------------------------
 def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for _ in range(2):  # fresh each run: a second run must not trip over the first one's tenant
-        result = run("demo")
+    for args in (("demo",), ("demo", "--no-scenarios")):  # fresh each run: no tripping over the first one's tenant
+        result = run(*args)
         assert result.exit_code == 0, result.output
     out = result.stdout
     assert (tmp_path / ".zlab" / "demo.db").exists()
@@ -377,6 +377,7 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
                   r"'http://127\.0\.0\.1:\d+/books/v3/contacts\?organization_id=(\d+)'", out)
     assert m, out
     assert "refresh_token" in out and "Demo done" in out
+    assert (tmp_path / ".zlab" / "reports" / "report.html").exists()  # the first run ran the scenarios
     if "HTTP 200" in out:
         assert re.search(r"HTTP 200, 25 contacts", out), out
 
@@ -385,7 +386,7 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
 def test_docker_compose_parses_and_has_the_services():
     doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = doc["services"]
-    assert {"postgres", "fakes", "mailpit", "locust-master", "locust-worker"} <= set(services)
+    assert {"postgres", "fakes", "syncer", "mailpit", "locust-master", "locust-worker"} <= set(services)
     fakes = services["fakes"]
     command = " ".join(fakes["command"])
     assert command.startswith("zlab serve") and "--workers 4" in command and "--port 8700" in command
