@@ -189,7 +189,8 @@ def create_blueprint() -> Blueprint:
     def create_integration():
         data = body()
         only(data, ("fsm_org_id", "books_org_id", "books_product", "client_id", "client_secret", "refresh_token",
-                    "accounts_url", "api_domain", "name", "notify_email", "time_zone", "sync_type", "mode", "verify"))
+                    "accounts_url", "api_domain", "name", "notify_email", "time_zone", "sync_type", "mode", "verify",
+                    "new_org"))
         svc = service()
         for url_key in ("accounts_url", "api_domain"):
             url = text(data, url_key)
@@ -205,7 +206,7 @@ def create_blueprint() -> Blueprint:
             api_domain=text(data, "api_domain"), name=text(data, "name", max_len=200) or "",
             notify_email=text(data, "notify_email"), time_zone=text(data, "time_zone", max_len=64),
             sync_type=text(data, "sync_type", choices=SYNC_TYPES), mode=text(data, "mode", choices=MODES),
-            verify=True if verify is None else verify)
+            verify=True if verify is None else verify, new_org=bool(flag(data, "new_org")))
         resp = jsonify(integration_json(integ, svc))
         resp.status_code = 201
         resp.headers["Location"] = f"{API_PREFIX}/integrations/{integ.id}"

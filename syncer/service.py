@@ -179,9 +179,11 @@ class SyncerService:
                            refresh_token: str, books_product: str = "books", accounts_url: str | None = None,
                            api_domain: str | None = None, name: str = "", notify_email: str | None = None,
                            time_zone: str | None = None, sync_type: str | None = None, mode: str | None = None,
-                           verify: bool = True) -> Integration:
+                           verify: bool = True, new_org: bool = False) -> Integration:
         """Store a new integration (state ``created``). ``verify``: exchange the refresh token
-        first, so bad credentials are refused now rather than at the first sync."""
+        first, so bad credentials are refused now rather than at the first sync. ``new_org``: the
+        Books/Invoice org was made for this FSM org (OB-01): at enable FSM's taxes go to it, while
+        an existing org's taxes come to FSM (OB-03)."""
         if notify_email is not None:
             check_email(notify_email)
         accounts = (accounts_url or self.config.accounts_url).rstrip("/")
@@ -197,8 +199,7 @@ class SyncerService:
         for key, value in (("time_zone", time_zone), ("sync_type", sync_type), ("mode", mode)):
             if value is not None:
                 fields[key] = value
-        if notify_email:
-            fields["settings"] = {"notify_email": notify_email}
+        fields["settings"] = {"new_org": new_org, **({"notify_email": notify_email} if notify_email else {})}
         return self.repo.create_integration(fsm_org_id=fsm_org_id, books_org_id=books_org_id,
                                             books_product=books_product, **fields)
 
@@ -227,6 +228,10 @@ class SyncerService:
         self.repo.enable_integration(integration_id, **settings)
         for module, items in rows.items():
             self.repo.set_mappings(integration_id, module, items)
+        from .books_sync.onboarding import onboard_taxes
+
+        fsm, books = self.clients_for(integ)
+        onboard_taxes(fsm, books, new_org=bool(integ.settings.get("new_org")))  # OB-03
         return self.repo.get_integration(integration_id)
 
     @staticmethod

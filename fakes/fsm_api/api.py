@@ -250,6 +250,17 @@ def make_blueprint(name: str) -> Blueprint:
             return ok({"imports": [st.import_json(j) for j in jobs],
                        "import_in_progress": any(j.status == "in_progress" for j in st.imports("in_progress"))})
 
+    @bp.put("/_internal/taxes")
+    def internal_taxes():
+        """[internal] The org's tax settings, as FSM's own Invoice integration writes them when it
+        pulls an existing org's taxes (OB-03): ``{"enabled": bool?, "taxes": [{tax_name,
+        tax_percentage}]?}``."""
+        body = body_json()
+        try:
+            return ok(apply_tax_settings(ctx().org, body if isinstance(body, dict) else {}))
+        except ValueError as exc:
+            raise errors.invalid_param("taxes", str(exc)) from None
+
     @bp.put("/_internal/sync-state")
     def internal_sync_state():
         """[internal] A syncer marks its sync running or done: ``{"sync_in_progress": bool,
@@ -595,32 +606,10 @@ def make_lab_blueprint() -> Blueprint:
     @bp.route("/orgs/<org_id>/taxes", methods=["PUT", "PATCH"])
     def taxes(org_id: str):
         """Tax settings: {"enabled": bool?, "taxes": [{"tax_name", "tax_percentage"}]?}."""
-        org = lab_org(org_id, "fsm")
-        data = lab_body()
-        change: dict[str, Any] = {}
-        if "enabled" in data:
-            if not isinstance(data["enabled"], bool):
-                raise lab_error(400, "enabled must be true or false")
-            change["tax_enabled"] = data["enabled"]
-        if "taxes" in data:
-            rows = data["taxes"]
-            if not isinstance(rows, list) or len(rows) > 100:
-                raise lab_error(400, "taxes must be a list of {tax_name, tax_percentage}")
-            out = []
-            with lab().db.begin() as s:
-                for row in rows:
-                    if not isinstance(row, dict) or not isinstance(row.get("tax_name"), str) or not row["tax_name"] \
-                            or isinstance(row.get("tax_percentage"), bool) \
-                            or not isinstance(row.get("tax_percentage"), (int, float)) \
-                            or not 0 <= row["tax_percentage"] <= 100:
-                        raise lab_error(400, "each tax needs tax_name and a tax_percentage from 0 to 100")
-                    out.append({"tax_id": lab().ids.record_id(s, "fsm", org.id), "tax_name": row["tax_name"][:100],
-                                "tax_percentage": row["tax_percentage"]})
-            change["settings"] = {"taxes": out}
-        if not change:
-            raise lab_error(400, "give enabled and/or taxes")
-        answer = update_org(lab(), org_id, change)
-        return json_response({"tax_enabled": answer["tax_enabled"], "taxes": (answer["settings"] or {}).get("taxes") or []})
+        try:
+            return json_response(apply_tax_settings(lab_org(org_id, "fsm"), lab_body()))
+        except ValueError as exc:
+            raise lab_error(400, str(exc)) from None
 
     @bp.get("/orgs/<org_id>/imports")
     def imports_list(org_id: str):
@@ -703,3 +692,33 @@ def make_lab_blueprint() -> Blueprint:
             return json_response(st.import_json(job))
 
     return bp
+
+
+def apply_tax_settings(org, data: dict[str, Any]) -> dict[str, Any]:
+    """Validate and store an org's tax settings; ValueError says what is wrong."""
+    from fakes.core.provision import update_org
+
+    change: dict[str, Any] = {}
+    if "enabled" in data:
+        if not isinstance(data["enabled"], bool):
+            raise ValueError("enabled must be true or false")
+        change["tax_enabled"] = data["enabled"]
+    if "taxes" in data:
+        rows = data["taxes"]
+        if not isinstance(rows, list) or len(rows) > 100:
+            raise ValueError("taxes must be a list of {tax_name, tax_percentage}")
+        out = []
+        with lab().db.begin() as s:
+            for row in rows:
+                if not isinstance(row, dict) or not isinstance(row.get("tax_name"), str) or not row["tax_name"] \
+                        or isinstance(row.get("tax_percentage"), bool) \
+                        or not isinstance(row.get("tax_percentage"), (int, float)) \
+                        or not 0 <= row["tax_percentage"] <= 100:
+                    raise ValueError("each tax needs tax_name and a tax_percentage from 0 to 100")
+                out.append({"tax_id": lab().ids.record_id(s, "fsm", org.id), "tax_name": row["tax_name"][:100],
+                            "tax_percentage": row["tax_percentage"]})
+        change["settings"] = {"taxes": out}
+    if not change:
+        raise ValueError("give enabled and/or taxes")
+    answer = update_org(lab(), org.id, change)
+    return {"tax_enabled": answer["tax_enabled"], "taxes": (answer["settings"] or {}).get("taxes") or []}

@@ -172,3 +172,25 @@ def offered(lab):
     with lab.step("Then only the active Books and Invoice orgs are offered"):
         expect(sorted((o["product"], o["organization_id"]) for o in orgs), "offered orgs").equals(
             sorted([("books", t.org("books")), ("invoice", t.org("invoice"))]))
+
+
+@scenario("OB-03-TAXES", "A new org gets FSM's taxes; an existing org's taxes are pulled into FSM",
+          rules=("OB-03",), tags=("sync", "books", "invoice"))
+def onboarding_taxes(lab):
+    t = lab.tenant(products=["fsm", "books", "invoice"])
+    with lab.step("Given FSM with a 'Service tax' and an existing Books org with a 'VAT'"):
+        lab.control.call("PUT", f"/fsm/orgs/{t.org('fsm')}/taxes",
+                         {"taxes": [{"tax_name": "Service tax", "tax_percentage": 5}]})
+        t.books().post("/settings/taxes", json={"tax_name": "VAT", "tax_percentage": 20})
+    with lab.step("When FSM is integrated with the new Invoice org"):
+        lab.syncer.create_integration(t, "invoice", new_org=True).enable()
+    with lab.step("Then the Invoice org has FSM's tax"):
+        names = [x["tax_name"] for x in t.invoice().get("/settings/taxes").json()["taxes"]]
+        expect(names, "Invoice taxes").contains("Service tax")
+    with lab.step("When FSM is integrated with the existing Books org"):
+        other = lab.tenant(products=["fsm", "books"])
+        other.books().post("/settings/taxes", json={"tax_name": "VAT", "tax_percentage": 20})
+        lab.syncer.create_integration(other, "books").enable()
+    with lab.step("Then FSM has the Books org's tax"):
+        taxes = other.fsm().get("/_internal/settings").json()["settings"]["taxes"]
+        expect([(x["tax_name"], x["tax_percentage"]) for x in taxes], "FSM taxes").equals([("VAT", 20)])

@@ -183,6 +183,28 @@ def setup_integration(repo: Repo, fsm: FsmClient, books: BooksClient, *, choice:
     return result
 
 
+def onboard_taxes(fsm: FsmClient, books: BooksClient, *, new_org: bool) -> dict[str, Any]:
+    """OB-03 at enable: a new org gets FSM's tax rates; an existing org's rates (and its taxes
+    switch) are written to FSM through FSM's internal tax settings."""
+    fsm_state = fsm.internal_settings()
+    books_taxes = books.list_taxes()
+    if new_org:
+        have = {str(t.get("tax_name") or "").lower() for t in books_taxes}
+        pushed = []
+        for tax in fsm_state.get("taxes") or []:
+            name = str(tax.get("tax_name") or "")
+            if name and name.lower() not in have:
+                pushed.append(books.create_tax({"tax_name": name, "tax_percentage": tax.get("tax_percentage") or 0}))
+                have.add(name.lower())
+        return {"pushed": pushed}
+    pulled = [{"tax_name": t.get("tax_name"), "tax_percentage": t.get("tax_percentage")} for t in books_taxes]
+    if not pulled:
+        return {"pulled": []}
+    books_state = books.internal_settings()
+    fsm.set_taxes(enabled=bool(books_state.get("tax_enabled")), taxes=pulled)
+    return {"pulled": pulled}
+
+
 def _push_taxes(books: BooksClient, result: SetupResult, fsm_taxes: list[dict[str, Any]],
                 books_taxes: list[dict[str, Any]]) -> None:
     """OB-03, a new org: FSM's tax rates are saved to it (those it lacks, by name)."""

@@ -153,6 +153,15 @@ class FsmClient(RecordApiClient):
         """``{"imports": [...], "import_in_progress": bool}``."""
         return self.call("GET", "/_internal/imports", params={"status": status}) or {}
 
+    def set_taxes(self, *, enabled: bool | None = None, taxes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The org's tax settings (internal surface; OB-03 pulls an existing org's taxes into FSM)."""
+        body: dict[str, Any] = {}
+        if enabled is not None:
+            body["enabled"] = enabled
+        if taxes is not None:
+            body["taxes"] = taxes
+        return self.call("PUT", "/_internal/taxes", json=body) or {}
+
     def set_sync_state(self, in_progress: bool, sync_service: str = "finance") -> dict[str, Any]:
         """Mark the syncer's run (409 IMPORT_IN_PROGRESS → ZohoApiError while an import runs)."""
         return self.call("PUT", "/_internal/sync-state",
