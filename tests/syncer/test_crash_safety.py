@@ -128,3 +128,27 @@ def test_a_run_with_injected_faults_syncs_or_fails_every_record_with_a_reason(zl
         assert s["Name"] in item_names or s["id"] in failed
     for i in items:
         assert i["name"] in service_names or i["item_id"] in failed
+
+
+def test_two_syncer_processes_at_once_exactly_one_runs(zlab_lab, tmp_path):
+    """TW-09 across processes: two `python -m syncer.run_once` for one integration at the same time."""
+    lab = zlab_lab
+    t = lab.tenant(products=["fsm", "books"])
+    lab.control.seed(t.org("fsm"), {"service_and_parts": 10}, seed=31)
+    db = f"sqlite:///{tmp_path / 'syncer.db'}"
+    repo = Repo(db, clock=LabClock(lab.url))
+    integ = repo.create_integration(fsm_org_id=t.org("fsm"), books_org_id=t.org("books"), client_id=t.client_id,
+                                    client_secret=t.client_secret, refresh_token=t.refresh_token,
+                                    accounts_url=lab.url, api_domain=lab.url)
+    repo.enable_integration(integ.id, duplicate_policy="clone")
+    lab.faults.add(product="books", method="POST", path="/books/v3/items", org=t.org("books"),
+                   action={"type": "delay", "seconds": 0.4})  # keeps the first run busy for seconds
+    cmd = [sys.executable, "-m", "syncer.run_once", "--integration", integ.id, "--db", db, "--fakes", lab.url]
+    procs = [subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120)[0].decode() for p in procs]
+    statuses = sorted(line.split()[1] for line in (o.strip().splitlines()[-1] for o in outs))
+    assert statuses == ["refused", "succeeded"], outs
+    runs = repo.list_runs(integ.id)
+    assert sorted(r.status for r in runs) == ["refused", "succeeded"]
+    assert "in progress" in next(r for r in runs if r.status == "refused").failure_reason.lower()
