@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.books_sync import SyncEngine
-from syncer.clients import AccountsClient, BooksClient, FsmClient, LabClock, system_clock
+from syncer.clients import AccountsClient, BooksClient, Clock, FsmClient, LabClock, system_clock
 from syncer.config import SyncerConfig
 from syncer.mail import MailSender, MailSink
 from syncer.scheduler import Scheduler
@@ -98,10 +98,13 @@ class ServiceRepo(Repo):
 
 
 class SyncerService:
-    def __init__(self, config: SyncerConfig | None = None) -> None:
+    def __init__(self, config: SyncerConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = config or SyncerConfig.from_env()
-        self.lab_clock: LabClock | None = LabClock(self.config.fakes_url) if self.config.fakes_url else None
-        self.clock = self.lab_clock or system_clock
+        # a lab in this same process hands its clock over directly (zlab up, the scenario harness):
+        # exact and free; otherwise the lab clock is read over HTTP (LabClock), or real time
+        self.lab_clock: LabClock | None = (LabClock(self.config.fakes_url)
+                                           if self.config.fakes_url and clock is None else None)
+        self.clock = clock or self.lab_clock or system_clock
         self.db = StoreDB(self.config.database_url)
         self.repo = ServiceRepo(self.db, clock=self.clock)
         self.sink: MailSink | None = None

@@ -497,7 +497,7 @@ def up(host: str, port: int, syncer_port: int, db_url: str | None, syncer_db_url
             fakes_server = BackgroundServer(fakes_app, host=host, port=port).start()
             # the fakes are the lab: their clock, and the Accounts server integrations default to
             config = _syncer_config(syncer_db_url, fakes_server.url, smtp_url, scheduler_interval)
-            service = SyncerService(config)
+            service = SyncerService(config, clock=fakes_app.extensions["zlab"].now)  # one process, one clock
             service.scheduler.start()  # (the support token is printed below, not logged)
             syncer_server = BackgroundServer(create_syncer_app(service), host=host, port=syncer_port)
             syncer_server.start(health_path="/health")

@@ -105,7 +105,9 @@ class Lab:
                                        support_token=secrets.token_urlsafe(12),
                                        scheduler_interval=self.syncer_scheduler_interval)
         config.smtp_url = None  # always the embedded sink, whatever the environment says
-        service = SyncerService(config).start()
+        # the embedded fakes' own clock: exact, and no HTTP round trip per reading
+        in_process = self._app.extensions["zlab"].now if self._server is not None else None
+        service = SyncerService(config, clock=in_process).start()
         try:
             server = BackgroundServer(create_syncer_app(service)).start(health_path="/health")
         except BaseException:
