@@ -56,7 +56,8 @@ class Scheduler:
         for integration_id in self.due(now):
             if not self._claim(integration_id):
                 continue
-            if self.service.repo.is_sync_running(integration_id):  # a manual run holds the lock
+            if (self.service.repo.is_sync_running(integration_id)  # a manual run holds the lock
+                    or not self._still_due(integration_id, now)):  # a run just finished rescheduled it
                 self._release(integration_id)
                 continue
             if wait:
@@ -66,6 +67,13 @@ class Scheduler:
             else:
                 self._executor().submit(self._run, integration_id)
         return runs
+
+    def _still_due(self, integration_id: str, now: datetime | None) -> bool:
+        """Re-read after the claim: the list of due integrations may be older than a run that ended."""
+        integ = self.service.repo.find_integration(integration_id)
+        when = now or self.service.repo.now()
+        return bool(integ and integ.state == "enabled" and integ.auto_sync and integ.next_auto_sync_at
+                    and integ.next_auto_sync_at <= when)
 
     def _claim(self, integration_id: str) -> bool:
         with self._lock:
