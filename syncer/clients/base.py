@@ -435,6 +435,9 @@ def batch_answer(resp: httpx.Response, body: Any) -> bool:
             and all(isinstance(e, dict) and "code" in e for e in body["data"]))
 
 
+NO_TRIGGER: tuple[str, ...] = ()  # the syncer's writes run no workflow rules (TW-12)
+
+
 class RecordApiClient(ApiClient):
     """CRM's record conventions, which FSM copies: ``{"data":[…],"info":{…}}`` lists with
     ``page``/``more_records`` (and ``next_page_token`` where offered), 204 for nothing, batch
@@ -484,6 +487,17 @@ class RecordApiClient(ApiClient):
         body = self.call("GET", path, params=params)
         data = body.get("data") if isinstance(body, dict) else None
         return data[0] if isinstance(data, list) and data else None
+
+    def update_records(self, module: str, records: Iterable[dict[str, Any]], *,
+                       trigger: Iterable[str] | None = NO_TRIGGER) -> list[RecordResult]:
+        """``PUT /{module}`` with ``id`` in each record, batches of 100."""
+        return self._write_batches("PUT", f"/{module}", records, self._trigger({}, trigger))
+
+    def update_record(self, module: str, record_id: str, data: dict[str, Any], *,
+                      trigger: Iterable[str] | None = NO_TRIGGER) -> RecordResult:
+        resp = self.request("PUT", f"/{module}/{record_id}", json=self._trigger({"data": [data]}, trigger),
+                            accept=batch_answer)
+        return self._results(resp, 1, 0)[0]
 
     @staticmethod
     def _trigger(body: dict[str, Any], trigger: Iterable[str] | None) -> dict[str, Any]:

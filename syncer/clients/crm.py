@@ -10,9 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from .accounts import AccountsClient
-from .base import RecordApiClient, RecordResult, batch_answer, fmt_crm_datetime
+from .base import NO_TRIGGER, RecordApiClient, RecordResult, batch_answer, fmt_crm_datetime
 
-NO_TRIGGER: tuple[str, ...] = ()
 DEFAULT_FIELDS = ("id", "Modified_Time", "Created_Time")
 
 
@@ -75,17 +74,6 @@ class CrmClient(RecordApiClient):
                        trigger: Iterable[str] | None = NO_TRIGGER) -> list[RecordResult]:
         """Insert in batches of 100; one result per record (207/400 entries included)."""
         return self._write_batches("POST", f"/{module}", records, self._trigger({}, trigger))
-
-    def update_records(self, module: str, records: Iterable[dict[str, Any]], *,
-                       trigger: Iterable[str] | None = NO_TRIGGER) -> list[RecordResult]:
-        """``PUT /{module}`` with ``id`` in each record, batches of 100."""
-        return self._write_batches("PUT", f"/{module}", records, self._trigger({}, trigger))
-
-    def update_record(self, module: str, record_id: str, data: dict[str, Any], *,
-                      trigger: Iterable[str] | None = NO_TRIGGER) -> RecordResult:
-        resp = self.request("PUT", f"/{module}/{record_id}", json=self._trigger({"data": [data]}, trigger),
-                            accept=batch_answer)
-        return self._results(resp, 1, 0)[0]
 
     def upsert_records(self, module: str, records: Iterable[dict[str, Any]], *,
                        duplicate_check_fields: Sequence[str] | None = None,

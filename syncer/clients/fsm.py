@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from .base import (
+    NO_TRIGGER,
     RecordApiClient,
     RecordResult,
     batch_answer,
@@ -22,7 +23,6 @@ from .base import (
     safe_json,
 )
 
-NO_TRIGGER: tuple[str, ...] = ()
 DATETIME_COMPARATORS = ("equal", "not_equal", "greater_than", "greater_equal", "less_than", "less_equal",
                         "between", "not_between")
 
@@ -96,17 +96,6 @@ class FsmClient(RecordApiClient):
                                  status=resp.status_code, raw=rows[i] if i < len(rows) else {})
                     for i in range(count)]
         return self._results(resp, count, offset)
-
-    def update_records(self, module: str, records: Iterable[dict[str, Any]], *,
-                       trigger: Iterable[str] | None = NO_TRIGGER) -> list[RecordResult]:
-        """``PUT /{module}`` with ``id`` in each record, batches of 100."""
-        return self._write_batches("PUT", f"/{module}", records, self._trigger({}, trigger))
-
-    def update_record(self, module: str, record_id: str, data: dict[str, Any], *,
-                      trigger: Iterable[str] | None = NO_TRIGGER) -> RecordResult:
-        resp = self.request("PUT", f"/{module}/{record_id}", json=self._trigger({"data": [data]}, trigger),
-                            accept=batch_answer)
-        return self._results(resp, 1, 0)[0]
 
     def delete_records(self, module: str, ids: Iterable[str], *, wf_trigger: bool = False) -> list[RecordResult]:
         """``DELETE /{module}?ids=`` in batches of 100. A record still referenced elsewhere comes
