@@ -11,7 +11,7 @@ exactly one scheduler).
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 
 from syncer.api import API_PREFIX, create_blueprint, iso, register_errors
 from syncer.openapi import openapi_document
@@ -40,6 +40,14 @@ def create_app(service: SyncerService | None = None) -> Flask:
 
     @app.get("/")
     def index():
-        return jsonify({"service": "zlab-syncer", "api": API_PREFIX, "openapi": "/openapi.json", "health": "/health"})
+        return jsonify({"service": "zlab-syncer", "api": API_PREFIX, "openapi": "/openapi.json", "health": "/health",
+                        "dashboard": "/dashboard"})
+
+    @app.get("/dashboard")
+    def dashboard():
+        """For people: integrations, their latest runs (with failure CSVs) and the mail sent."""
+        from .dashboard import render
+
+        return Response(render(service, api_prefix=API_PREFIX), content_type="text/html; charset=utf-8")
 
     return app

@@ -150,6 +150,9 @@ PATHS: dict[str, Any] = {
                            tags=["service"])},
     "/openapi.json": {"get": _op("This document", {"200": _json({"type": "object"}, "OpenAPI 3.1")}, tags=["service"])},
     "/": {"get": _op("Where things are", {"200": _json({"type": "object"}, "Index")}, tags=["service"])},
+    "/dashboard": {"get": _op("The dashboard for people: integrations, latest runs with failure CSVs, mail",
+                              {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}},
+                              tags=["service"])},
     f"{P}/integrations": {
         "post": _op("Create an integration (FSM org <-> Books/Invoice org, OAuth credentials)",
                     {"201": _json(_ref("Integration"), "Created (state: created)")}, 400, 502,

@@ -272,3 +272,23 @@ def test_the_embedded_syncer_is_reachable_with_plain_httpx(zlab_lab, syncer):
     r = httpx.get(f"{syncer.url}/api/v1/integrations", params={"state": "bogus"})
     assert r.status_code == 400 and r.json()["error"] == "invalid_value"
     assert httpx.get(f"{syncer.url}/api/v1/mail", params={"limit": "0"}).status_code == 400
+
+
+def test_the_dashboard_shows_integrations_runs_failure_csvs_and_mail(zlab_lab):
+    syncer = zlab_lab.syncer
+    t = zlab_lab.tenant(products=["fsm", "books"])
+    t.books().post("/items", json={"name": "Clash", "rate": 1})
+    t.fsm().post("/Service_And_Parts", json={"data": [{"Name": "Clash", "Type": "Service", "Unit_Price": 2}]})
+    integ = syncer.create_integration(t, name="Dashboard demo")
+    integ.enable()
+    run = integ.sync_now()
+    r = syncer.request("GET", "/dashboard")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = r.text
+    assert "Dashboard demo" in page and run["id"] in page
+    from syncer.store.repo import failure_csv_filename
+
+    link = f"/api/v1/runs/{run['id']}/failures/{failure_csv_filename('Service_And_Parts')}"
+    assert link in page
+    csv = syncer.request("GET", link)
+    assert csv.status_code == 200 and "Clash" in csv.text
