@@ -93,6 +93,31 @@ def success(message: str, details: dict[str, Any], **extra: Any) -> dict[str, An
     return {"code": "SUCCESS", "details": details, "message": message, "status": "success", **extra}
 
 
+def each_record(items: list[Any], act) -> list[dict[str, Any]]:
+    """A batch, record by record: ``act(index, item)`` answers the record's success entry; a
+    ``RecordError`` becomes that record's error entry and the batch goes on (207 answers)."""
+    from .records import RecordError
+
+    entries: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        try:
+            entries.append(act(i, item))
+        except RecordError as err:
+            entries.append(err.entry())
+    return entries
+
+
+def require_id(item: Any, index: int) -> str:
+    """The ``id`` a bulk update needs in each record, or that record's MANDATORY_NOT_FOUND."""
+    from .records import RecordError
+
+    rid = item.get("id") if isinstance(item, dict) else None
+    if rid is None:
+        raise RecordError("MANDATORY_NOT_FOUND", "required field not found",
+                          {"api_name": "id", "json_path": f"$.data[{index}].id"})
+    return str(rid)
+
+
 def batch_response(entries: list[dict[str, Any]], ok_status: int = 200):
     """All succeeded: ``ok_status`` (201 for inserts); none: 400; some: 207 (multi-status)."""
     good = sum(1 for e in entries if e.get("status") == "success")

@@ -19,11 +19,13 @@ from fakes.core.bodies import read_json
 from fakes.core.context import ctx, json_response, lab
 from fakes.core.crm_style import (
     batch_response,
+    each_record,
     error,
     ids_param,
     no_content,
     ok,
     read_data,
+    require_id,
     success,
 )
 from fakes.core.errors import Failure
@@ -154,10 +156,6 @@ def body_json() -> Any:
 def check_module(module: str) -> None:
     if module not in md.MODULES:
         raise errors.invalid_module()
-
-
-def record_entry(err: RecordError) -> dict[str, Any]:
-    return err.entry()
 
 
 # ------------------------------------------------------------------------------ routes
@@ -292,34 +290,23 @@ def make_blueprint(name: str) -> Blueprint:
     def records_create(version: str, module: str):
         check_module(module)
         data, trigger = read_data(ctx().product.errors)
-        entries = []
         with store() as st:
-            for i, item in enumerate(data):
-                try:
-                    rec = st.rs.create(module, item, index=i, trigger=trigger)
-                    entries.append(success("record added", st.rs.audit(rec)))
-                except RecordError as err:
-                    entries.append(record_entry(err))
+            entries = each_record(data, lambda i, item: success(
+                "record added", st.rs.audit(st.rs.create(module, item, index=i, trigger=trigger))))
         return batch_response(entries, 201)
 
     @bp.put("/<module>")
     def records_update_many(version: str, module: str):
         check_module(module)
         data, trigger = read_data(ctx().product.errors)
-        entries = []
+
+        def update(i: int, item: Any) -> dict[str, Any]:
+            rid = require_id(item, i)
+            body = {k: v for k, v in item.items() if k != "id"}
+            return success("record updated", st.rs.audit(st.rs.update(module, rid, body, index=i, trigger=trigger)))
+
         with store() as st:
-            for i, item in enumerate(data):
-                rid = item.get("id") if isinstance(item, dict) else None
-                if rid is None:
-                    entries.append(RecordError("MANDATORY_NOT_FOUND", "required field not found",
-                                               {"api_name": "id", "json_path": f"$.data[{i}].id"}).entry())
-                    continue
-                try:
-                    body = {k: v for k, v in item.items() if k != "id"}
-                    rec = st.rs.update(module, str(rid), body, index=i, trigger=trigger)
-                    entries.append(success("record updated", st.rs.audit(rec)))
-                except RecordError as err:
-                    entries.append(record_entry(err))
+            entries = each_record(data, update)
         return batch_response(entries, 200)
 
     @bp.put("/<module>/<record_id>")
@@ -333,7 +320,7 @@ def make_blueprint(name: str) -> Blueprint:
                 rec = st.rs.update(module, record_id, body, index=0, trigger=trigger)
                 entries = [success("record updated", st.rs.audit(rec))]
             except RecordError as err:
-                entries = [record_entry(err)]
+                entries = [err.entry()]
         return batch_response(entries, 200)
 
     def _delete(module: str, ids: list[str]):
@@ -374,15 +361,13 @@ def make_blueprint(name: str) -> Blueprint:
             if bad:
                 raise error(400, "INVALID_DATA", "invalid data", {"api_name": bad[0][:100],
                                                                  "json_path": "$.duplicate_check_fields"})
-        entries = []
+        def upsert(i: int, item: Any) -> dict[str, Any]:
+            rec, action, field = st.upsert(module, item, dup or [], index=i, trigger=trigger)
+            msg = "record added" if action == "insert" else "record updated"
+            return success(msg, st.rs.audit(rec), action=action, duplicate_field=field)
+
         with store() as st:
-            for i, item in enumerate(data):
-                try:
-                    rec, action, field = st.upsert(module, item, dup or [], index=i, trigger=trigger)
-                    msg = "record added" if action == "insert" else "record updated"
-                    entries.append(success(msg, st.rs.audit(rec), action=action, duplicate_field=field))
-                except RecordError as err:
-                    entries.append(record_entry(err))
+            entries = each_record(data, upsert)
         return batch_response(entries, 200)
 
     @bp.get("/<module>/deleted")

@@ -23,7 +23,17 @@ from flask import Blueprint, has_request_context, request
 
 from fakes.core.bodies import read_json
 from fakes.core.context import ctx, json_response, lab
-from fakes.core.crm_style import CONTENT_TYPE, batch_response, ids_param, no_content, ok, read_data, success
+from fakes.core.crm_style import (
+    CONTENT_TYPE,
+    batch_response,
+    each_record,
+    ids_param,
+    no_content,
+    ok,
+    read_data,
+    require_id,
+    success,
+)
 from fakes.core.errors import Failure, Kind, ZohoError
 from fakes.core.fields import field_json
 from fakes.core.records import Cond, RecordError
@@ -215,15 +225,12 @@ def make_blueprint(name: str) -> Blueprint:
         items = body.get("currencies") if isinstance(body, dict) else None
         if not isinstance(items, list) or not items or len(items) > 20:
             raise errors.invalid_param("currencies", "a JSON array of 1 to 20 currencies")
-        entries = []
+        def add(i: int, item: Any) -> dict[str, Any]:
+            c = st.create_currency(item, i)
+            return success("currency added", {"id": c.id, "iso_code": c.code})
+
         with store() as st:
-            for i, item in enumerate(items):
-                try:
-                    c = st.create_currency(item, i)
-                except RecordError as err:
-                    entries.append(err.entry())
-                    continue
-                entries.append(success("currency added", {"id": c.id, "iso_code": c.code}))
+            entries = each_record(items, add)
         return _entries_status(entries, "currencies", 201)
 
     @bp.put("/_internal/currencies/<currency_id>")
@@ -381,19 +388,9 @@ def make_blueprint(name: str) -> Blueprint:
         module = module_of(module)
         data, trigger = read_data(ctx().product.errors)
         trigger = trigger and not wf_trigger_off()
-        entries = []
         with store() as st:
-            for i, item in enumerate(data):
-                rid = item.get("id") if isinstance(item, dict) else None
-                try:
-                    if rid is None:
-                        raise RecordError("MANDATORY_NOT_FOUND", "required field not found",
-                                          {"api_name": "id", "json_path": f"$.data[{i}].id"})
-                    rec = st.update_record(module, rid, item, index=i, trigger=trigger)
-                except RecordError as err:
-                    entries.append(err.entry())
-                    continue
-                entries.append(success("record updated", st.audit(rec)))
+            entries = each_record(data, lambda i, item: success("record updated", st.audit(
+                st.update_record(module, require_id(item, i), item, index=i, trigger=trigger))))
         return batch_response(entries)
 
     @bp.delete("/<module>")
