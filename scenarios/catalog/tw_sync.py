@@ -123,6 +123,7 @@ def auto_sync(lab):
           rules=("TW-05",), tags=("sync", "books", "edge", "slow"), exclusive=True)
 def sync_now_limit(lab):
     t, integ = integrate(lab)
+    integ.settings(auto_sync=False)  # only manual syncs here: a day later an automatic one would be due
     with lab.step("Given 30 manual syncs today"):
         lab.clock.freeze("2026-06-01T10:00:00Z")
         for _ in range(30):
