@@ -35,11 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trigger", default="manual", choices=("manual", "auto"))
     p.add_argument("--lease-seconds", type=float, default=60.0,
                    help="how long a killed run's lock blocks the next run (default 60)")
+    p.add_argument("--batch-size", type=int, default=100, metavar="N",
+                   help="records per FSM write call, 1-100 (default 100, the API's limit)")
     args = p.parse_args(argv)
+    if not 1 <= args.batch_size <= 100:
+        p.error("--batch-size must be between 1 and 100")
     # one reading per quarter second: a run asks the time for every record it writes
     clock = LabClock(args.fakes, max_age=0.25) if args.fakes else system_clock
     repo = Repo(args.db, clock=clock, lease_seconds=args.lease_seconds)
-    run = SyncEngine(repo, clients=clients_for(clock), mailer=MailSender(repo)).run(args.integration, args.trigger)
+    engine = SyncEngine(repo, clients=clients_for(clock), mailer=MailSender(repo), batch_size=args.batch_size)
+    run = engine.run(args.integration, args.trigger)
     print(f"{run.id} {run.status} {run.failure_reason or ''}".strip())
     return 0 if run.status == "succeeded" else 1
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Index, String, func, or_
+from sqlalchemy import Column, Index, String, case, func, or_
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
 from fakes.core.db import datetime_column, json_column
@@ -582,8 +582,9 @@ class BooksStore:
         doc = c.doc or {}
         cur = self.s.get(BooksCurrency, c.currency_id) if c.currency_id else None
         primary = next((p for p in persons if p.is_primary), None)
+        invoices, outstanding = self._receivables(c.id)  # one query for both
         if has_transaction is None:
-            has_transaction = bool(self.contact_has_invoices([c.id]))
+            has_transaction = invoices > 0
         terms = doc.get("payment_terms", 0)
         return {
             "contact_id": c.id, "contact_name": c.contact_name, "company_name": c.company_name,
@@ -594,7 +595,7 @@ class BooksStore:
             "payment_terms": terms, "payment_terms_label": doc.get("payment_terms_label") or (f"Net {terms}" if terms else "Due on Receipt"),
             "currency_id": c.currency_id, "currency_code": cur.code if cur else "",
             "currency_symbol": cur.symbol if cur else "", "language_code": doc.get("language_code", "en"),
-            "outstanding_receivable_amount": self._outstanding(c.id), "unused_credits_receivable_amount": 0,
+            "outstanding_receivable_amount": outstanding, "unused_credits_receivable_amount": 0,
             "status": c.status, "custom_fields": doc.get("custom_fields", []),
             "billing_address": doc.get("billing_address") or _blank_address(),
             "shipping_address": doc.get("shipping_address") or _blank_address(),
@@ -629,10 +630,12 @@ class BooksStore:
             "created_time": self.dt(c.created_time), "last_modified_time": self.dt(c.last_modified_time),
         }
 
-    def _outstanding(self, contact_id: str) -> float:
-        total = self.s.exec(select(func.coalesce(func.sum(BooksInvoice.balance), 0.0)).where(
-            BooksInvoice.customer_id == contact_id, col(BooksInvoice.status).not_in(("draft", "void")))).one()
-        return money(float(total or 0.0))
+    def _receivables(self, contact_id: str) -> tuple[int, float]:
+        """How many invoices the contact has, and the balance of those that count (not draft or void)."""
+        due = case((col(BooksInvoice.status).not_in(("draft", "void")), BooksInvoice.balance), else_=0.0)
+        count, total = self.s.exec(select(func.count(), func.coalesce(func.sum(due), 0.0)).where(
+            BooksInvoice.customer_id == contact_id)).one()
+        return int(count or 0), money(float(total or 0.0))
 
     # -- contact persons --------------------------------------------------------------------------------
     def person(self, person_id: str, contact_id: str | None = None) -> BooksContactPerson:

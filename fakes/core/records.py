@@ -14,6 +14,7 @@ status); products render them into their envelopes, batch answers collect them p
 from __future__ import annotations
 
 import operator
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -113,6 +114,19 @@ class RecordStore:
         self.user_id = user_id or org.owner_id
         self._users: dict[str, dict[str, str]] = {}
         self.events: list[ChangeEvent] = []  # announced after commit, see publish()
+        self._reserved_ids: deque[str] = deque()
+
+    # -- ids ---------------------------------------------------------------------------------------
+    def reserve_ids(self, count: int) -> None:
+        """Take ``count`` ids in one step for a batch about to be written (one sequence update,
+        not one per record); ``new_id`` hands them out in order. Unused ones are gaps, as in Zoho."""
+        if count > 0:
+            self._reserved_ids.extend(self.lab.ids.record_ids(self.s, self.family, self.org.id, count))
+
+    def new_id(self) -> str:
+        if self._reserved_ids:
+            return self._reserved_ids.popleft()
+        return self.lab.ids.record_id(self.s, self.family, self.org.id)
 
     # -- lookups and names -----------------------------------------------------------------------
     def module(self, name: str) -> ModuleDef | None:
@@ -208,7 +222,7 @@ class RecordStore:
         self._check_unique(mdef, doc, None, index)
         now = self.lab.now()
         owner = self._owner(data.get("Owner"))
-        rec = Record(id=record_id or self.lab.ids.record_id(self.s, self.family, self.org.id), product=self.org.product,
+        rec = Record(id=record_id or self.new_id(), product=self.org.product,
                      org_id=self.org.id, module=module, owner_id=owner, created_by=self.user_id,
                      modified_by=self.user_id, created_time=now, modified_time=now, doc=doc)
         self.s.add(rec)

@@ -368,6 +368,7 @@ def make_blueprint(name: str) -> Blueprint:
         made: list[tuple[int, Any]] = []
         failed: dict[int, dict[str, Any]] = {}
         with store() as st:
+            st.reserve_ids(2 * len(data))  # each record and its timeline entry
             for i, item in enumerate(data):
                 try:
                     made.append((i, st.create_record(module, item, index=i, trigger=trigger)))
@@ -389,6 +390,7 @@ def make_blueprint(name: str) -> Blueprint:
         data, trigger = read_data(ctx().product.errors)
         trigger = trigger and not wf_trigger_off()
         with store() as st:
+            st.reserve_ids(len(data))  # a timeline entry each
             entries = each_record(data, lambda i, item: success("record updated", st.audit(
                 st.update_record(module, require_id(item, i), item, index=i, trigger=trigger))))
         return batch_response(entries)

@@ -150,9 +150,6 @@ class FsmStore(RecordStore):
         self.source = source
         self._currency_rows: list[FsmCurrency] | None = None
 
-    def new_id(self) -> str:
-        return self.lab.ids.record_id(self.s, "fsm", self.org.id)
-
     def dt(self, value: datetime | None) -> str | None:
         return crm_datetime(as_utc(value), self.org.time_zone)
 

@@ -3,13 +3,40 @@ and counting outcomes per module."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from itertools import islice
+from typing import Any, TypeVar
 
 from ..clients import BooksClient, FsmClient, ZohoApiError
-from ..store.models import Integration
-from ..store.repo import Repo
+from ..store.models import Integration, RecordLink
+from ..store.repo import LinkSpec, Repo
+
+FSM_BATCH = 100  # records per FSM insert/update call (the API's limit)
+T = TypeVar("T")
+
+
+def with_retries(records: Iterable[dict[str, Any]], retry: set[str], fetch: Callable[[str], dict[str, Any] | None],
+                 key: str = "id") -> Iterator[dict[str, Any]]:
+    """The changed records, then the previously failed ones (``retry``) that were not among them,
+    read one by one (``fetch`` answers None for an id of the other side or a deleted record).
+    Ids handled here leave ``retry``, so a later pass over the other product gets the rest."""
+    for rec in records:
+        retry.discard(str(rec.get(key, "")))
+        yield rec
+    for record_id in sorted(retry):
+        rec = fetch(record_id)
+        if rec is not None:
+            retry.discard(record_id)
+            yield rec
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """A stream in lists of ``size`` (the last may be shorter), read lazily."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def parse_time(text: Any) -> datetime | None:
@@ -57,15 +84,132 @@ class RunContext:
     books: BooksClient
     since: datetime | None  # TW-07: records modified after this are candidates (None: all)
     stats: dict[str, list[int]] = field(default_factory=dict)  # module -> [succeeded, failed]
+    batch_size: int = FSM_BATCH  # records per FSM write call (smaller only to test crash points)
+    # stats module -> ids of records the last succeeded run failed: tried again though unmodified
+    retry: dict[str, set[str]] = field(default_factory=dict)
 
     def ok(self, module: str) -> None:
         self.stats.setdefault(module, [0, 0])[0] += 1
 
-    def failed(self, module: str, record_id: str, reason: str, name: str = "") -> None:
-        """A record that did not sync: logged with its reason, counted, and the run goes on."""
-        self.stats.setdefault(module, [0, 0])[1] += 1
+    def failed(self, module: str, record_id: str, reason: str, name: str = "", *, was_ok: bool = False) -> None:
+        """A record that did not sync: logged with its reason, counted, and the run goes on.
+        ``was_ok``: it was counted a success before a deferred write of it failed."""
+        counts = self.stats.setdefault(module, [0, 0])
+        counts[1] += 1
+        if was_ok and counts[0] > 0:
+            counts[0] -= 1
         self.repo.add_record_failure(self.run_id, module, record_id, reason, record_name=name)
 
     def reason_of(self, exc: ZohoApiError) -> str:
         code = f" (code {exc.code})" if exc.code not in (None, "") else ""
         return f"{exc.product}: {exc.message}{code}"
+
+
+# -- batched FSM writes ---------------------------------------------------------------------------------
+# Books has no batch create, FSM takes 100 records a call: FSM creates and partner-id writes are
+# queued and sent 100 at a time, and their intents and links are saved one transaction a batch.
+
+@dataclass
+class FsmCreate:
+    """One record to create in FSM from a Books record (``data`` carries ``ZBilling_Id``)."""
+
+    data: dict[str, Any]
+    books_id: str
+    books_time: datetime | None
+    stat: str  # the module of the run's stats and failure CSV
+    name: str
+    then: Callable[[str], None] | None = None  # called with the new FSM id once it is linked
+
+
+class FsmCreates:
+    """Creates in one FSM module from one Books entity. ``add`` queues; a full queue is sent as one
+    insert: its intents are recorded first (one transaction), then the links of what was created
+    and the resolution of every intent are saved together (one transaction). A record FSM refuses
+    is a record-level failure; a batch that fails as a whole for an API reason (5xx after retries)
+    raises, and the open intents let the next run find what was made (``recover``)."""
+
+    def __init__(self, ctx: RunContext, module: str, books_entity: str) -> None:
+        self.ctx, self.module, self.books_entity, self.size = ctx, module, books_entity, ctx.batch_size
+        self.queue: list[FsmCreate] = []
+
+    def add(self, create: FsmCreate) -> None:
+        self.queue.append(create)
+        if len(self.queue) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        while self.queue:
+            batch, self.queue = self.queue[: self.size], self.queue[self.size:]
+            self._send(batch)
+
+    def _send(self, batch: list[FsmCreate]) -> None:
+        ctx = self.ctx
+        integ = ctx.integration
+        pendings = ctx.repo.record_pendings(integ.id, side="fsm", module=self.module, source_module=self.books_entity,
+                                            run_id=ctx.run_id, intents=[(c.books_id, None) for c in batch])
+        try:
+            results = ctx.fsm.create_records(self.module, [c.data for c in batch])
+        except ZohoApiError as exc:
+            if not exc.is_record_level:
+                raise
+            ctx.repo.resolve_pendings([(p.id, None, f"failed: {exc.code}") for p in pendings])
+            for c in batch:
+                ctx.failed(c.stat, c.books_id, ctx.reason_of(exc), c.name)
+            return
+        specs, resolved, created, refused = [], [], [], []
+        for c, pending, result in zip(batch, pendings, results, strict=True):
+            if result.ok and result.id:
+                specs.append(LinkSpec(self.module, result.id, self.books_entity, c.books_id,
+                                      parse_time((result.details or {}).get("Modified_Time")), c.books_time,
+                                      "created"))
+                resolved.append((pending.id, result.id, "created"))
+                created.append((c, result.id))
+            else:
+                resolved.append((pending.id, None, f"failed: {result.code}"))
+                refused.append((c, result))
+        ctx.repo.save_links(integ.id, specs, run_id=ctx.run_id, resolved=resolved)
+        for c, result in refused:
+            ctx.failed(c.stat, c.books_id, ctx.reason_of(result.error("fsm")), c.name)
+        for c, fsm_id in created:
+            ctx.ok(c.stat)
+            if c.then is not None:
+                c.then(fsm_id)
+
+
+class PartnerIdWrites:
+    """``ZBilling_Id`` writes to FSM records after their partners were created in Books, sent 100
+    a call per module. Each link is marked synced with the FSM time the write left (one
+    transaction a batch), so the write is not read back as a user's change. A crash before the
+    write is harmless: the next run sees the link without its partner id on the record and
+    writes it then."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx, self.size = ctx, ctx.batch_size
+        self.queues: dict[str, list[tuple[RecordLink, str, str]]] = {}
+
+    def add(self, link: RecordLink, stat: str, name: str) -> None:
+        queue = self.queues.setdefault(link.fsm_module, [])
+        queue.append((link, stat, name))
+        if len(queue) >= self.size:
+            self._send(link.fsm_module)
+
+    def flush(self) -> None:
+        for module in list(self.queues):
+            self._send(module)
+
+    def _send(self, module: str) -> None:
+        batch, self.queues[module] = self.queues.get(module, []), []
+        if not batch:
+            return
+        ctx = self.ctx
+        results = ctx.fsm.update_records(module, [{"id": link.fsm_id, "ZBilling_Id": link.books_id}
+                                                  for link, _, _ in batch])
+        specs = []
+        for (link, stat, name), result in zip(batch, results, strict=True):
+            if not result.ok:
+                ctx.failed(stat, link.fsm_id, ctx.reason_of(result.error("fsm")), name, was_ok=True)
+                continue
+            specs.append(LinkSpec(link.fsm_module, link.fsm_id, link.books_entity, link.books_id,
+                                  parse_time((result.details or {}).get("Modified_Time")), None,
+                                  link.last_result))
+        ctx.repo.save_links(ctx.integration.id, specs, run_id=ctx.run_id)

@@ -52,14 +52,24 @@ Decisions where the documents are silent:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 from ..clients import ZohoApiError
 from ..store.models import RecordLink
 from . import mapping
-from .common import RunContext, parse_time, same_instant
+from .common import (
+    FsmCreate,
+    FsmCreates,
+    PartnerIdWrites,
+    RunContext,
+    chunked,
+    parse_time,
+    same_instant,
+    with_retries,
+)
 
 COMPANIES = "Companies"
 CONTACTS = "Contacts"
@@ -68,6 +78,7 @@ BOOKS_PERSONS = "contact_persons"
 MODULES = frozenset({COMPANIES, CONTACTS, BOOKS_CONTACTS, BOOKS_PERSONS})  # pending writes this phase owns
 FSM_ID_FIELD = "cf_fsm_id"
 NOT_FOUND_CODES = {1002, 1003}
+PREFETCH_THREADS = 4  # concurrent customer reads (a real org's latency dominates them)
 PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "mobile")
 
 
@@ -206,16 +217,31 @@ class CustomersPhase:
         # customer id -> (the last_modified_time our own person write left, the time before it)
         self._own_times: dict[str, tuple[datetime | None, datetime | None]] = {}
         self._has_fsm_id_field: bool | None = None
+        # creates in FSM and partner-id writes go 100 a call (common.FsmCreates, PartnerIdWrites)
+        self.creates = {COMPANIES: FsmCreates(ctx, COMPANIES, BOOKS_CONTACTS),
+                        CONTACTS: FsmCreates(ctx, CONTACTS, BOOKS_CONTACTS),
+                        BOOKS_PERSONS: FsmCreates(ctx, CONTACTS, BOOKS_PERSONS)}
+        self.partner_ids = PartnerIdWrites(ctx)
+        # module -> the ZBilling_Id of every record in it, when the FSM pass listed the whole
+        # module: a customer no FSM record names needs no search for its partner
+        self.fsm_partner_ids: dict[str, set[str]] = {}
+        self._fetched: dict[str, dict[str, Any]] = {}  # customers read ahead for the current page
+
+    def flush(self) -> None:
+        """Send what is queued: Companies before the Contacts their persons become."""
+        for key in (COMPANIES, CONTACTS, BOOKS_PERSONS):
+            self.creates[key].flush()
+        self.partner_ids.flush()
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> None:
         if self.companies:
-            for rec in self._fsm_changed(COMPANIES):
-                self._guard(COMPANIES, rec.get("id", ""), rec.get("Company_Name", ""), self._company_from_fsm, rec)
+            self._fsm_pass(COMPANIES, lambda rec, link: self._guard(
+                COMPANIES, rec.get("id", ""), rec.get("Company_Name", ""), self._company_from_fsm, rec, link))
         if self.individuals or self.persons:
-            for rec in self._fsm_changed(CONTACTS):
-                if rec.get("id") not in self.done_contacts:
-                    self._guard(CONTACTS, rec.get("id", ""), full_name(rec), self._contact_from_fsm, rec)
+            self._fsm_pass(CONTACTS, lambda rec, link: rec.get("id") in self.done_contacts or self._guard(
+                CONTACTS, rec.get("id", ""), full_name(rec), self._contact_from_fsm, rec, link))
+        self.partner_ids.flush()
         if self.one_way:
             return
         filters: dict[str, Any] = {"contact_type": "customer"}
@@ -223,25 +249,48 @@ class CustomersPhase:
             filters["customer_sub_type"] = "business"
         elif not self.companies:
             filters["customer_sub_type"] = "individual"
-        for row in self.ctx.books.list_contacts(modified_since=self.ctx.since, **filters):
-            cid = row.get("contact_id", "")
-            if cid in self.done_books:
-                continue
-            sub_type = row.get("customer_sub_type") or "business"
-            if sub_type == "business" and self.companies:
-                self._guard(COMPANIES, cid, row.get("contact_name", ""), self._business_from_books, row)
-            elif sub_type == "individual" and self.individuals:
-                self._guard(CONTACTS, cid, row.get("contact_name", ""), self._individual_from_books, row)
+        rows = self.ctx.books.list_contacts(modified_since=self.ctx.since, **filters)
+        retry = self.ctx.retry.get(COMPANIES, set()) | self.ctx.retry.get(CONTACTS, set())
+        for page in chunked(with_retries(rows, retry, self._retry_customer, key="contact_id"), 200):
+            links = self.repo.links_by_books(self.integ.id, BOOKS_CONTACTS, [r.get("contact_id", "") for r in page])
+            self._prefetch([r["contact_id"] for r in page if r.get("contact_id") not in links
+                            and r.get("contact_id") not in self.done_books and r.get("status") != "inactive"])
+            for row in page:
+                cid = row.get("contact_id", "")
+                if cid in self.done_books:
+                    continue
+                sub_type = row.get("customer_sub_type") or "business"
+                if sub_type == "business" and self.companies:
+                    self._guard(COMPANIES, cid, row.get("contact_name", ""), self._business_from_books, row,
+                                links.get(cid))
+                elif sub_type == "individual" and self.individuals:
+                    self._guard(CONTACTS, cid, row.get("contact_name", ""), self._individual_from_books, row,
+                                links.get(cid))
+        self.flush()
 
-    def _fsm_changed(self, module: str) -> Iterable[dict[str, Any]]:
-        return (self.ctx.fsm.modified_since(module, self.ctx.since) if self.ctx.since
-                else self.ctx.fsm.list_records(module))
+    def _fsm_pass(self, module: str, handle: Callable[[dict[str, Any], RecordLink | None], Any]) -> None:
+        """The FSM records of ``module`` changed since the previous run (all on a first sync or
+        after a mapping change), a page at a time with their links read in one query."""
+        full = self.ctx.since is None
+        records = self.ctx.fsm.list_records(module) if full else self.ctx.fsm.modified_since(module, self.ctx.since)
+        records = with_retries(records, self.ctx.retry.setdefault(module, set()),
+                               lambda rid: self.ctx.fsm.get_record(module, rid))
+        seen: set[str] = set()
+        for page in chunked(records, 200):
+            links = self.repo.links_by_fsm(self.integ.id, module, [r.get("id", "") for r in page])
+            for rec in page:
+                if rec.get("ZBilling_Id"):
+                    seen.add(str(rec["ZBilling_Id"]))
+                handle(rec, links.get(rec.get("id", "")))
+        if full:
+            self.fsm_partner_ids[module] = seen
 
-    def _guard(self, stat: str, record_id: str, name: str, fn: Callable[[dict[str, Any]], None],
-               record: dict[str, Any]) -> None:
+    def _guard(self, stat: str, record_id: str, name: str,
+               fn: Callable[[dict[str, Any], RecordLink | None], None], record: dict[str, Any],
+               link: RecordLink | None) -> None:
         """A record-level failure is logged with its reason and the run goes on."""
         try:
-            fn(record)
+            fn(record, link)
         except RecordSkipped as exc:
             self.ctx.failed(stat, record_id, exc.reason, name)
         except ZohoApiError as exc:
@@ -266,7 +315,42 @@ class CustomersPhase:
             self._has_fsm_id_field = any(d.get("api_name") == FSM_ID_FIELD for d in defs)
         return self._has_fsm_id_field
 
+    def _prefetch(self, contact_ids: list[str]) -> None:
+        """Read the customers a page will create a few at a time: Books lists no addresses or
+        persons, so each new customer costs one GET, and those need not wait on each other."""
+        wanted = set(contact_ids)
+        self._fetched = {cid: c for cid, c in self._fetched.items() if cid in wanted}  # read for a retry
+        contact_ids = [cid for cid in contact_ids if cid not in self._fetched]
+        if len(contact_ids) < 2:
+            return
+
+        def fetch(cid: str) -> tuple[str, dict[str, Any] | None]:
+            try:
+                return cid, self.ctx.books.get_contact(cid)
+            except ZohoApiError:
+                return cid, None  # read again (and failed properly) when the record is handled
+
+        with ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="zlab-prefetch") as pool:
+            self._fetched.update((cid, c) for cid, c in pool.map(fetch, contact_ids) if c is not None)
+
+    def _retry_customer(self, contact_id: str) -> dict[str, Any] | None:
+        """A customer a previous run failed, as its list row would show it (None when the id is
+        not a customer's: deleted, an FSM id, a contact person's)."""
+        try:
+            customer = self.ctx.books.get_contact(contact_id)
+        except ZohoApiError as exc:
+            if _missing(exc) or exc.status == 400:
+                return None
+            raise
+        if customer.get("contact_type") != "customer":
+            return None
+        self._fetched[contact_id] = customer  # no second read when it is handled
+        return customer
+
     def _get_customer(self, contact_id: str) -> dict[str, Any] | None:
+        fetched = self._fetched.pop(contact_id, None)
+        if fetched is not None:
+            return fetched
         try:
             return self.ctx.books.get_contact(contact_id)
         except ZohoApiError as exc:
@@ -376,10 +460,9 @@ class CustomersPhase:
             self.ctx.ok(stat)
 
     # -- FSM -> Books ---------------------------------------------------------------------------------
-    def _company_from_fsm(self, rec: dict[str, Any]) -> None:
+    def _company_from_fsm(self, rec: dict[str, Any], link: RecordLink | None) -> None:
         if rec.get("$inactive"):
             return  # inactive FSM records are ignored (TW-14)
-        link = self.repo.link_by_fsm(self.integ.id, COMPANIES, rec["id"])
         if link is not None and not link.active:
             return  # its partner was deleted: never recreated (TW-14)
         if link is None:
@@ -394,10 +477,9 @@ class CustomersPhase:
             return  # unchanged since we synced it (our own write)
         self._pair(link, rec=rec)
 
-    def _contact_from_fsm(self, rec: dict[str, Any]) -> None:
+    def _contact_from_fsm(self, rec: dict[str, Any], link: RecordLink | None) -> None:
         if rec.get("$inactive"):
             return
-        link = self.repo.link_by_fsm(self.integ.id, CONTACTS, rec["id"])
         if link is not None and not link.active:
             return
         company_id = _lookup_id(rec.get("Company"))
@@ -496,8 +578,9 @@ class CustomersPhase:
         if pending_id:
             self.repo.resolve_pending(pending_id, created_id=customer["contact_id"], outcome="created")
         self.done_books.add(customer["contact_id"])
-        fsm_time = self._fsm_update(module, fsm_id, {"ZBilling_Id": customer["contact_id"]})
-        return self._mark(link, fsm_time=fsm_time, result="created")
+        self.partner_ids.add(link, COMPANIES if module == COMPANIES else CONTACTS,
+                             customer.get("contact_name", ""))  # sent 100 a call
+        return link
 
     # -- Contacts of a Company <-> contact persons (III, IV) ----------------------------------------------
     def _person_from_fsm(self, rec: dict[str, Any], company_id: str, link: RecordLink | None) -> None:
@@ -603,10 +686,10 @@ class CustomersPhase:
         if str(rec.get("ZBilling_Id") or "") != pid:
             to_fsm["ZBilling_Id"] = pid
         if not differs(to_books, person):
-            if "ZBilling_Id" in to_fsm:  # a newly paired Contact gets its partner id
-                fsm_time = self._fsm_update(CONTACTS, rec["id"], {"ZBilling_Id": pid}) or fsm_time
+            link = self._mark(link, fsm_time=fsm_time, books_time=parent_time)
+            if "ZBilling_Id" in to_fsm:  # a newly paired Contact gets its partner id (sent 100 a call)
+                self.partner_ids.add(link, CONTACTS, full_name(rec))
                 self.ctx.ok(CONTACTS)
-            self._mark(link, fsm_time=fsm_time, books_time=parent_time)
             return False
         fsm_changed = not same_instant(fsm_time, link.fsm_modified_time)
         books_unchanged = books_in_sync or (link.books_modified_time is not None
@@ -687,14 +770,13 @@ class CustomersPhase:
         return wrote
 
     # -- Books -> FSM ---------------------------------------------------------------------------------
-    def _business_from_books(self, row: dict[str, Any]) -> None:
-        self._from_books(row, COMPANIES)
+    def _business_from_books(self, row: dict[str, Any], link: RecordLink | None) -> None:
+        self._from_books(row, COMPANIES, link)
 
-    def _individual_from_books(self, row: dict[str, Any]) -> None:
-        self._from_books(row, CONTACTS)
+    def _individual_from_books(self, row: dict[str, Any], link: RecordLink | None) -> None:
+        self._from_books(row, CONTACTS, link)
 
-    def _from_books(self, row: dict[str, Any], module: str) -> None:
-        link = self.repo.link_by_books(self.integ.id, BOOKS_CONTACTS, row["contact_id"])
+    def _from_books(self, row: dict[str, Any], module: str, link: RecordLink | None) -> None:
         if link is not None and (not link.active or link.fsm_module != module):
             return  # partner deleted (never recreated, TW-14), or linked as the other kind
         if link is not None:
@@ -715,8 +797,11 @@ class CustomersPhase:
 
     def _adopt_for_books(self, customer: dict[str, Any], module: str) -> RecordLink | None:
         cid = customer["contact_id"]
-        found = next((r for r in self.ctx.fsm.search(module, "ZBilling_Id", cid)
-                      if self._unlinked_fsm(module, r["id"])), None)
+        found = None
+        listed = self.fsm_partner_ids.get(module)
+        if listed is None or cid in listed:
+            found = next((r for r in self.ctx.fsm.search(module, "ZBilling_Id", cid)
+                          if self._unlinked_fsm(module, r["id"])), None)
         if found is None and self.integ.duplicate_policy == "overwrite" and self.first_sync:
             if module == COMPANIES:
                 name = (customer.get("company_name") or customer.get("contact_name") or "").strip()
@@ -734,21 +819,28 @@ class CustomersPhase:
         return self._link(module, found["id"], BOOKS_CONTACTS, cid, "linked")
 
     def _create_in_fsm(self, customer: dict[str, Any], module: str) -> None:
+        """Queue the customer's FSM partner (created 100 a call); a business customer's contact
+        persons follow as the new Company's Contacts."""
         cid = customer["contact_id"]
         data = business_to_fsm(customer, self.pairs) if module == COMPANIES else individual_to_fsm(customer, self.pairs)
-        pending = self.repo.record_pending(self.integ.id, side="fsm", module=module, source_id=cid,
-                                           source_module=BOOKS_CONTACTS, run_id=self.ctx.run_id)
-        [result] = self.ctx.fsm.create_records(module, [{**data, "ZBilling_Id": cid}])
-        if not result.ok:
-            self.repo.resolve_pending(pending.id, outcome=f"failed: {result.code}")
-            raise result.error("fsm")
-        self._link(module, result.id, BOOKS_CONTACTS, cid, "created",
-                   books_time=parse_time(customer.get("last_modified_time")),
-                   fsm_time=parse_time((result.details or {}).get("Modified_Time")))
-        self.repo.resolve_pending(pending.id, created_id=result.id, outcome="created")
-        self.ctx.ok(COMPANIES if module == COMPANIES else CONTACTS)
+        then = None
         if module == COMPANIES and self.persons and customer.get("contact_persons"):
-            self._create_contacts(list(customer["contact_persons"]), result.id, customer)
+            persons = list(customer["contact_persons"])
+            then = lambda company_id: self._queue_contacts(persons, company_id, customer)  # noqa: E731
+        self.creates[module].add(FsmCreate({**data, "ZBilling_Id": cid}, cid,
+                                           parse_time(customer.get("last_modified_time")),
+                                           COMPANIES if module == COMPANIES else CONTACTS,
+                                           customer.get("contact_name", ""), then))
+
+    def _queue_contacts(self, persons: list[dict[str, Any]], company_id: str, customer: dict[str, Any]) -> None:
+        """A new Company's contact persons as its Contacts (queued; created 100 a call)."""
+        books_time = parse_time(customer.get("last_modified_time"))
+        for p in persons:
+            pid = p["contact_person_id"]
+            name = " ".join(x for x in (p.get("first_name"), p.get("last_name")) if x) or p.get("email") or pid
+            self.creates[BOOKS_PERSONS].add(FsmCreate(
+                {**contact_from_person(p, customer.get("contact_name") or ""), "Company": company_id,
+                 "ZBilling_Id": pid}, pid, books_time, CONTACTS, name, self.done_contacts.add))
 
     # -- after a crash --------------------------------------------------------------------------------
     def recover(self, pending) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from ..clients import BooksClient, FsmClient, ZohoApiError
 from ..store.models import Integration, SyncRun
 from ..store.repo import Refused, Repo
-from .common import RunContext, RunFailed, RunRefused
+from .common import FSM_BATCH, RunContext, RunFailed, RunRefused
 from .customers import MODULES as CUSTOMER_MODULES
 from .customers import CustomersPhase
 from .items import BOOKS_ENTITY as ITEMS_ENTITY
@@ -34,10 +34,14 @@ Clients = Callable[[Integration], tuple[FsmClient, BooksClient]]
 
 
 class SyncEngine:
-    def __init__(self, repo: Repo, *, clients: Clients, mailer: Any | None = None) -> None:
+    def __init__(self, repo: Repo, *, clients: Clients, mailer: Any | None = None,
+                 batch_size: int = FSM_BATCH) -> None:
+        if not 1 <= batch_size <= FSM_BATCH:
+            raise ValueError(f"batch_size must be 1..{FSM_BATCH} (FSM takes at most {FSM_BATCH} records a call)")
         self.repo = repo
         self.clients = clients
         self.mailer = mailer
+        self.batch_size = batch_size
 
     def run(self, integration_id: str, trigger: str = "manual") -> SyncRun:
         try:
@@ -52,7 +56,9 @@ class SyncEngine:
             # both products show seconds: a change in the same second as the previous start would
             # slip through a strict "after"; links' synced times make re-reading it harmless
             since -= WATERMARK_MARGIN
-        ctx = RunContext(self.repo, integ, run.id, fsm, books, since)
+        # an incremental run also tries again what the last run failed (a full one reads everything)
+        retry = self.repo.failures_to_retry(integ.id) if since is not None else {}
+        ctx = RunContext(self.repo, integ, run.id, fsm, books, since, batch_size=self.batch_size, retry=retry)
         with self.repo.keep_alive(integ.id, run.id):
             try:
                 self.preflight(ctx)
@@ -125,6 +131,8 @@ class SyncEngine:
                 items.recover(pending)
             elif pending.module in CUSTOMER_MODULES:
                 customers.recover(pending)
+        items.flush()
+        customers.flush()
 
     # -- currencies (TW-10) ------------------------------------------------------------------------------
     def sync_currencies(self, ctx: RunContext) -> None:

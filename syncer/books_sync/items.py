@@ -15,7 +15,16 @@ from typing import Any
 from ..clients import ZohoApiError
 from ..store.models import RecordLink
 from . import mapping
-from .common import RunContext, parse_time, same_instant
+from .common import (
+    FsmCreate,
+    FsmCreates,
+    PartnerIdWrites,
+    RunContext,
+    chunked,
+    parse_time,
+    same_instant,
+    with_retries,
+)
 
 FSM_MODULE = "Service_And_Parts"
 BOOKS_ENTITY = "items"
@@ -50,25 +59,50 @@ class ItemsPhase:
         self.done_books: set[str] = set()  # Books ids already handled from the FSM side
         rows = self.repo.get_mappings(self.integ.id, "items")
         self.pairs = mapping.pairs_from_rows(rows) if rows else mapping.defaults("items")
+        self.creates = FsmCreates(ctx, FSM_MODULE, BOOKS_ENTITY)
+        self.partner_ids = PartnerIdWrites(ctx)
+        # the ZBilling_Id of every FSM record, when the FSM pass listed them all: an item no FSM
+        # record names needs no search for its partner
+        self.fsm_partner_ids: set[str] | None = None
 
     # -- the phase --------------------------------------------------------------------------------
     def run(self) -> None:
+        full = self.ctx.since is None
         fsm_records = (self.ctx.fsm.modified_since(FSM_MODULE, self.ctx.since) if self.ctx.since
                        else self.ctx.fsm.list_records(FSM_MODULE))
-        for rec in fsm_records:
-            self._guard(rec.get("id", ""), rec.get("Name", ""), self._from_fsm, rec)
+        retry = self.ctx.retry.setdefault(STAT, set())
+        fsm_records = with_retries(fsm_records, retry, lambda rid: self.ctx.fsm.get_record(FSM_MODULE, rid))
+        seen: set[str] = set()
+        for page in chunked(fsm_records, 200):
+            links = self.repo.links_by_fsm(self.integ.id, FSM_MODULE, [r.get("id", "") for r in page])
+            for rec in page:
+                if rec.get("ZBilling_Id"):
+                    seen.add(str(rec["ZBilling_Id"]))
+                self._guard(rec.get("id", ""), rec.get("Name", ""), self._from_fsm, rec, links.get(rec.get("id")))
+        self.partner_ids.flush()
+        self.fsm_partner_ids = seen if full else None
         if self.integ.mode == "one_way":  # OB-04: FSM pushes, nothing is read back
             return
         items = (self.ctx.books.list_items(last_modified_time=_books_time(self.ctx.since)) if self.ctx.since
                  else self.ctx.books.list_items())
-        for item in items:
-            if item["item_id"] not in self.done_books:
-                self._guard(item["item_id"], item.get("name", ""), self._from_books, item)
+        items = with_retries(items, retry, self._item_or_none, key="item_id")
+        for page in chunked(items, 200):
+            links = self.repo.links_by_books(self.integ.id, BOOKS_ENTITY, [i["item_id"] for i in page])
+            for item in page:
+                if item["item_id"] not in self.done_books:
+                    self._guard(item["item_id"], item.get("name", ""), self._from_books, item,
+                                links.get(item["item_id"]))
+        self.creates.flush()
 
-    def _guard(self, record_id: str, name: str, fn, record: dict[str, Any]) -> None:
+    def flush(self) -> None:
+        """Send what is queued (creates in FSM, partner ids)."""
+        self.creates.flush()
+        self.partner_ids.flush()
+
+    def _guard(self, record_id: str, name: str, fn, record: dict[str, Any], link: RecordLink | None) -> None:
         """A record-level failure is logged with its reason and the run goes on."""
         try:
-            fn(record)
+            fn(record, link)
         except ZohoApiError as exc:
             if not exc.is_record_level:
                 raise
@@ -83,14 +117,14 @@ class ItemsPhase:
         Record-level failures raise ZohoApiError."""
         link = self.repo.link_by_fsm(self.integ.id, FSM_MODULE, rec["id"])
         if link is None:
-            self._from_fsm(rec)
+            self._from_fsm(rec, None)
+            self.partner_ids.flush()
             link = self.repo.link_by_fsm(self.integ.id, FSM_MODULE, rec["id"])
         return link if link is not None and link.active else None
 
-    def _from_fsm(self, rec: dict[str, Any]) -> None:
+    def _from_fsm(self, rec: dict[str, Any], link: RecordLink | None) -> None:
         if rec.get("$inactive"):
             return  # inactive FSM records are ignored (TW-14)
-        link = self.repo.link_by_fsm(self.integ.id, FSM_MODULE, rec["id"])
         if link is not None and not link.active:
             return  # its partner was deleted: never recreated (TW-14)
         if link is None:
@@ -140,6 +174,14 @@ class ItemsPhase:
         return self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=rec["id"], books_entity=BOOKS_ENTITY,
                                      books_id=item["item_id"], run_id=self.ctx.run_id, result="linked")
 
+    def _item_or_none(self, item_id: str) -> dict[str, Any] | None:
+        try:
+            return self.ctx.books.get_item(item_id)
+        except ZohoApiError as exc:
+            if _missing(exc) or exc.status == 400:  # deleted, or an id of the other side
+                return None
+            raise
+
     def _item_named(self, name: str) -> dict[str, Any] | None:
         if not name:
             return None
@@ -167,10 +209,7 @@ class ItemsPhase:
         if pending_id:
             self.repo.resolve_pending(pending_id, created_id=item["item_id"], outcome="created")
         self.done_books.add(item["item_id"])
-        result = self.ctx.fsm.update_record(FSM_MODULE, fsm_id, {"ZBilling_Id": item["item_id"]})
-        if not result.ok:
-            raise result.error("fsm")
-        self._mark_synced(link, fsm_time=parse_time((result.details or {}).get("Modified_Time")))
+        self.partner_ids.add(link, STAT, item.get("name", ""))  # sent 100 a call
         self.ctx.ok(STAT)
 
     def _fsm_to_books(self, link: RecordLink, rec: dict[str, Any]) -> None:
@@ -188,8 +227,7 @@ class ItemsPhase:
         return {**rec, "ZBilling_Id": link.books_id, "Modified_Time": modified or rec.get("Modified_Time")}
 
     # -- Books -> FSM ---------------------------------------------------------------------------------
-    def _from_books(self, item: dict[str, Any]) -> None:
-        link = self.repo.link_by_books(self.integ.id, BOOKS_ENTITY, item["item_id"])
+    def _from_books(self, item: dict[str, Any], link: RecordLink | None) -> None:
         if link is not None and not link.active:
             return  # its partner was deleted: never recreated (TW-14)
         if link is None:
@@ -211,7 +249,9 @@ class ItemsPhase:
         self._books_to_fsm(link, item)
 
     def _adopt_for_books(self, item: dict[str, Any]) -> RecordLink | None:
-        found = next(iter(self.ctx.fsm.search(FSM_MODULE, "ZBilling_Id", item["item_id"])), None)
+        found = None
+        if self.fsm_partner_ids is None or item["item_id"] in self.fsm_partner_ids:
+            found = next(iter(self.ctx.fsm.search(FSM_MODULE, "ZBilling_Id", item["item_id"])), None)
         if found is None and self.integ.duplicate_policy == "overwrite" and self.first_sync:
             found = next((r for r in self.ctx.fsm.search(FSM_MODULE, "Name", item.get("name", ""))
                           if (r.get("Name") or "").lower() == (item.get("name") or "").lower()), None)
@@ -221,19 +261,8 @@ class ItemsPhase:
                                      books_id=item["item_id"], run_id=self.ctx.run_id, result="linked")
 
     def _create_in_fsm(self, item: dict[str, Any]) -> None:
-        pending = self.repo.record_pending(self.integ.id, side="fsm", module=FSM_MODULE, source_id=item["item_id"],
-                                           source_module=BOOKS_ENTITY, run_id=self.ctx.run_id)
-        [result] = self.ctx.fsm.create_records(FSM_MODULE, [{**to_fsm(item, self.pairs), "ZBilling_Id": item["item_id"]}])
-        if not result.ok:
-            self.repo.resolve_pending(pending.id, outcome=f"failed: {result.code}")
-            raise result.error("fsm")
-        link = self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=result.id, books_entity=BOOKS_ENTITY,
-                                     books_id=item["item_id"], run_id=self.ctx.run_id, result="created",
-                                     books_modified_time=parse_time(item.get("last_modified_time")),
-                                     fsm_modified_time=parse_time((result.details or {}).get("Modified_Time")))
-        self.repo.resolve_pending(pending.id, created_id=result.id, outcome="created")
-        self._mark_synced(link)
-        self.ctx.ok(STAT)
+        self.creates.add(FsmCreate({**to_fsm(item, self.pairs), "ZBilling_Id": item["item_id"]}, item["item_id"],
+                                   parse_time(item.get("last_modified_time")), STAT, item.get("name", "")))
 
     def _books_to_fsm(self, link: RecordLink, item: dict[str, Any]) -> None:
         data = to_fsm(item, self.pairs)

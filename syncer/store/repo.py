@@ -22,6 +22,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -123,6 +124,19 @@ def failure_csv_filename(module: str) -> str:
     parts = [p for p in re.split(r"[_\s\-]+", module) if p]
     name = "".join(p if p[:1].isupper() else p[:1].upper() + p[1:] for p in parts) or "Module"
     return f"{name}FailureLogs.csv"
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """One link to save: an FSM record, its Books partner, and the modified times we synced."""
+
+    fsm_module: str
+    fsm_id: str
+    books_entity: str
+    books_id: str
+    fsm_modified_time: datetime | None = None
+    books_modified_time: datetime | None = None
+    result: str | None = None
 
 
 class Repo:
@@ -342,39 +356,107 @@ class Repo:
                 raise NotFound(f"Record link {link_id} does not exist")
             return link
 
+    def links_by_fsm(self, integration_id: str, fsm_module: str, fsm_ids: Iterable[str]) -> dict[str, RecordLink]:
+        """The links of many FSM records in one query (a batch of a streamed page): fsm id -> link."""
+        return self._links_in(integration_id, RecordLink.fsm_module, fsm_module, RecordLink.fsm_id, fsm_ids)
+
+    def links_by_books(self, integration_id: str, books_entity: str,
+                       books_ids: Iterable[str]) -> dict[str, RecordLink]:
+        """The links of many Books records in one query: books id -> link."""
+        return self._links_in(integration_id, RecordLink.books_entity, books_entity, RecordLink.books_id, books_ids)
+
+    def _links_in(self, integration_id: str, kind_col, kind: str, id_col, ids: Iterable[str]) -> dict[str, RecordLink]:
+        wanted = sorted({str(i) for i in ids})
+        out: dict[str, RecordLink] = {}
+        with self.db.session() as s:
+            for start in range(0, len(wanted), 500):  # well under SQLite's bound-parameter limit
+                for link in s.exec(select(RecordLink).where(RecordLink.integration_id == integration_id,
+                                                            kind_col == kind,
+                                                            col(id_col).in_(wanted[start:start + 500]))):
+                    out[link.fsm_id if id_col is RecordLink.fsm_id else link.books_id] = link
+        return out
+
     def upsert_link(self, integration_id: str, *, fsm_module: str, fsm_id: str, books_entity: str,
                     books_id: str, fsm_modified_time: datetime | None = None,
                     books_modified_time: datetime | None = None, result: str | None = None,
                     run_id: str | None = None) -> RecordLink:
         """Create or update the link of an FSM record and its Books partner; marks it synced now
         and active. Raises ``LinkConflict`` when each side is already linked to a different record."""
-        fsm_id, books_id = str(fsm_id), str(books_id)
+        spec = LinkSpec(fsm_module, str(fsm_id), books_entity, str(books_id), fsm_modified_time,
+                        books_modified_time, result)
+        [link] = self.save_links(integration_id, [spec], run_id=run_id)
+        return link
+
+    def save_links(self, integration_id: str, specs: Iterable[LinkSpec], *, run_id: str | None = None,
+                   resolved: Iterable[tuple[str, str | None, str]] = ()) -> list[RecordLink]:
+        """Upsert many links and resolve their write-ahead intents (``(pending id, created id,
+        outcome)``) in one transaction: a batch of creates is recorded all at once, or not at all.
+        Raises ``LinkConflict`` as ``upsert_link`` does (and then nothing of the batch is saved)."""
+        specs = list(specs)
         now = self.now()
+        out: list[RecordLink] = []
         try:
             with self.db.begin() as s:
-                a = self._by_fsm(s, integration_id, fsm_module, fsm_id)
-                b = self._by_books(s, integration_id, books_entity, books_id)
-                if a is not None and b is not None and a.id != b.id:
-                    raise LinkConflict(
-                        f"FSM {fsm_module} {fsm_id} is linked to {a.books_entity} {a.books_id} and "
-                        f"Books {books_entity} {books_id} to {b.fsm_module} {b.fsm_id}")
-                link = a or b or RecordLink(id=new_id(), integration_id=integration_id, fsm_module=fsm_module,
-                                            fsm_id=fsm_id, books_entity=books_entity, books_id=books_id,
-                                            created_at=now)
-                link.fsm_module, link.fsm_id = fsm_module, fsm_id
-                link.books_entity, link.books_id = books_entity, books_id
-                if fsm_modified_time is not None:
-                    link.fsm_modified_time = fsm_modified_time
-                if books_modified_time is not None:
-                    link.books_modified_time = books_modified_time
-                link.last_synced_at, link.last_result, link.last_run_id = now, result, run_id or link.last_run_id
-                link.active, link.inactive_reason = True, None
-                s.add(link)
+                # the batch's existing links in two queries; later specs see earlier ones
+                by_fsm, by_books = self._existing_links(s, integration_id, specs)
+                for spec in specs:
+                    link = self._save_link(s, integration_id, spec, now, run_id, by_fsm, by_books)
+                    by_fsm[(link.fsm_module, link.fsm_id)] = by_books[(link.books_entity, link.books_id)] = link
+                    out.append(link)
+                self._resolve_many(s, resolved, now)
                 s.flush()
+                s.expunge_all()
         except IntegrityError as exc:  # a concurrent writer linked one side meanwhile
-            raise LinkConflict(f"FSM {fsm_module} {fsm_id} or Books {books_entity} {books_id} "
-                               "is already linked") from exc
-        return self.get_link(link.id)
+            raise LinkConflict("an FSM or Books record of this batch is already linked") from exc
+        return out
+
+    @staticmethod
+    def _existing_links(s: Session, integration_id: str, specs: list[LinkSpec]):
+        by_fsm: dict[tuple[str, str], RecordLink] = {}
+        by_books: dict[tuple[str, str], RecordLink] = {}
+        fsm_keys = {(sp.fsm_module, sp.fsm_id) for sp in specs}
+        books_keys = {(sp.books_entity, sp.books_id) for sp in specs}
+        for module in {m for m, _ in fsm_keys}:
+            ids = [i for m, i in fsm_keys if m == module]
+            for link in s.exec(select(RecordLink).where(RecordLink.integration_id == integration_id,
+                                                        RecordLink.fsm_module == module,
+                                                        col(RecordLink.fsm_id).in_(ids))):
+                by_fsm[(link.fsm_module, link.fsm_id)] = link
+        for entity in {e for e, _ in books_keys}:
+            ids = [i for e, i in books_keys if e == entity]
+            for link in s.exec(select(RecordLink).where(RecordLink.integration_id == integration_id,
+                                                        RecordLink.books_entity == entity,
+                                                        col(RecordLink.books_id).in_(ids))):
+                by_books[(link.books_entity, link.books_id)] = link
+        return by_fsm, by_books
+
+    @staticmethod
+    def _save_link(s: Session, integration_id: str, spec: LinkSpec, now: datetime, run_id: str | None,
+                   by_fsm: dict[tuple[str, str], RecordLink],
+                   by_books: dict[tuple[str, str], RecordLink]) -> RecordLink:
+        a = by_fsm.get((spec.fsm_module, spec.fsm_id))
+        b = by_books.get((spec.books_entity, spec.books_id))
+        if a is not None and b is not None and a.id != b.id:
+            raise LinkConflict(
+                f"FSM {spec.fsm_module} {spec.fsm_id} is linked to {a.books_entity} {a.books_id} and "
+                f"Books {spec.books_entity} {spec.books_id} to {b.fsm_module} {b.fsm_id}")
+        link = a or b or RecordLink(id=new_id(), integration_id=integration_id, fsm_module=spec.fsm_module,
+                                    fsm_id=spec.fsm_id, books_entity=spec.books_entity, books_id=spec.books_id,
+                                    created_at=now)
+        if link is a and (spec.books_entity, spec.books_id) != (a.books_entity, a.books_id):
+            by_books.pop((a.books_entity, a.books_id), None)  # re-pointed: its old partner is free
+        if link is b and (spec.fsm_module, spec.fsm_id) != (b.fsm_module, b.fsm_id):
+            by_fsm.pop((b.fsm_module, b.fsm_id), None)
+        link.fsm_module, link.fsm_id = spec.fsm_module, spec.fsm_id
+        link.books_entity, link.books_id = spec.books_entity, spec.books_id
+        if spec.fsm_modified_time is not None:
+            link.fsm_modified_time = to_utc(spec.fsm_modified_time)  # as a reload would give it
+        if spec.books_modified_time is not None:
+            link.books_modified_time = to_utc(spec.books_modified_time)
+        link.last_synced_at, link.last_result, link.last_run_id = now, spec.result, run_id or link.last_run_id
+        link.active, link.inactive_reason = True, None
+        s.add(link)
+        return link
 
     def deactivate_link(self, link_id: str, reason: str) -> RecordLink:
         """Mark a link inactive (a side was deleted or deactivated). Nothing is deleted (TW-14);
@@ -406,33 +488,70 @@ class Repo:
                        payload: Mapping[str, Any] | None = None) -> PendingWrite:
         """Record the intent to create a record on ``side`` before creating it. Idempotent: an open
         intent for the same (side, module, source_id) is returned as it is."""
+        [pw] = self.record_pendings(integration_id, side=side, module=module, source_module=source_module,
+                                    run_id=run_id, intents=[(source_id, payload)])
+        return pw
+
+    def record_pendings(self, integration_id: str, *, side: str, module: str, source_module: str = "",
+                        run_id: str | None = None,
+                        intents: Iterable[tuple[str, Mapping[str, Any] | None]]) -> list[PendingWrite]:
+        """The intents of a batch of creates (``(source id, payload)`` each) in one transaction,
+        in the order given; each idempotent like ``record_pending``."""
         self._check_choice("side", side, SIDES)
-        source_id = str(source_id)
+        intents = [(str(source_id), payload) for source_id, payload in intents]
+        now = self.now()
+        out: list[PendingWrite] = []
         with self.db.begin() as s:
             self._integration(s, integration_id, lock=True)  # serialises intents per integration
-            existing = s.exec(select(PendingWrite).where(
+            open_ = {pw.source_id: pw for pw in s.exec(select(PendingWrite).where(
                 PendingWrite.integration_id == integration_id, PendingWrite.side == side,
-                PendingWrite.module == module, PendingWrite.source_id == source_id,
-                PendingWrite.done == False)).first()  # noqa: E712
-            if existing is not None:
-                return existing
-            pw = PendingWrite(id=new_id(), integration_id=integration_id, side=side, module=module,
-                              source_module=source_module, source_id=source_id, run_id=run_id,
-                              payload=dict(payload or {}), started_at=self.now())
-            s.add(pw)
-        return pw
+                PendingWrite.module == module, PendingWrite.done == False,  # noqa: E712
+                col(PendingWrite.source_id).in_([i for i, _ in intents] or [""])))}
+            for source_id, payload in intents:
+                pw = open_.get(source_id)
+                if pw is None:
+                    pw = PendingWrite(id=new_id(), integration_id=integration_id, side=side, module=module,
+                                      source_module=source_module, source_id=source_id, run_id=run_id,
+                                      payload=dict(payload or {}), started_at=now)
+                    s.add(pw)
+                    open_[source_id] = pw
+                out.append(pw)
+            s.flush()
+            s.expunge_all()
+        return out
 
     def resolve_pending(self, pending_id: str, *, created_id: str | None = None,
                         outcome: str = "created") -> PendingWrite:
         with self.db.begin() as s:
+            self._resolve_many(s, [(pending_id, created_id, outcome)], self.now())
+            s.flush()
             pw = s.get(PendingWrite, pending_id)
+            s.expunge(pw)
+        return pw
+
+    def resolve_pendings(self, resolved: Iterable[tuple[str, str | None, str]]) -> None:
+        """Resolve many intents (``(pending id, created id, outcome)``) in one transaction."""
+        resolved = list(resolved)
+        if not resolved:
+            return
+        with self.db.begin() as s:
+            self._resolve_many(s, resolved, self.now())
+
+    @classmethod
+    def _resolve_many(cls, s: Session, resolved: Iterable[tuple[str, str | None, str]], now: datetime) -> None:
+        resolved = list(resolved)
+        ids = [pending_id for pending_id, _, _ in resolved]
+        loaded: dict[str, PendingWrite] = {}
+        for start in range(0, len(ids), 500):  # the batch's intents in one query
+            loaded.update((pw.id, pw) for pw in s.exec(select(PendingWrite).where(
+                col(PendingWrite.id).in_(ids[start:start + 500]))))
+        for pending_id, created_id, outcome in resolved:
+            pw = loaded.get(pending_id)
             if pw is None:
                 raise NotFound(f"Pending write {pending_id} does not exist")
-            pw.done, pw.done_at, pw.outcome = True, self.now(), outcome
+            pw.done, pw.done_at, pw.outcome = True, now, outcome
             if created_id is not None:
                 pw.created_id = str(created_id)
-            s.add(pw)
-        return pw
 
     def open_pending(self, integration_id: str) -> list[PendingWrite]:
         """Intents never resolved: after a crash, the engine checks each against the target side
@@ -586,6 +705,23 @@ class Repo:
             return list(s.exec(stmt))
 
     # -- per-module stats and record failures (TW-25) -------------------------------------------------
+    def failures_to_retry(self, integration_id: str) -> dict[str, set[str]]:
+        """The records the last succeeded run failed (module -> record ids): the next run tries
+        them again even when nobody modified them (their failure may have been fixed elsewhere,
+        say a currency added in Books). A run that failed as a whole reached no verdict on them, so
+        the last succeeded run is the one that counts."""
+        with self.db.session() as s:
+            last = s.exec(select(SyncRun).where(SyncRun.integration_id == integration_id,
+                                                SyncRun.status == "succeeded")
+                          .order_by(col(SyncRun.started_at).desc(), col(SyncRun.id).desc()).limit(1)).first()
+            if last is None:
+                return {}
+            out: dict[str, set[str]] = {}
+            for module, record_id in s.exec(select(RecordFailure.module, RecordFailure.record_id)
+                                            .where(RecordFailure.run_id == last.id)):
+                out.setdefault(module, set()).add(record_id)
+            return out
+
     def _set_stat(self, s: Session, run_id: str, module: str, succeeded: int, failed: int) -> None:
         stmt = self._insert()(RunModuleStat.__table__).values(
             id=new_id(), run_id=run_id, module=module, succeeded=succeeded, failed=failed)

@@ -311,6 +311,30 @@ def test_a_record_in_an_fsm_only_currency_fails_naming_the_currency(zlab_lab, tm
     assert "Currency GBP is not available in Zoho Books" in env.repo.failure_csv(run.id, CO)
 
 
+def test_a_record_that_failed_is_tried_again_next_run_without_being_modified(zlab_lab, tmp_path):
+    env = make_env(zlab_lab, tmp_path, sync_type="IV", tenant_options={
+        "orgs": {"fsm": {"currencies": ["GBP"], "settings": {"multi_currency": True}}}})
+    pound = env.company("Pound Ltd", Currency="GBP")
+    env.contact("Pip", "Pound", Currency="GBP")
+    env.advance()
+    first = env.run()
+    assert stats(env, first)[CO] == (0, 1) and stats(env, first)[CT] == (0, 1)
+    modified = env.companies()["Pound Ltd"]["Modified_Time"]
+    env.advance()
+    env.books.create_currency({"currency_code": "GBP", "currency_symbol": "£", "currency_format": "1,234,567.89",
+                               "price_precision": 2})  # the failure's cause is fixed in Books
+    env.advance()
+    second = env.run()  # the two FSM records were not modified since the first run started
+    assert stats(env, second)[CO] == (1, 0) and stats(env, second)[CT] == (1, 0)
+    gbp = next(c["currency_id"] for c in env.books.list_currencies() if c["currency_code"] == "GBP")
+    customers = env.customers()
+    assert customers["Pound Ltd"]["currency_id"] == gbp and customers["Pip Pound"]["currency_id"] == gbp
+    assert env.companies()["Pound Ltd"]["ZBilling_Id"] == customers["Pound Ltd"]["contact_id"]
+    assert env.companies()["Pound Ltd"]["Modified_Time"] != modified  # only the partner id was written
+    assert env.repo.link_by_fsm(env.integration_id, CO, pound).books_id == customers["Pound Ltd"]["contact_id"]
+    assert_quiet_second_run(env)  # nothing failed: nothing to try again
+
+
 def test_a_books_currency_reaches_fsm_with_its_records(zlab_lab, tmp_path):
     env = make_env(zlab_lab, tmp_path, sync_type="I", tenant_options={
         "orgs": {"books": {"currencies": ["EUR"]}, "fsm": {"settings": {"multi_currency": True}}}})

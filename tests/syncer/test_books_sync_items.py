@@ -250,3 +250,28 @@ def test_more_than_10000_invoice_items_fail_the_sync_exactly_10000_passes(zlab_l
         assert failed.status == "failed" and env.repo.get_integration(env.integration_id).state == "disabled"
     else:
         env.engine.preflight(ctx)  # no exception: exactly 10,000 passes
+
+
+def test_a_service_that_failed_is_tried_again_next_run_without_being_modified(env):
+    """Clone, first sync: the FSM service's name is taken in Books, so its create fails. Once the
+    Books item is renamed, the next run creates it though the service itself did not change."""
+    sid = env.service("Widget")
+    env.books.create_item({"name": "Widget", "rate": 5, "product_type": "service"})
+    env.advance()
+    first = env.run()
+    assert first.status == "succeeded", first.failure_reason
+    assert stats(env, first)[SP] == (1, 1)  # the Books item became a service; the FSM one failed
+    [failure] = env.repo.record_failures(first.id)
+    assert failure.record_id == sid and failure.reason
+    env.advance()
+    item = env.items()["Widget"]
+    env.books.update_item(item["item_id"], {"name": "Widget (Books)"})
+    env.advance()
+    second = env.run()
+    assert stats(env, second)[SP] == (2, 0)  # the rename reached FSM; the old failure was retried
+    items = env.items()
+    assert set(items) == {"Widget", "Widget (Books)"}
+    assert env.services()["Widget"]["ZBilling_Id"] == items["Widget"]["item_id"]
+    assert env.repo.link_by_fsm(env.integration_id, SP, sid).books_id == items["Widget"]["item_id"]
+    env.advance()
+    assert stats(env, env.run()).get(SP, (0, 0)) == (0, 0)  # nothing left to try again

@@ -43,12 +43,13 @@ def test_sigkill_mid_run_then_a_clean_run_converges_without_duplicates(zlab_lab,
         lab.faults.add(path=path, method="PUT", action={"type": "delay", "seconds": 0.02})
     orgs = {t.org("fsm"), t.org("books")}
     cmd = [sys.executable, "-m", "syncer.run_once", "--integration", integ.id, "--db", db, "--fakes", lab.url,
-           "--lease-seconds", "1.5"]
+           "--lease-seconds", "1.5", "--batch-size", "5"]
     killed = 0
     start = _writes(lab, orgs)
-    # about 180 writes make the whole sync (60 items created, 60 partner ids written, 60 services
-    # created): kill the syncer at points spread over all of it, creates on both sides included
-    for kill_at in (8, 45, 90, 122, 134, 146, 158, 170):
+    # with 5 records a call, about 83 writes make the whole sync: 57 items created in Books, each
+    # five followed by one PUT of their partner ids, then 12 inserts of 5 services in FSM. Kill the
+    # syncer at points spread over all of it, creates on both sides included
+    for kill_at in (6, 22, 40, 58, 66, 72, 76, 79):
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 cwd=os.getcwd())
         deadline = time.monotonic() + 60
@@ -98,11 +99,13 @@ def test_a_run_with_injected_faults_syncs_or_fails_every_record_with_a_reason(zl
     repo.enable_integration(integ.id, duplicate_policy="clone")
     lab.faults.add(product="books", method="POST", path="/books/v3/items", nth=3, times=2,
                    action={"type": "rate_limit", "retry_after": 0})
-    lab.faults.add(product="fsm", method="POST", path="/fsm/v1/Service_And_Parts", nth=2, times=2,
+    # FSM writes go 100 records a call: the one batch insert fails twice, the one batch of partner
+    # ids times out once
+    lab.faults.add(product="fsm", method="POST", path="/fsm/v1/Service_And_Parts", nth=1, times=2,
                    action={"type": "error", "status": 500})
     lab.faults.add(product="books", method="GET", path="/books/v3/items", nth=1, times=1,
                    action={"type": "error", "status": 503})
-    lab.faults.add(product="fsm", method="PUT", path="/fsm/v1/Service_And_Parts/*", nth=5, times=1,
+    lab.faults.add(product="fsm", method="PUT", path="/fsm/v1/Service_And_Parts", nth=1, times=1,
                    action={"type": "delay", "seconds": 2.5})  # longer than the client's time-out below
     build = clients_for(clock)
 
