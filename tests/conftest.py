@@ -24,6 +24,12 @@ SPECS_DIR = Path(os.environ.get("ZLAB_SPECS_DIR", Path(__file__).resolve().paren
 _pg_state: dict[str, str | None] = {}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests first: under xdist a worker then runs one while the other worker(s) take the
+    many short ones, instead of the slow one running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: order kept otherwise
+
+
 def postgres_unavailable() -> str | None:
     """None when PostgreSQL answers; else the reason to skip."""
     if "reason" not in _pg_state:

@@ -27,6 +27,7 @@ from syncer.store.repo import (
     IntegrationNotEnabled,
     InvalidValue,
     LinkConflict,
+    LinkSpec,
     LockKeeper,
     ManualSyncLimitReached,
     NotFound,
@@ -42,7 +43,7 @@ __all__ = [
     "DEFAULT_SYNCER_DB_URL", "StoreDB", "SyncerModel", "UTCDateTime", "syncer_database_url", "to_utc",
     "FieldMapping", "Integration", "MailMessage", "ManualSyncCounter", "PendingWrite", "RecordFailure",
     "RecordLink", "RunModuleStat", "SyncLock", "SyncRun", "new_id",
-    "AlreadyEnabled", "IntegrationNotEnabled", "InvalidValue", "LinkConflict", "LockKeeper",
+    "AlreadyEnabled", "IntegrationNotEnabled", "InvalidValue", "LinkConflict", "LinkSpec", "LockKeeper",
     "ManualSyncLimitReached", "NotFound", "ReenableForbidden", "Refused", "Repo", "StoreError",
     "SyncInProgress", "failure_csv_filename",
 ]

@@ -9,6 +9,8 @@ import time
 from collections import Counter
 from itertools import islice
 
+import pytest
+
 from syncer.clients import AccountsClient, BooksClient, FsmClient
 
 LIMIT = 10_000
@@ -24,6 +26,7 @@ def finished(lab, run: dict, timeout: float = 1200.0) -> dict:
     return run
 
 
+@pytest.mark.slow
 def test_10000_invoice_customers_sync_and_the_10001st_fails_the_documented_way(zlab_lab):
     lab = zlab_lab
     t = lab.tenant(products=["fsm", "invoice"])

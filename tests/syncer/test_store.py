@@ -29,6 +29,7 @@ from syncer.store import (
     IntegrationNotEnabled,
     InvalidValue,
     LinkConflict,
+    LinkSpec,
     ManualSyncLimitReached,
     NotFound,
     RecordLink,
@@ -193,6 +194,46 @@ def test_link_lookup_both_ways_and_uniqueness(repo, integ, clock):
     assert kept is not None and not kept.active
     assert {x.fsm_id for x in repo.list_links(integ.id, active=True)} == {"222"}
     assert len(repo.list_links(integ.id)) == 2
+
+
+def test_a_batch_of_links_and_its_intents_is_saved_all_at_once_or_not_at_all(repo, integ):
+    intents = repo.record_pendings(integ.id, side="fsm", module="Contacts", source_module="contacts",
+                                   run_id="r1", intents=[("901", None), ("902", {"k": 1}), ("901", None)])
+    assert [p.source_id for p in intents] == ["901", "902", "901"] and intents[0].id == intents[2].id
+    assert {p.id for p in repo.open_pending(integ.id)} == {intents[0].id, intents[1].id}
+    specs = [LinkSpec("Contacts", "111", "contacts", "901", result="created"),
+             LinkSpec("Contacts", "112", "contacts", "902", result="created")]
+    links = repo.save_links(integ.id, specs, run_id="r1",
+                            resolved=[(intents[0].id, "111", "created"), (intents[1].id, "112", "created")])
+    assert [(x.fsm_id, x.books_id, x.last_run_id) for x in links] == [("111", "901", "r1"), ("112", "902", "r1")]
+    assert repo.links_by_books(integ.id, "contacts", ["901", "902", "903"]).keys() == {"901", "902"}
+    assert repo.links_by_fsm(integ.id, "Contacts", ["112"])["112"].books_id == "902"
+    assert repo.open_pending(integ.id) == []
+
+    # a batch crossing an existing link saves nothing, its intents stay open
+    [p3] = repo.record_pendings(integ.id, side="fsm", module="Contacts", intents=[("903", None)])
+    with pytest.raises(LinkConflict):
+        repo.save_links(integ.id, [LinkSpec("Contacts", "113", "contacts", "903"),
+                                   LinkSpec("Contacts", "111", "contacts", "902")], resolved=[(p3.id, "113", "created")])
+    assert repo.link_by_fsm(integ.id, "Contacts", "113") is None
+    assert [p.id for p in repo.open_pending(integ.id)] == [p3.id]
+
+
+def test_the_failures_to_retry_are_the_last_succeeded_runs(repo, integ, clock):
+    assert repo.failures_to_retry(integ.id) == {}
+    first = repo.start_run(integ.id, "auto")
+    repo.add_record_failure(first.id, "Companies", "111", "Currency GBP is not available")
+    repo.add_record_failure(first.id, "Contacts", "222", "no")
+    repo.finish_run(first.id, status="succeeded")
+    assert repo.failures_to_retry(integ.id) == {"Companies": {"111"}, "Contacts": {"222"}}
+    clock.advance(minutes=5)
+    second = repo.start_run(integ.id, "auto")
+    repo.finish_run(second.id, status="failed", failure_reason="taxes")  # no verdict on any record
+    assert repo.failures_to_retry(integ.id) == {"Companies": {"111"}, "Contacts": {"222"}}
+    clock.advance(minutes=5)
+    third = repo.start_run(integ.id, "auto")
+    repo.finish_run(third.id, status="succeeded")
+    assert repo.failures_to_retry(integ.id) == {}
 
 
 # -- write-ahead intents --------------------------------------------------------------------------
