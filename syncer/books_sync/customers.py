@@ -39,11 +39,10 @@ Decisions where the documents are silent:
   Books person and an FSM Contact under a linked pair are paired by email when neither is linked.
 - A Contact keeps the kind of link it got first: one synced as an individual customer stays so
   when it later joins a Company, and one synced as a contact person is left alone when it loses
-  its Company. A Contact (synced as a person) **moved to another Company** fails with that
-  reason and keeps its link: Books cannot move a contact person, and a new person under the new
-  customer would leave the old one to come back into FSM as a duplicate Contact. A person missing
-  from its Company's customer while its Contact is unchanged was deleted in Books: the link is
-  dropped and nothing is recreated (TW-14).
+  its Company. **Moving a Contact between Companies is not synced**: its person is missing
+  from the new Company's customer, which reads the same as a person deleted in Books, so the
+  link is dropped and nothing is recreated (TW-14). Telling the two apart needs the Company the
+  link was made under, which links do not keep yet.
 - The sync type is chosen once, at enable (TW-01, TW-21): links never change kind under it.
 - **Partner ids**: FSM ``ZBilling_Id`` holds the Books contact id (Companies, individual
   Contacts) or the contact person id (Contacts synced as persons); set at creation in FSM and
@@ -680,13 +679,6 @@ class CustomersPhase:
             link = self._link(CONTACTS, rec["id"], BOOKS_PERSONS, person["contact_person_id"], "linked")
         else:
             person = persons.get(link.books_id)
-            if person is None and not same_instant(parse_time(rec.get("Modified_Time")), link.fsm_modified_time):
-                # the Contact changed and its person is not under this Company's customer: it moved
-                # here from another Company. Books cannot move a person, and a new one would leave
-                # the old one to come back as a duplicate Contact: the record fails with the reason
-                # and keeps its link (module docstring)
-                raise RecordSkipped("The Contact moved to another Company; moving a Contact between "
-                                    "Companies is not synced (its contact person stays with the old customer)")
             if person is None:
                 self.repo.deactivate_link(link.id, "deleted in Books")
                 return False
