@@ -39,10 +39,11 @@ Decisions where the documents are silent:
   Books person and an FSM Contact under a linked pair are paired by email when neither is linked.
 - A Contact keeps the kind of link it got first: one synced as an individual customer stays so
   when it later joins a Company, and one synced as a contact person is left alone when it loses
-  its Company. **Moving a Contact between Companies is not synced**: its person is missing
-  from the new Company's customer, which reads the same as a person deleted in Books, so the
-  link is dropped and nothing is recreated (TW-14). Telling the two apart needs the Company the
-  link was made under, which links do not keep yet.
+  its Company. A Contact (synced as a person) **moved to another Company** fails with that
+  reason and keeps its link: Books cannot move a contact person, and a new person under the new
+  customer would leave the old one to come back into FSM as a duplicate Contact. A move is told
+  from a person deleted in Books by the Contact's FSM timeline (its Company changed since the
+  last sync); a deleted person drops the link and nothing is recreated (TW-14).
 - The sync type is chosen once, at enable (TW-01, TW-21): links never change kind under it.
 - **Partner ids**: FSM ``ZBilling_Id`` holds the Books contact id (Companies, individual
   Contacts) or the contact person id (Contacts synced as persons); set at creation in FSM and
@@ -679,6 +680,12 @@ class CustomersPhase:
             link = self._link(CONTACTS, rec["id"], BOOKS_PERSONS, person["contact_person_id"], "linked")
         else:
             person = persons.get(link.books_id)
+            if person is None and self._company_changed(rec, link):
+                # it moved here from another Company. Books cannot move a contact person, and a new
+                # one would leave the old one to come back into FSM as a duplicate Contact: the
+                # record fails with the reason and keeps its link (module docstring)
+                raise RecordSkipped("The Contact moved to another Company; moving a Contact between "
+                                    "Companies is not synced (its contact person stays with the old customer)")
             if person is None:
                 self.repo.deactivate_link(link.id, "deleted in Books")
                 return False
@@ -716,6 +723,21 @@ class CustomersPhase:
         fsm_time = self._fsm_update(CONTACTS, rec["id"], to_fsm) or fsm_time
         self._mark(link, fsm_time=fsm_time, books_time=parent_time)
         self.ctx.ok(CONTACTS)
+        return False
+
+    def _company_changed(self, rec: dict[str, Any], link: RecordLink) -> bool:
+        """Whether the Contact's Company changed since we last synced it, by its FSM timeline
+        (read only when its person is missing from its Company's customer: a move, or a delete
+        in Books)."""
+        synced = link.fsm_modified_time
+        if synced is None or same_instant(parse_time(rec.get("Modified_Time")), synced):
+            return False
+        for entry in self.ctx.fsm.timeline(CONTACTS, rec["id"], sort_order="desc"):
+            at = parse_time(entry.get("audited_time"))
+            if at is None or at <= synced:
+                return False
+            if any(h.get("api_name") == "Company" for h in entry.get("field_history") or []):
+                return True
         return False
 
     def _single_contact(self, company_id: str) -> bool:

@@ -563,3 +563,29 @@ def test_created_customers_carry_the_fsm_id_when_books_defines_cf_fsm_id(zlab_la
     values = {cf["api_name"]: cf["value"] for cf in env.customers()["Tagged"]["custom_fields"]}
     assert values["cf_fsm_id"] == fid
 
+
+
+def test_a_contact_moved_to_another_company_fails_with_the_reason_and_keeps_its_link(zlab_lab, tmp_path):
+    """Told from a person deleted in Books (test above) by the Contact's timeline."""
+    env = make_env(zlab_lab, tmp_path, sync_type="III")
+    a = env.company("Alpha Ltd")
+    b = env.company("Beta Ltd")
+    ann = env.contact("Ann", "Lee", a)
+    env.advance()
+    env.run()
+    before = env.repo.link_by_fsm(env.integration_id, CT, ann)
+    assert before.active and before.books_entity == "contact_persons"
+    env.advance()
+    [r] = env.fsm.update_records(CT, [{"id": ann, "Company": b}], trigger=None)
+    assert r.ok, r
+    env.advance()
+    run = env.run()
+    assert stats(env, run)[CT] == (0, 1)
+    [failure] = env.repo.record_failures(run.id, CT)
+    assert failure.record_id == ann and "moved to another Company" in failure.reason
+    after = env.repo.link_by_fsm(env.integration_id, CT, ann)
+    assert after.active and after.books_id == before.books_id  # not taken for a delete (TW-14)
+    customers = env.customers()
+    assert [p["email"] for p in customers["Alpha Ltd"]["contact_persons"]] == ["ann.lee@example.com"]
+    assert customers["Beta Ltd"]["contact_persons"] == []
+    assert env.company_contacts(a) == set() and env.company_contacts(b) == {"Ann Lee"}  # nothing recreated
