@@ -227,8 +227,10 @@ class CustomersPhase:
                         CONTACTS: FsmCreates(ctx, CONTACTS, BOOKS_CONTACTS),
                         BOOKS_PERSONS: FsmCreates(ctx, CONTACTS, BOOKS_PERSONS)}
         self.partner_ids = PartnerIdWrites(ctx)
-        # module -> the ZBilling_Id of every record in it, when the FSM pass listed the whole
-        # module: a customer no FSM record names needs no search for its partner
+        # module -> after an FSM pass that listed the whole module: the ZBilling_Id of the records
+        # that came to it unlinked. Any other record naming a customer is linked to it already,
+        # so a customer not named here needs no search for its partner (the set stays as small
+        # as the unlinked records: memory does not grow with the org)
         self.fsm_partner_ids: dict[str, set[str]] = {}
         self._fetched: dict[str, dict[str, Any]] = {}  # customers read ahead for the current page
 
@@ -284,9 +286,10 @@ class CustomersPhase:
         for page in chunked(records, 200):
             links = self.repo.links_by_fsm(self.integ.id, module, [r.get("id", "") for r in page])
             for rec in page:
-                if rec.get("ZBilling_Id"):
+                link = links.get(rec.get("id", ""))
+                if link is None and rec.get("ZBilling_Id"):
                     seen.add(str(rec["ZBilling_Id"]))
-                handle(rec, links.get(rec.get("id", "")))
+                handle(rec, link)
         if full:
             self.fsm_partner_ids[module] = seen
 

@@ -61,8 +61,10 @@ class ItemsPhase:
         self.pairs = mapping.pairs_from_rows(rows) if rows else mapping.defaults("items")
         self.creates = FsmCreates(ctx, FSM_MODULE, BOOKS_ENTITY)
         self.partner_ids = PartnerIdWrites(ctx)
-        # the ZBilling_Id of every FSM record, when the FSM pass listed them all: an item no FSM
-        # record names needs no search for its partner
+        # after an FSM pass that listed every record: the ZBilling_Id of those that came to it
+        # unlinked. Any other FSM record naming a Books item is linked to it already, so an item
+        # not named here needs no search for its partner (and the set stays as small as the
+        # unlinked records: memory does not grow with the org)
         self.fsm_partner_ids: set[str] | None = None
 
     # -- the phase --------------------------------------------------------------------------------
@@ -76,9 +78,10 @@ class ItemsPhase:
         for page in chunked(fsm_records, 200):
             links = self.repo.links_by_fsm(self.integ.id, FSM_MODULE, [r.get("id", "") for r in page])
             for rec in page:
-                if rec.get("ZBilling_Id"):
+                link = links.get(rec.get("id", ""))
+                if link is None and rec.get("ZBilling_Id"):
                     seen.add(str(rec["ZBilling_Id"]))
-                self._guard(rec.get("id", ""), rec.get("Name", ""), self._from_fsm, rec, links.get(rec.get("id")))
+                self._guard(rec.get("id", ""), rec.get("Name", ""), self._from_fsm, rec, link)
         self.partner_ids.flush()
         self.fsm_partner_ids = seen if full else None
         if self.integ.mode == "one_way":  # OB-04: FSM pushes, nothing is read back
