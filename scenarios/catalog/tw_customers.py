@@ -131,6 +131,32 @@ def fsm_only_currency(lab):
         expect(list(customers(books)), "Books customers").lacks("Pound Ltd")
 
 
+@scenario("TW-10-FAILED-RECORD-RETRIED", "A record that failed on its currency syncs in the next run once Books "
+          "has the currency, though nobody edited it", rules=("TW-10", "TW-25"), tags=("sync", "books", "edge"),
+          exclusive=True)
+def failed_record_retried(lab):
+    t, integ = integrate(lab, sync_type="I", tenant_options={
+        "orgs": {"fsm": {"currencies": ["GBP"], "settings": {"multi_currency": True}}}})
+    fsm, books = t.fsm(), t.books()
+    with lab.step("Given a Company in GBP that failed in a sync, and not edited since"):
+        lab.clock.freeze()
+        company(fsm, "Pound Ltd", Currency="GBP")
+        lab.clock.advance(60)  # the next run's "modified since the previous start" leaves it out
+        first = integ.sync_now()
+        expect([(m["module"], m["failed"]) for m in first["modules"]], "failed per module").contains(("Companies", 1))
+    with lab.step("When Books gets GBP and Sync Now runs again"):
+        r = books.post("/settings/currencies", json={"currency_code": "GBP", "currency_symbol": "£",
+                                                     "currency_format": "1,234,567.89", "price_precision": 2})
+        expect(r.status_code, "create GBP in Books: HTTP status").equals(201)
+        lab.clock.advance(60)
+        second = integ.sync_now()
+    with lab.step("Then the company is a Books customer in GBP, and the run counts it a success"):
+        expect(second["status"], "run status").equals("succeeded")
+        expect([(m["module"], m["succeeded"], m["failed"]) for m in second["modules"]],
+               "per module").contains(("Companies", 1, 0))
+        expect(customers(books)["Pound Ltd"]["currency_code"], "Pound Ltd's currency").equals("GBP")
+
+
 @scenario("TW-22-23-WORK-ORDER-INVOICE", "A work order becomes an invoice; its unsynced services are pushed first",
           rules=("TW-22", "TW-23"), tags=("sync", "books", "smoke"))
 def work_order_invoice(lab):
