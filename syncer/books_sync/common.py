@@ -32,6 +32,18 @@ def with_retries(records: Iterable[dict[str, Any]], retry: set[str], fetch: Call
             yield rec
 
 
+def read_or_none(read: Callable[[str], dict[str, Any]], record_id: str,
+                 not_found_codes: set[int]) -> dict[str, Any] | None:
+    """``read(record_id)``, or None when the product says there is no such record: 404, one of
+    its not-found codes, or 400 for an id it cannot take (an id of the other product)."""
+    try:
+        return read(record_id)
+    except ZohoApiError as exc:
+        if exc.status in (400, 404) or exc.code in not_found_codes:
+            return None
+        raise
+
+
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """A stream in lists of ``size`` (the last may be shorter), read lazily."""
     it = iter(items)

@@ -72,6 +72,7 @@ from .common import (
     RunContext,
     chunked,
     parse_time,
+    read_or_none,
     same_instant,
     with_retries,
 )
@@ -260,7 +261,8 @@ class CustomersPhase:
         retry = self.ctx.retry.get(COMPANIES, set()) | self.ctx.retry.get(CONTACTS, set())
         for page in chunked(with_retries(rows, retry, self._retry_customer, key="contact_id"), 200):
             links = self.repo.links_by_books(self.integ.id, BOOKS_CONTACTS, [r.get("contact_id", "") for r in page])
-            self._prefetch([r["contact_id"] for r in page if r.get("contact_id") not in links
+            self._prefetch({r.get("contact_id", "") for r in page},
+                           [r["contact_id"] for r in page if r.get("contact_id") not in links
                             and r.get("contact_id") not in self.done_books and r.get("status") != "inactive"])
             for row in page:
                 cid = row.get("contact_id", "")
@@ -323,11 +325,11 @@ class CustomersPhase:
             self._has_fsm_id_field = any(d.get("api_name") == FSM_ID_FIELD for d in defs)
         return self._has_fsm_id_field
 
-    def _prefetch(self, contact_ids: list[str]) -> None:
+    def _prefetch(self, page_ids: set[str], contact_ids: list[str]) -> None:
         """Read the customers a page will create a few at a time: Books lists no addresses or
-        persons, so each new customer costs one GET, and those need not wait on each other."""
-        wanted = set(contact_ids)
-        self._fetched = {cid: c for cid, c in self._fetched.items() if cid in wanted}  # read for a retry
+        persons, so each new customer costs one GET, and those need not wait on each other. What
+        was read already for this page (a retried customer, linked or not) is kept, not read again."""
+        self._fetched = {cid: c for cid, c in self._fetched.items() if cid in page_ids}
         contact_ids = [cid for cid in contact_ids if cid not in self._fetched]
         if len(contact_ids) < 2:
             return
@@ -344,13 +346,8 @@ class CustomersPhase:
     def _retry_customer(self, contact_id: str) -> dict[str, Any] | None:
         """A customer a previous run failed, as its list row would show it (None when the id is
         not a customer's: deleted, an FSM id, a contact person's)."""
-        try:
-            customer = self.ctx.books.get_contact(contact_id)
-        except ZohoApiError as exc:
-            if _missing(exc) or exc.status == 400:
-                return None
-            raise
-        if customer.get("contact_type") != "customer":
+        customer = read_or_none(self.ctx.books.get_contact, contact_id, NOT_FOUND_CODES)
+        if customer is None or customer.get("contact_type") != "customer":
             return None
         self._fetched[contact_id] = customer  # no second read when it is handled
         return customer

@@ -22,6 +22,7 @@ from .common import (
     RunContext,
     chunked,
     parse_time,
+    read_or_none,
     same_instant,
     with_retries,
 )
@@ -88,7 +89,8 @@ class ItemsPhase:
             return
         items = (self.ctx.books.list_items(last_modified_time=_books_time(self.ctx.since)) if self.ctx.since
                  else self.ctx.books.list_items())
-        items = with_retries(items, retry, self._item_or_none, key="item_id")
+        items = with_retries(items, retry, lambda rid: read_or_none(self.ctx.books.get_item, rid, NOT_FOUND_CODES),
+                             key="item_id")
         for page in chunked(items, 200):
             links = self.repo.links_by_books(self.integ.id, BOOKS_ENTITY, [i["item_id"] for i in page])
             for item in page:
@@ -176,14 +178,6 @@ class ItemsPhase:
             return None
         return self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=rec["id"], books_entity=BOOKS_ENTITY,
                                      books_id=item["item_id"], run_id=self.ctx.run_id, result="linked")
-
-    def _item_or_none(self, item_id: str) -> dict[str, Any] | None:
-        try:
-            return self.ctx.books.get_item(item_id)
-        except ZohoApiError as exc:
-            if _missing(exc) or exc.status == 400:  # deleted, or an id of the other side
-                return None
-            raise
 
     def _item_named(self, name: str) -> dict[str, Any] | None:
         if not name:

@@ -358,22 +358,27 @@ class Repo:
 
     def links_by_fsm(self, integration_id: str, fsm_module: str, fsm_ids: Iterable[str]) -> dict[str, RecordLink]:
         """The links of many FSM records in one query (a batch of a streamed page): fsm id -> link."""
-        return self._links_in(integration_id, RecordLink.fsm_module, fsm_module, RecordLink.fsm_id, fsm_ids)
+        with self.db.session() as s:
+            return self._links_in(s, integration_id, "fsm", fsm_module, fsm_ids)
 
     def links_by_books(self, integration_id: str, books_entity: str,
                        books_ids: Iterable[str]) -> dict[str, RecordLink]:
         """The links of many Books records in one query: books id -> link."""
-        return self._links_in(integration_id, RecordLink.books_entity, books_entity, RecordLink.books_id, books_ids)
+        with self.db.session() as s:
+            return self._links_in(s, integration_id, "books", books_entity, books_ids)
 
-    def _links_in(self, integration_id: str, kind_col, kind: str, id_col, ids: Iterable[str]) -> dict[str, RecordLink]:
+    @staticmethod
+    def _links_in(s: Session, integration_id: str, side: str, kind: str, ids: Iterable[str]) -> dict[str, RecordLink]:
+        """Links of ``side`` ("fsm": FSM module and id; "books": Books entity and id) whose id is
+        in ``ids``: id -> link, 500 ids a query (well under SQLite's bound-parameter limit)."""
+        kind_col, id_col = ((RecordLink.fsm_module, RecordLink.fsm_id) if side == "fsm"
+                            else (RecordLink.books_entity, RecordLink.books_id))
         wanted = sorted({str(i) for i in ids})
         out: dict[str, RecordLink] = {}
-        with self.db.session() as s:
-            for start in range(0, len(wanted), 500):  # well under SQLite's bound-parameter limit
-                for link in s.exec(select(RecordLink).where(RecordLink.integration_id == integration_id,
-                                                            kind_col == kind,
-                                                            col(id_col).in_(wanted[start:start + 500]))):
-                    out[link.fsm_id if id_col is RecordLink.fsm_id else link.books_id] = link
+        for start in range(0, len(wanted), 500):
+            for link in s.exec(select(RecordLink).where(RecordLink.integration_id == integration_id, kind_col == kind,
+                                                        col(id_col).in_(wanted[start:start + 500]))):
+                out[getattr(link, id_col.key)] = link
         return out
 
     def upsert_link(self, integration_id: str, *, fsm_module: str, fsm_id: str, books_entity: str,
@@ -410,24 +415,18 @@ class Repo:
             raise LinkConflict("an FSM or Books record of this batch is already linked") from exc
         return out
 
-    @staticmethod
-    def _existing_links(s: Session, integration_id: str, specs: list[LinkSpec]):
+    @classmethod
+    def _existing_links(cls, s: Session, integration_id: str, specs: list[LinkSpec]):
+        """The links the batch names, by (FSM module, id) and by (Books entity, id)."""
         by_fsm: dict[tuple[str, str], RecordLink] = {}
         by_books: dict[tuple[str, str], RecordLink] = {}
-        fsm_keys = {(sp.fsm_module, sp.fsm_id) for sp in specs}
-        books_keys = {(sp.books_entity, sp.books_id) for sp in specs}
-        for module in {m for m, _ in fsm_keys}:
-            ids = [i for m, i in fsm_keys if m == module]
-            for link in s.exec(select(RecordLink).where(RecordLink.integration_id == integration_id,
-                                                        RecordLink.fsm_module == module,
-                                                        col(RecordLink.fsm_id).in_(ids))):
-                by_fsm[(link.fsm_module, link.fsm_id)] = link
-        for entity in {e for e, _ in books_keys}:
-            ids = [i for e, i in books_keys if e == entity]
-            for link in s.exec(select(RecordLink).where(RecordLink.integration_id == integration_id,
-                                                        RecordLink.books_entity == entity,
-                                                        col(RecordLink.books_id).in_(ids))):
-                by_books[(link.books_entity, link.books_id)] = link
+        for module in {sp.fsm_module for sp in specs}:
+            ids = [sp.fsm_id for sp in specs if sp.fsm_module == module]
+            by_fsm.update(((module, i), link) for i, link in cls._links_in(s, integration_id, "fsm", module, ids).items())
+        for entity in {sp.books_entity for sp in specs}:
+            ids = [sp.books_id for sp in specs if sp.books_entity == entity]
+            by_books.update(((entity, i), link)
+                            for i, link in cls._links_in(s, integration_id, "books", entity, ids).items())
         return by_fsm, by_books
 
     @staticmethod
@@ -523,9 +522,8 @@ class Repo:
     def resolve_pending(self, pending_id: str, *, created_id: str | None = None,
                         outcome: str = "created") -> PendingWrite:
         with self.db.begin() as s:
-            self._resolve_many(s, [(pending_id, created_id, outcome)], self.now())
+            [pw] = self._resolve_many(s, [(pending_id, created_id, outcome)], self.now())
             s.flush()
-            pw = s.get(PendingWrite, pending_id)
             s.expunge(pw)
         return pw
 
@@ -537,9 +535,11 @@ class Repo:
         with self.db.begin() as s:
             self._resolve_many(s, resolved, self.now())
 
-    @classmethod
-    def _resolve_many(cls, s: Session, resolved: Iterable[tuple[str, str | None, str]], now: datetime) -> None:
+    @staticmethod
+    def _resolve_many(s: Session, resolved: Iterable[tuple[str, str | None, str]],
+                      now: datetime) -> list[PendingWrite]:
         resolved = list(resolved)
+        done: list[PendingWrite] = []
         ids = [pending_id for pending_id, _, _ in resolved]
         loaded: dict[str, PendingWrite] = {}
         for start in range(0, len(ids), 500):  # the batch's intents in one query
@@ -552,6 +552,8 @@ class Repo:
             pw.done, pw.done_at, pw.outcome = True, now, outcome
             if created_id is not None:
                 pw.created_id = str(created_id)
+            done.append(pw)
+        return done
 
     def open_pending(self, integration_id: str) -> list[PendingWrite]:
         """Intents never resolved: after a crash, the engine checks each against the target side
