@@ -304,9 +304,14 @@ class SyncerService:
         if rows:
             self._validate_mappings(integ, rows)
         changes: dict[str, Any] = {}
+        settings = dict(integ.settings)
         if notify_email is not None:
             check_email(notify_email)
-            changes["settings"] = {**integ.settings, "notify_email": notify_email}
+            settings["notify_email"] = notify_email
+        if rows:  # TW-07: the next run re-syncs every record of these module pairs, linked ones too
+            settings["remapped_modules"] = sorted(set(settings.get("remapped_modules") or []) | set(rows))
+        if settings != integ.settings:
+            changes["settings"] = settings
         if name is not None:
             changes["name"] = name
         if time_zone is not None:

@@ -117,6 +117,7 @@ MODULES: dict[str, ModuleDef] = {
         F("Company", "lookup", lookup="Companies"),
         *_addresses(), *_money_fields(),
         F("Tax", "jsonobject"),
+        F("$inactive", "boolean", label="Inactive"),  # [lab] as on Services and Parts (docs/fsm.md)
         *_links(),
         F("Description", "textarea"),
     ], derive=_full_name),
@@ -127,6 +128,7 @@ MODULES: dict[str, ModuleDef] = {
         F("Company_Type", "picklist", pick_list=("Customer", "Prospect", "Partner", "Vendor")),
         *_addresses(), *_money_fields(),
         F("Tax", "jsonobject"),
+        F("$inactive", "boolean", label="Inactive"),  # [lab] as on Services and Parts (docs/fsm.md)
         *_links(),
         F("Description", "textarea"),
     ]),

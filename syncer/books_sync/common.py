@@ -99,6 +99,9 @@ class RunContext:
     batch_size: int = FSM_BATCH  # records per FSM write call (smaller only to test crash points)
     # stats module -> ids of records the last succeeded run failed: tried again though unmodified
     retry: dict[str, set[str]] = field(default_factory=dict)
+    # TW-07: module pairs ("items", "customers") whose mappings changed since the last run: their
+    # linked records are compared and synced even when neither side changed
+    remapped: set[str] = field(default_factory=set)
 
     def ok(self, module: str) -> None:
         self.stats.setdefault(module, [0, 0])[0] += 1

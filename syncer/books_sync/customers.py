@@ -29,9 +29,12 @@ that record with Books' 3062 unless the org allows duplicate names).
 
 Decisions where the documents are silent:
 
-- **Books deactivation**: FSM Companies and Contacts have no inactive state, so a Books
-  customer that is inactive is left alone: no updates flow either way while it is inactive, an
-  unlinked inactive customer is not created in FSM, and syncing resumes once it is active again.
+- **Books deactivation** (TW-14): a Books customer marked inactive deactivates its FSM Company
+  or Contact (``"$inactive": true``, docs/fsm.md); inactive FSM records are ignored by sync, so
+  nothing flows for that pair afterwards (a Books reactivation does not reactivate FSM, as for
+  items). An unlinked inactive customer is not created in FSM. A business customer's
+  deactivation leaves its Company's Contacts as they are (Books keeps contact persons inside
+  the customer).
 - **Contact persons** have no modified time of their own in Books (a person's change moves its
   customer's ``last_modified_time``): a person counts as changed in Books when its values differ
   from its Contact while the Contact is unchanged since the last sync; when both changed, the
@@ -209,6 +212,7 @@ class CustomersPhase:
         self.repo = ctx.repo
         self.integ = ctx.integration
         self.first_sync = ctx.since is None
+        self.resync = "customers" in ctx.remapped  # TW-07: the customers mappings changed since the last run
         kind = self.integ.sync_type
         self.sync_type = kind
         self.companies = kind in ("I", "III", "IV")  # Companies <-> business customers
@@ -412,14 +416,20 @@ class CustomersPhase:
             self.repo.deactivate_link(link.id, "deleted in Books")
             return
         self.done_books.add(customer["contact_id"])
+        if rec.get("$inactive"):
+            return  # inactive FSM records are ignored (TW-14)
         if customer.get("status") == "inactive":
-            return  # FSM cannot deactivate Companies/Contacts: nothing flows while inactive (module docstring)
+            self._deactivate(link, rec, customer)  # a Books deactivation deactivates the partner (TW-14)
+            return
         fsm_time = parse_time(rec.get("Modified_Time"))
         books_time = parse_time(customer.get("last_modified_time"))
         fsm_changed = not same_instant(fsm_time, link.fsm_modified_time)
         books_changed = not self.one_way and not same_instant(books_time, link.books_modified_time)
         external_time = self._books_time(customer)
         wrote = False
+        remapped = self.resync and not fsm_changed and not books_changed
+        if remapped:  # TW-07: only the mappings changed: FSM's mapped values go (where they differ)
+            fsm_changed = True
         if fsm_changed and not (books_changed and external_time and fsm_time and external_time > fsm_time):
             currency_id = self._currency_id(rec.get("Currency"))
             if module == COMPANIES:
@@ -453,6 +463,11 @@ class CustomersPhase:
             if differs(want, rec):
                 fsm_time = self._fsm_update(module, rec["id"], want) or fsm_time
                 wrote = True
+        if remapped and not self.one_way:  # … then what only Books holds comes to FSM
+            back = _user_to_fsm(self.pairs, customer, module)
+            if differs(back, rec):
+                fsm_time = self._fsm_update(module, rec["id"], back) or fsm_time
+                wrote = True
         if module == COMPANIES and self.persons and (books_changed or force_persons):
             # contact persons changed in Books move the customer's time: pair them with the Contacts
             before = customer.get("last_modified_time")
@@ -463,6 +478,14 @@ class CustomersPhase:
         self._mark(link, fsm_time=fsm_time, books_time=books_time)
         if wrote:
             self.ctx.ok(stat)
+
+    def _deactivate(self, link: RecordLink, rec: dict[str, Any], customer: dict[str, Any]) -> None:
+        """TW-14: the FSM Company/Contact of a customer Books deactivated is deactivated, and from
+        then on ignored like every inactive FSM record (a reactivation in Books does not bring it
+        back: FSM's inactive records are not synced, as for items)."""
+        fsm_time = self._fsm_update(link.fsm_module, rec["id"], {"$inactive": True})
+        self._mark(link, fsm_time=fsm_time, books_time=parse_time(customer.get("last_modified_time")))
+        self.ctx.ok(COMPANIES if link.fsm_module == COMPANIES else CONTACTS)
 
     # -- FSM -> Books ---------------------------------------------------------------------------------
     def _company_from_fsm(self, rec: dict[str, Any], link: RecordLink | None) -> None:
@@ -478,7 +501,7 @@ class CustomersPhase:
                 return
             self._pair(link, rec=rec, force_persons=True)
             return
-        if same_instant(parse_time(rec.get("Modified_Time")), link.fsm_modified_time):
+        if same_instant(parse_time(rec.get("Modified_Time")), link.fsm_modified_time) and not self.resync:
             return  # unchanged since we synced it (our own write)
         self._pair(link, rec=rec)
 
@@ -512,7 +535,7 @@ class CustomersPhase:
                 return
             self._pair(link, rec=rec)
             return
-        if same_instant(parse_time(rec.get("Modified_Time")), link.fsm_modified_time):
+        if same_instant(parse_time(rec.get("Modified_Time")), link.fsm_modified_time) and not self.resync:
             return
         self._pair(link, rec=rec)
 
@@ -806,8 +829,9 @@ class CustomersPhase:
         if link is not None and (not link.active or link.fsm_module != module):
             return  # partner deleted (never recreated, TW-14), or linked as the other kind
         if link is not None:
-            if same_instant(parse_time(row.get("last_modified_time")), link.books_modified_time):
-                return  # unchanged since we synced it
+            if same_instant(parse_time(row.get("last_modified_time")), link.books_modified_time) \
+                    and row.get("status") != "inactive":
+                return  # unchanged since we synced it (a deactivation in that same second is still checked)
             self._pair(link)
             return
         if row.get("status") == "inactive":

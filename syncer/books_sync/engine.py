@@ -52,13 +52,17 @@ class SyncEngine:
         fsm, books = self.clients(integ)
         mapping_changed = integ.settings.get("synced_mapping_version") != integ.mapping_version
         since = None if mapping_changed else integ.last_success_started_at  # TW-07
+        # TW-07: after a mapping change every record of the remapped module pairs is compared and
+        # synced, linked unchanged ones included (a newly mapped field reaches the other side)
+        remapped = set(integ.settings.get("remapped_modules") or []) if mapping_changed else set()
         if since is not None:
             # both products show seconds: a change in the same second as the previous start would
             # slip through a strict "after"; links' synced times make re-reading it harmless
             since -= WATERMARK_MARGIN
         # an incremental run also tries again what the last run failed (a full one reads everything)
         retry = self.repo.failures_to_retry(integ.id) if since is not None else {}
-        ctx = RunContext(self.repo, integ, run.id, fsm, books, since, batch_size=self.batch_size, retry=retry)
+        ctx = RunContext(self.repo, integ, run.id, fsm, books, since, batch_size=self.batch_size, retry=retry,
+                         remapped=remapped)
         with self.repo.keep_alive(integ.id, run.id):
             try:
                 self.preflight(ctx)
@@ -89,9 +93,18 @@ class SyncEngine:
                     except ZohoApiError:
                         log.warning("could not clear FSM's sync-in-progress mark for %s", integ.id)
         if mapping_changed:
-            self.repo.update_integration(integ.id, settings={**integ.settings,
-                                                             "synced_mapping_version": integ.mapping_version})
+            self.mark_mappings_synced(integ, remapped)
         return self.repo.finish_run(run.id, status="succeeded", stats={m: tuple(v) for m, v in ctx.stats.items()})
+
+    def mark_mappings_synced(self, integ: Integration, remapped: set[str]) -> None:
+        """The run synced the mappings it started with: the modules it re-synced are done (a
+        mapping changed while it ran keeps its module, and the version, for the next run)."""
+        fresh = self.repo.get_integration(integ.id)
+        left = sorted(set(fresh.settings.get("remapped_modules") or []) - remapped)
+        if fresh.mapping_version != integ.mapping_version:
+            left = sorted(set(fresh.settings.get("remapped_modules") or []))
+        self.repo.update_integration(integ.id, settings={**fresh.settings, "remapped_modules": left,
+                                                         "synced_mapping_version": integ.mapping_version})
 
     # -- before anything is written --------------------------------------------------------------------
     def preflight(self, ctx: RunContext) -> None:

@@ -57,6 +57,7 @@ class ItemsPhase:
         self.repo = ctx.repo
         self.integ = ctx.integration
         self.first_sync = ctx.since is None
+        self.resync = "items" in ctx.remapped  # TW-07: the items mappings changed since the last run
         self.done_books: set[str] = set()  # Books ids already handled from the FSM side
         rows = self.repo.get_mappings(self.integ.id, "items")
         self.pairs = mapping.pairs_from_rows(rows) if rows else mapping.defaults("items")
@@ -140,7 +141,8 @@ class ItemsPhase:
         if str(rec.get("ZBilling_Id") or "") != link.books_id:
             rec = self._write_partner_id(link, rec)  # a crash came between the link and this write
         fsm_time = parse_time(rec.get("Modified_Time"))
-        if same_instant(fsm_time, link.fsm_modified_time):
+        fsm_changed = not same_instant(fsm_time, link.fsm_modified_time)
+        if not fsm_changed and not self.resync:
             return  # unchanged since we synced it (our own write)
         try:
             item = self.ctx.books.get_item(link.books_id)
@@ -153,6 +155,9 @@ class ItemsPhase:
         books_time = parse_time(item.get("last_modified_time"))
         books_changed = not same_instant(books_time, link.books_modified_time)
         one_way = self.integ.mode == "one_way"  # OB-04: FSM pushes, nothing is read back
+        if not fsm_changed and (one_way or not books_changed):
+            self._remapped(link, rec, item, one_way)  # TW-07: only the mappings changed
+            return
         if not one_way and books_changed and books_time and fsm_time and books_time > fsm_time:
             self._books_to_fsm(link, item)  # both changed: the latest modified wins
         else:
@@ -214,6 +219,30 @@ class ItemsPhase:
         self._mark_synced(link, fsm_time=parse_time(rec.get("Modified_Time")),
                           books_time=parse_time(item.get("last_modified_time")))
         self.ctx.ok(STAT)
+
+    def _remapped(self, link: RecordLink, rec: dict[str, Any], item: dict[str, Any], one_way: bool) -> None:
+        """A pair neither side changed, after a mapping change (TW-07): the mapped values FSM has
+        go to Books, then (two-way) what only Books holds goes to FSM; a side is written only when
+        its values differ."""
+        from .customers import differs
+
+        wrote = False
+        fsm_time, books_time = parse_time(rec.get("Modified_Time")), parse_time(item.get("last_modified_time"))
+        want = to_books(rec, self.pairs)
+        if differs(want, item):
+            item = self.ctx.books.update_item(link.books_id, want)
+            books_time = parse_time(item.get("last_modified_time")) or books_time
+            wrote = True
+        back = {} if one_way else mapping.to_fsm(self.pairs, item)
+        if differs(back, rec):
+            result = self.ctx.fsm.update_record(FSM_MODULE, link.fsm_id, back)
+            if not result.ok:
+                raise result.error("fsm")
+            fsm_time = parse_time((result.details or {}).get("Modified_Time")) or fsm_time
+            wrote = True
+        if wrote:
+            self._mark_synced(link, fsm_time=fsm_time, books_time=books_time)
+            self.ctx.ok(STAT)
 
     def _write_partner_id(self, link: RecordLink, rec: dict[str, Any]) -> dict[str, Any]:
         result = self.ctx.fsm.update_record(FSM_MODULE, link.fsm_id, {"ZBilling_Id": link.books_id})

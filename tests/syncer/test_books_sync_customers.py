@@ -452,7 +452,7 @@ def test_a_deleted_contact_person_keeps_its_fsm_contact(zlab_lab, tmp_path):
     assert not link.active and link.inactive_reason == "deleted in Books"
 
 
-def test_an_inactive_books_customer_is_left_alone_until_active_again(zlab_lab, tmp_path):
+def test_an_inactive_books_customer_deactivates_its_fsm_company_which_sync_then_ignores(zlab_lab, tmp_path):
     env = make_env(zlab_lab, tmp_path, sync_type="I")
     acme = env.company("Acme")
     idle = env.customer("Idle Corp")
@@ -463,19 +463,17 @@ def test_an_inactive_books_customer_is_left_alone_until_active_again(zlab_lab, t
     cid = env.customers()["Acme"]["contact_id"]
     env.books.mark_contact_inactive(cid)
     env.advance(10)
+    run = env.run()
+    assert run.status == "succeeded" and env.companies()["Acme"]["$inactive"] is True  # TW-14
     env.fsm.update_record(CO, acme, {"Website": "https://while-inactive.example"}, trigger=None)
     env.advance()
     env.run()
-    assert env.customers()["Acme"]["website"] == ""  # no updates while inactive in Books
+    assert env.customers()["Acme"]["website"] == ""  # inactive FSM records are ignored
     env.books.mark_contact_active(cid)
     env.advance()
     env.run()
-    assert env.companies()["Acme"]["Website"] == "https://while-inactive.example"  # not clobbered
-    env.advance(10)
-    env.fsm.update_record(CO, acme, {"Website": "https://active-again.example"}, trigger=None)
-    env.advance()
-    env.run()
-    assert env.customers()["Acme"]["website"] == "https://active-again.example"  # syncing resumed
+    assert env.companies()["Acme"]["$inactive"] is True  # FSM's inactive record stays out of sync
+    assert env.customers()["Acme"]["website"] == ""
 
 
 def test_sync_writes_do_not_trigger_fsm_workflows(zlab_lab, tmp_path):
