@@ -16,7 +16,14 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from syncer.clients import ZohoApiError, ZohoAuthError
-from syncer.service import ImportInProgress, SyncerService, Unauthorized
+from syncer.service import (
+    EditionNotSupported,
+    ImportInProgress,
+    PermissionDenied,
+    SupportOnly,
+    SyncerService,
+    Unauthorized,
+)
 from syncer.store.models import (
     BOOKS_PRODUCTS,
     DUPLICATE_POLICIES,
@@ -43,6 +50,7 @@ from syncer.store.repo import (
 API_PREFIX = "/api/v1"
 STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (NotFound, 404), (InvalidValue, 400), (ManualSyncLimitReached, 429), (ReenableForbidden, 403),
+    (PermissionDenied, 403), (EditionNotSupported, 403), (SupportOnly, 403),
     (AlreadyEnabled, 409), (SyncInProgress, 409), (IntegrationNotEnabled, 409), (ImportInProgress, 409),
     (LinkConflict, 409), (Refused, 409),
 )
@@ -87,6 +95,8 @@ def integration_json(integ: Integration, svc: SyncerService) -> dict[str, Any]:
         "last_run_started_at": iso(integ.last_run_started_at), "last_run_ended_at": iso(integ.last_run_ended_at),
         "enabled_at": iso(integ.enabled_at), "created_at": iso(integ.created_at), "updated_at": iso(integ.updated_at),
         "sync_running": svc.repo.is_sync_running(integ.id),
+        "taxes_at_onboarding": integ.settings.get("taxes_at_onboarding"),
+        "remapped_modules": integ.settings.get("remapped_modules") or [],
     }
 
 
@@ -242,12 +252,13 @@ def create_blueprint() -> Blueprint:
     @bp.patch("/integrations/<integration_id>/settings")
     def settings(integration_id: str):
         data = body()
-        only(data, ("auto_sync", "notify_email", "mappings", "name", "time_zone"))
+        only(data, ("auto_sync", "notify_email", "mappings", "name", "time_zone", "tax_enabled"))
         svc = service()
         svc.repo.get_integration(integration_id)
         integ = svc.update_settings(integration_id, auto_sync=flag(data, "auto_sync"),
                                     notify_email=text(data, "notify_email"), mappings=data.get("mappings"),
-                                    name=text(data, "name", max_len=200), time_zone=text(data, "time_zone", max_len=64))
+                                    name=text(data, "name", max_len=200), time_zone=text(data, "time_zone", max_len=64),
+                                    tax_enabled=flag(data, "tax_enabled"))
         return jsonify(integration_json(integ, svc))
 
     @bp.post("/integrations/<integration_id>/sync")
@@ -335,6 +346,13 @@ def create_blueprint() -> Blueprint:
     def support_reenable(integration_id: str):
         svc = service()
         integ = svc.support_reenable(integration_id, request.headers.get("X-Support-Token"))
+        return jsonify(integration_json(integ, svc))
+
+    @bp.post("/support/integrations/<integration_id>/enable-taxes")
+    def support_enable_taxes(integration_id: str):
+        """TW-28: support switches FSM taxes on for an integration onboarded without them."""
+        svc = service()
+        integ = svc.support_enable_taxes(integration_id, request.headers.get("X-Support-Token"))
         return jsonify(integration_json(integ, svc))
 
     @bp.post("/scheduler/tick")

@@ -48,6 +48,7 @@ SCHEMAS: dict[str, Any] = {
               "properties": {"error": {"type": "string", "description": "A stable code: not_found, invalid_value, "
                                        "missing_field, invalid_json, already_enabled, import_in_progress, "
                                        "sync_in_progress, not_enabled, manual_sync_limit, reenable_forbidden, "
+                                       "permission_denied, edition_not_supported, support_only, "
                                        "unauthorized, forbidden, invalid_credentials, upstream_error"},
                              "message": {"type": "string"}}},
     "IntegrationCreate": {
@@ -65,14 +66,20 @@ SCHEMAS: dict[str, Any] = {
             "time_zone": {"type": "string", "description": "The org's time zone: the day of the Sync Now count"},
             "sync_type": {"enum": list(SYNC_TYPES)}, "mode": {"enum": list(MODES)},
             "verify": {"type": "boolean", "default": True,
-                       "description": "Exchange the refresh token first (bad credentials: 400 invalid_credentials)"}}},
+                       "description": "Exchange the refresh token first (bad credentials: 400 invalid_credentials)"},
+            "new_org": {"type": "boolean", "default": False,
+                        "description": "The Books/Invoice org was made for this FSM org (OB-01): FSM's taxes go to "
+                                       "it at enable and on every sync (OB-03); an existing org's come to FSM"}}},
     "Enable": {"type": "object", "additionalProperties": False, "required": ["duplicate_policy"],
                "properties": {"duplicate_policy": {"enum": list(DUPLICATE_POLICIES)},
                               "sync_type": {"enum": list(SYNC_TYPES)}, "mode": {"enum": list(MODES)},
                               "mappings": MAPPINGS}},
     "Settings": {"type": "object", "additionalProperties": False,
                  "properties": {"auto_sync": {"type": "boolean"}, "notify_email": {"type": "string"},
-                                "mappings": MAPPINGS, "name": {"type": "string"}, "time_zone": {"type": "string"}}},
+                                "mappings": MAPPINGS, "name": {"type": "string"}, "time_zone": {"type": "string"},
+                                "tax_enabled": {"type": "boolean", "description": "FSM's taxes switch (TW-28): "
+                                                "switching on needs taxes enabled at onboarding, else 403 "
+                                                "support_only (support's enable-taxes)"}}},
     "Integration": {
         "type": "object",
         "required": ["id", "fsm_org_id", "books_product", "books_org_id", "state", "auto_sync", "mode", "sync_type"],
@@ -88,7 +95,12 @@ SCHEMAS: dict[str, Any] = {
             "mappings": {"type": "object", "additionalProperties": {"type": "array", "items": MAPPING_ROW}},
             "next_auto_sync_at": NULLABLE_TIME, "last_run_started_at": NULLABLE_TIME,
             "last_run_ended_at": NULLABLE_TIME, "enabled_at": NULLABLE_TIME, "created_at": NULLABLE_TIME,
-            "updated_at": NULLABLE_TIME, "sync_running": {"type": "boolean"}}},
+            "updated_at": NULLABLE_TIME, "sync_running": {"type": "boolean"},
+            "taxes_at_onboarding": {"type": ["boolean", "null"],
+                                    "description": "Whether FSM taxes were on at enable (TW-28)"},
+            "remapped_modules": {"type": "array", "items": {"type": "string"},
+                                 "description": "Module pairs whose mappings changed: the next run re-syncs "
+                                                "every record of them, linked unchanged ones too (TW-07)"}}},
     "ModuleStat": {"type": "object", "required": ["module", "succeeded", "failed"],
                    "properties": {"module": {"type": "string"}, "succeeded": {"type": "integer"},
                                   "failed": {"type": "integer"},
@@ -127,7 +139,9 @@ SCHEMAS: dict[str, Any] = {
 
 RESPONSES = {f"E{code}": _json(_ref("Error"), text) for code, text in (
     (400, "Bad input"), (401, "The X-Support-Token header is missing"),
-    (403, "Refused: a wrong support token, or a re-enable that only support may do (TW-15)"),
+    (403, "Refused: a wrong support token; a re-enable (TW-15) or a taxes switch-on (TW-28) only support may "
+          "do; the FSM user lacks the \"Billing Integration\" permission (permission_denied, TW-26); the FSM "
+          "edition has no two-way sync (edition_not_supported, TW-27)"),
     (404, "No such integration, run or record"),
     (409, "Refused by the rules: already enabled (TW-01), FSM import in progress (TW-01/TW-08), sync in "
           "progress (TW-09), not enabled"),
@@ -175,13 +189,20 @@ PATHS: dict[str, Any] = {
                     400, 403, 404, 409, 502,
                     rules="TW-01: a second enable is refused (409 already_enabled); refused while an FSM data "
                           "import is in progress (409 import_in_progress, TW-08). TW-15: a sync disabled by an "
-                          "error is re-enabled only by support (403 reenable_forbidden). TW-02: clone|overwrite.",
+                          "error is re-enabled only by support (403 reenable_forbidden). TW-02: clone|overwrite. "
+                          "TW-26: the FSM user of the integration's token needs the \"Billing Integration\" "
+                          "permission (403 permission_denied). TW-27: two-way sync needs FSM Standard edition or "
+                          "above (403 edition_not_supported for Free).",
                     requestBody={"required": True, "content": {"application/json": {"schema": _ref("Enable")}}},
                     tags=["integrations"])},
     f"{P}/integrations/{{integration_id}}/settings": {
         "parameters": [INTEGRATION_ID],
-        "patch": _op("Change settings: automatic sync on/off (TW-04), notification address, mappings (TW-03)",
-                     {"200": _json(_ref("Integration"), "The integration")}, 400, 404,
+        "patch": _op("Change settings: automatic sync on/off (TW-04), notification address, mappings (TW-03), "
+                     "FSM taxes (TW-28)",
+                     {"200": _json(_ref("Integration"), "The integration")}, 400, 403, 404,
+                     rules="TW-26: needs the \"Billing Integration\" permission (403 permission_denied). TW-07: "
+                           "a mapping change makes the next run sync every record of the changed module pairs. "
+                           "TW-28: tax_enabled true is refused (403 support_only) when taxes were off at onboarding.",
                      requestBody={"required": True, "content": {"application/json": {"schema": _ref("Settings")}}},
                      tags=["integrations"])},
     f"{P}/integrations/{{integration_id}}/sync": {
@@ -189,8 +210,9 @@ PATHS: dict[str, Any] = {
         "post": _op("Sync Now (manual, 30 a day)",
                     {"200": _json(_ref("Run"), "wait=true: the finished run"),
                      "202": _json(_ref("Run"), "Started in the background (status running); poll GET /runs/{id}")},
-                    400, 404, 409, 429,
-                    rules="TW-05: the 31st Sync Now of a day (the org's time zone) answers 429 manual_sync_limit. "
+                    400, 403, 404, 409, 429,
+                    rules="TW-26: needs the \"Billing Integration\" permission (403 permission_denied). "
+                          "TW-05: the 31st Sync Now of a day (the org's time zone) answers 429 manual_sync_limit. "
                           "TW-09: 409 sync_in_progress while another sync runs. A run the preflight refuses "
                           "(FSM import, CRM-Books sync, TW-08/TW-13) is answered with status refused.",
                     parameters=[_query("wait", {"type": "boolean", "default": False}, "Run it synchronously")],
@@ -256,6 +278,11 @@ PATHS: dict[str, Any] = {
                                         "description": "ZLAB_SUPPORT_TOKEN (generated and logged at start when unset)"}],
         "post": _op("Support only: re-enable a sync an error disabled (TW-15)",
                     {"200": _json(_ref("Integration"), "Enabled again")}, 401, 403, 404, 409, tags=["support"])},
+    f"{P}/support/integrations/{{integration_id}}/enable-taxes": {
+        "parameters": [INTEGRATION_ID, {"name": "X-Support-Token", "in": "header", "required": True,
+                                        "schema": {"type": "string"}, "description": "ZLAB_SUPPORT_TOKEN"}],
+        "post": _op("Support only: switch FSM taxes on for an integration onboarded without them (TW-28)",
+                    {"200": _json(_ref("Integration"), "Taxes on in FSM")}, 401, 403, 404, 502, tags=["support"])},
     f"{P}/scheduler": {
         "get": _op("The scheduler: running, interval, lab-clock now, due integrations",
                    {"200": _json({"type": "object"}, "State")}, tags=["scheduler"])},

@@ -54,6 +54,28 @@ class ImportInProgress(Refused):
     code = "import_in_progress"  # TW-01, TW-08
 
 
+class PermissionDenied(StoreError):
+    """The FSM user the syncer acts for lacks the "Billing Integration" permission (TW-26)."""
+
+    code = "permission_denied"
+
+
+class EditionNotSupported(StoreError):
+    """Two-way sync is not available in the FSM org's edition (TW-27)."""
+
+    code = "edition_not_supported"
+
+
+class SupportOnly(StoreError):
+    """An action only Zoho support may take (TW-28: taxes enabled after onboarding)."""
+
+    code = "support_only"
+
+
+BILLING_INTEGRATION = "Billing Integration"  # the FSM permission two-way sync needs (TW-26)
+TWO_WAY_EDITIONS = ("standard", "professional", "premium")  # TW-27: not Free
+
+
 class Unauthorized(StoreError):
     """The support API without (401) or with a wrong (403) ``X-Support-Token``."""
 
@@ -217,6 +239,8 @@ class SyncerService:
             raise ReenableForbidden("This sync was disabled because of an error and can only be re-enabled "
                                     f"by support (reason: {integ.disabled_reason})")
         rows = check_mappings(mappings) if mappings is not None else {}
+        self.check_permission(integ)  # TW-26
+        self._check_edition(integ, mode)  # TW-27
         self._refuse_during_import(integ)
         rows = {**self._default_mappings(), **rows}  # OB-02: defaults for what is not given
         self._validate_mappings(integ, rows)
@@ -235,7 +259,33 @@ class SyncerService:
 
         fsm, books = self.clients_for(integ)
         onboard_taxes(fsm, books, new_org=bool(integ.settings.get("new_org")))  # OB-03
+        # TW-28: whether taxes were on at onboarding decides who may switch them on later
+        fresh = self.repo.get_integration(integration_id)
+        taxes_on = bool(fsm.internal_settings().get("tax_enabled"))
+        self.repo.update_integration(integration_id, settings={**fresh.settings, "taxes_at_onboarding": taxes_on})
         return self.repo.get_integration(integration_id)
+
+    # -- who may (TW-26, TW-27) ---------------------------------------------------------------------
+    def check_permission(self, integ: Integration) -> None:
+        """TW-26: the syncer acts for the FSM user whose token the integration holds; that user's
+        FSM profile must have the "Billing Integration" permission (read over HTTP from FSM)."""
+        fsm, _books = self.clients_for(integ)
+        user = fsm.current_user()
+        profile = user.get("profile") or {}
+        if BILLING_INTEGRATION not in (profile.get("permissions") or []):
+            raise PermissionDenied(f"The FSM user {user.get('id') or '?'} (profile {profile.get('name') or '?'}) "
+                                   f"does not have the \"{BILLING_INTEGRATION}\" permission needed to set up "
+                                   "and run the two-way sync")
+
+    def _check_edition(self, integ: Integration, mode: str | None) -> None:
+        """TW-27: two-way sync needs FSM Standard edition or above (Free cannot enable it)."""
+        if (mode or integ.mode) != "two_way":
+            return
+        fsm, _books = self.clients_for(integ)
+        edition = str(fsm.internal_settings().get("edition") or "").lower()
+        if edition and edition not in TWO_WAY_EDITIONS:
+            raise EditionNotSupported(f"Two-way sync is not available in the Zoho FSM {edition.title()} edition: "
+                                      "upgrade to Standard or above to enable it")
 
     @staticmethod
     def _default_mappings() -> dict[str, list[dict[str, Any]]]:
@@ -286,6 +336,26 @@ class SyncerService:
                                      next_auto_sync_at=self.repo.now() + AUTO_SYNC_INTERVAL)
         return self.repo.get_integration(integration_id)
 
+    def support_enable_taxes(self, integration_id: str, token: str | None) -> Integration:
+        """Support only (TW-28): switch taxes on in FSM for an integration onboarded without them
+        (through FSM's internal tax settings). Books/Invoice taxes are the org's own switch."""
+        self.check_support_token(token)
+        integ = self.repo.get_integration(integration_id)
+        fsm, _books = self.clients_for(integ)
+        fsm.set_taxes(enabled=True)
+        self.repo.update_integration(integration_id, settings={**integ.settings, "taxes_enabled_by_support": True})
+        return self.repo.get_integration(integration_id)
+
+    def set_taxes(self, integ: Integration, enabled: bool) -> None:
+        """The user's tax switch for FSM (TW-28): off always; on only when taxes were enabled at
+        onboarding (else only support can, ``support_enable_taxes``)."""
+        if enabled and not integ.settings.get("taxes_at_onboarding") and not integ.settings.get(
+                "taxes_enabled_by_support"):
+            raise SupportOnly("Taxes were not enabled during the initial onboarding: only Zoho FSM support can "
+                              "enable them (support@zohofsm.com, or support@eu.zohofsm.com in the EU and UK)")
+        fsm, _books = self.clients_for(integ)
+        fsm.set_taxes(enabled=enabled)
+
     def check_support_token(self, token: str | None) -> None:
         import hmac
 
@@ -296,11 +366,16 @@ class SyncerService:
 
     def update_settings(self, integration_id: str, *, auto_sync: bool | None = None,
                         notify_email: str | None = None, mappings: Mapping[str, Any] | None = None,
-                        name: str | None = None, time_zone: str | None = None) -> Integration:
+                        name: str | None = None, time_zone: str | None = None,
+                        tax_enabled: bool | None = None) -> Integration:
         """auto sync on/off (TW-04), the notification address, mappings (each module given is
-        replaced and the mapping version bumped, so the next run syncs every affected record, TW-07)."""
+        replaced and the mapping version bumped, so the next run syncs every affected record, TW-07),
+        FSM's taxes switch (TW-28). Needs the "Billing Integration" permission (TW-26)."""
         integ = self.repo.get_integration(integration_id)
         rows = check_mappings(mappings) if mappings is not None else {}
+        self.check_permission(integ)
+        if tax_enabled is not None:
+            self.set_taxes(integ, tax_enabled)
         if rows:
             self._validate_mappings(integ, rows)
         changes: dict[str, Any] = {}
@@ -340,7 +415,9 @@ class SyncerService:
 
     def sync_now(self, integration_id: str, *, wait: bool = False) -> SyncRun:
         """Sync Now (manual; 30 a day, TW-05). ``wait``: run it and answer the finished run; else
-        start it in a thread and answer the run as soon as it is open (status ``running``)."""
+        start it in a thread and answer the run as soon as it is open (status ``running``). Needs the
+        "Billing Integration" permission (TW-26); automatic runs are the integration's own."""
+        self.check_permission(self.repo.get_integration(integration_id))
         if wait:
             return self.run_sync(integration_id, trigger="manual")
         self.repo.get_integration(integration_id)
@@ -506,4 +583,5 @@ def check_mappings(mappings: Any) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-__all__ = ["ImportInProgress", "ServiceRepo", "SyncerService", "Unauthorized", "check_email", "check_mappings"]
+__all__ = ["EditionNotSupported", "ImportInProgress", "PermissionDenied", "ServiceRepo", "SupportOnly", "SyncerService",
+           "Unauthorized", "check_email", "check_mappings"]

@@ -56,8 +56,10 @@ def product() -> Product:
         internal_doc="**fsm**: `GET /fsm/v1/_internal/settings` (OAuth) answers the org's Zoho-internal state: "
                      "edition, pii_api_access, multi_currency, tax_enabled and taxes, currencies, "
                      "import_in_progress, sync_in_progress, limits. Also under `/fsm/v1/_internal`: currencies "
-                     "(GET, POST, PUT /{id}), imports (GET), sync-state (PUT), notifications (POST/GET/DELETE, "
+                     "(GET, POST, PUT /{id}), imports (GET), sync-state (PUT), taxes (PUT), users/me (GET: the "
+                     "caller's profile and permissions), notifications (POST/GET/DELETE, "
                      "CRM actions/watch bodies), `{module}/{id}/timeline` (POST a sync failure). "
-                     "`/_lab/fsm/orgs/{id}/...` sets PII access, field PII/EPHI flags, taxes and runs data imports. "
+                     "`/_lab/fsm/orgs/{id}/...` sets PII access, field PII/EPHI flags, taxes, users' profiles and "
+                     "custom profiles, and runs data imports. "
                      "Workflow rules: `/_lab/workflows`. See docs/fsm.md.",
     )

@@ -211,6 +211,14 @@ def make_blueprint(name: str) -> Blueprint:
         with store() as st:
             return ok({"settings": st.internal_state()})
 
+    @bp.get("/_internal/users/me")
+    def internal_current_user():
+        """[internal] The caller (the token's user) in this org, with its profile's permissions:
+        what FSM checks before a user manages the Billing integration (TW-26)."""
+        c = ctx()
+        with store() as st:
+            return ok({"users": [st.user_json(c.principal.user_id if c.principal else "")]})
+
     @bp.get("/_internal/currencies")
     def internal_currencies():
         """[internal] The org's currencies with exchange rates (CRM's org-currency shape)."""
@@ -601,6 +609,35 @@ def make_lab_blueprint() -> Blueprint:
         with _store(org_id) as st:
             pii, ephi = st.flags(module, field)
         return json_response({"module": module, "field": field, "pii": pii, "ephi": ephi})
+
+    @bp.route("/orgs/<org_id>/users/<user_id>/profile", methods=["PUT", "PATCH"])
+    def user_profile(org_id: str, user_id: str):
+        """Give a user a profile: {"profile": "Dispatcher"} (a standard or a custom profile)."""
+        org = lab_org(org_id, "fsm")
+        data = lab_body()
+        with _store(org_id) as st:
+            names = st.profiles()
+        if not isinstance(data.get("profile"), str) or data["profile"] not in names:
+            raise lab_error(400, f"profile must be one of {', '.join(names)}")
+        profiles = {**((org.settings or {}).get("user_profiles") or {}), user_id: data["profile"]}
+        update_org(lab(), org_id, {"settings": {"user_profiles": profiles}})
+        with _store(org_id) as st:
+            return json_response(st.user_json(user_id))
+
+    @bp.route("/orgs/<org_id>/profiles/<name>", methods=["PUT", "PATCH"])
+    def custom_profile(org_id: str, name: str):
+        """Create or change a custom profile: {"permissions": ["Billing Integration", …]}. The
+        standard profiles cannot be changed (as in FSM)."""
+        org = lab_org(org_id, "fsm")
+        if name in md.STANDARD_PROFILES:
+            raise lab_error(400, f"{name} is a standard profile: its permissions cannot be changed")
+        data = lab_body()
+        perms = data.get("permissions")
+        if not isinstance(perms, list) or any(p not in md.PERMISSIONS for p in perms) or len(name) > 50:
+            raise lab_error(400, f"permissions must be a list of: {', '.join(md.PERMISSIONS)}")
+        custom = {**((org.settings or {}).get("custom_profiles") or {}), name: sorted(set(perms))}
+        update_org(lab(), org_id, {"settings": {"custom_profiles": custom}})
+        return json_response({"name": name, "standard": False, "permissions": custom[name]})
 
     @bp.route("/orgs/<org_id>/taxes", methods=["PUT", "PATCH"])
     def taxes(org_id: str):

@@ -248,6 +248,25 @@ PER_DAY_PREMIUM = 50000  # [lab] not published; Premium gets twice Professional
 CONCURRENT = {"free": 5}
 CONCURRENT_PAID = 15
 
+# -- profiles and permissions (Setup > Workforce > Profiles) ---------------------------------------
+# Zoho FSM has five standard profiles whose permissions cannot be changed, and custom profiles;
+# of the standard ones only the Administrator manages the Billing (Invoice/Books) integration:
+# https://help.zoho.com/portal/en/kb/fsm/set-up-workforce/articles/profiles-and-permissions
+# The permission names below are the ones the help pages print as "Permission Required" (the
+# two-way sync page: "Billing Integration", "Two way sync logs"); the per-profile lists beyond the
+# billing ones are [lab] (what the fake and the syncer check).
+BILLING_INTEGRATION = "Billing Integration"
+PERMISSIONS = ("Billing Integration", "Two way sync logs", "Companies", "Contacts", "Data Import",
+               "Workflow Rules", "General Permissions")
+STANDARD_PROFILES: dict[str, tuple[str, ...]] = {
+    "Administrator": PERMISSIONS,
+    "Dispatcher": ("Companies", "Contacts"),
+    "Call Center Agent": ("Companies", "Contacts"),
+    "Field Agent": (),
+    "Limited Field Agent": (),
+}
+DEFAULT_PROFILE = "Administrator"  # [lab] a tenant's user created the org: its administrator
+
 # -- currencies the fake knows by code (name, symbol) ------------------------------------------------
 CURRENCIES: dict[str, tuple[str, str]] = {
     "USD": ("US Dollar", "$"), "EUR": ("Euro", "€"), "GBP": ("Pound Sterling", "£"), "INR": ("Indian Rupee", "₹"),
@@ -275,8 +294,11 @@ CURRENCIES: dict[str, tuple[str, str]] = {
 # sync_in_progress     bool   Set by a syncer through PUT /fsm/v1/_internal/sync-state while its
 #                             FSM-Books sync runs; no data import may start meanwhile (TW-08).
 # sync_service         str    Which sync set sync_in_progress ("finance" or "zohocrm").
+# user_profiles        object Each user's profile: {user_id: profile name}; users not listed have
+#                             DEFAULT_PROFILE (PUT /_lab/fsm/orgs/{id}/users/{user_id}/profile).
+# custom_profiles      object Custom profiles: {name: [permission, …]} (PUT /_lab/fsm/orgs/{id}/profiles/{name}).
 SETTING_KEYS = ("pii_api_access", "field_flags", "multi_currency", "taxes", "trial", "api_limit_per_day",
-                "api_concurrency", "sync_in_progress", "sync_service")
+                "api_concurrency", "sync_in_progress", "sync_service", "user_profiles", "custom_profiles")
 
 
 def per_day(edition: str, settings: dict[str, Any] | None = None) -> int:

@@ -746,6 +746,19 @@ class FsmStore(RecordStore):
                 "channel_expiry": self.dt(ch.expiry), "return_affected_field_values": ch.return_affected_field_values,
                 "resource_uris": sorted({f"{base_url}/fsm/v1/{e.split('.')[0]}" for e in ch.events})}
 
+    # -- users' profiles (TW-26) ------------------------------------------------------------------------
+    def profiles(self) -> dict[str, tuple[str, ...]]:
+        """Standard profiles, then the org's custom ones: name -> permissions."""
+        custom = {str(k): tuple(v) for k, v in (self.settings.get("custom_profiles") or {}).items()}
+        return {**md.STANDARD_PROFILES, **custom}
+
+    def user_json(self, user_id: str) -> dict[str, Any]:
+        """A user of the org with its profile and that profile's permissions."""
+        name = (self.settings.get("user_profiles") or {}).get(user_id) or md.DEFAULT_PROFILE
+        permissions = self.profiles().get(name, ())
+        return {"id": user_id, "profile": {"name": name, "standard": name in md.STANDARD_PROFILES,
+                                           "permissions": list(permissions)}}
+
     # -- Zoho-internal state the syncer reads ----------------------------------------------------------
     def internal_state(self) -> dict[str, Any]:
         org, settings = self.org, self.settings

@@ -79,6 +79,8 @@ class SyncEngine:
                 self.recover(ctx)
                 if integ.mode != "one_way":  # OB-04: one-way writes nothing from Books into FSM
                     self.sync_currencies(ctx)
+                if integ.settings.get("new_org"):
+                    self.sync_taxes(ctx)
                 ItemsPhase(ctx).run()
                 CustomersPhase(ctx).run()
             except RunFailed as exc:
@@ -164,6 +166,20 @@ class SyncEngine:
             else:
                 ctx.failed("Currencies", cur.get("currency_id", ""), f"fsm: {result.message} ({result.code})",
                            cur.get("currency_code", ""))
+
+    # -- taxes (OB-03) -----------------------------------------------------------------------------------
+    def sync_taxes(self, ctx: RunContext) -> None:
+        """A new Invoice org gets the taxes configured in FSM, those added after enable included."""
+        from .onboarding import push_fsm_taxes
+
+        fsm_taxes = ctx.fsm.internal_settings().get("taxes") or []
+        if not fsm_taxes:
+            return
+        pushed = push_fsm_taxes(ctx.books, fsm_taxes, ctx.books.list_taxes(),
+                                on_error=lambda tax, exc: ctx.failed("Taxes", str(tax.get("tax_id") or ""),
+                                                                     ctx.reason_of(exc), str(tax.get("tax_name"))))
+        for _tax in pushed:
+            ctx.ok("Taxes")
 
     # -- run-level failures ---------------------------------------------------------------------------------
     def _fail(self, ctx: RunContext, exc: RunFailed) -> SyncRun:

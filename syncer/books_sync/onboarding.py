@@ -189,20 +189,36 @@ def onboard_taxes(fsm: FsmClient, books: BooksClient, *, new_org: bool) -> dict[
     fsm_state = fsm.internal_settings()
     books_taxes = books.list_taxes()
     if new_org:
-        have = {str(t.get("tax_name") or "").lower() for t in books_taxes}
-        pushed = []
-        for tax in fsm_state.get("taxes") or []:
-            name = str(tax.get("tax_name") or "")
-            if name and name.lower() not in have:
-                pushed.append(books.create_tax({"tax_name": name, "tax_percentage": tax.get("tax_percentage") or 0}))
-                have.add(name.lower())
-        return {"pushed": pushed}
+        return {"pushed": push_fsm_taxes(books, fsm_state.get("taxes") or [], books_taxes)}
     pulled = [{"tax_name": t.get("tax_name"), "tax_percentage": t.get("tax_percentage")} for t in books_taxes]
     if not pulled:
         return {"pulled": []}
     books_state = books.internal_settings()
     fsm.set_taxes(enabled=bool(books_state.get("tax_enabled")), taxes=pulled)
     return {"pulled": pulled}
+
+
+def push_fsm_taxes(books: BooksClient, fsm_taxes: list[dict[str, Any]], books_taxes: list[dict[str, Any]],
+                   on_error: Callable[[dict[str, Any], Exception], None] | None = None) -> list[dict[str, Any]]:
+    """OB-03, a new org: FSM's tax rates it lacks (by name) are created in it; at enable and on
+    every sync, so taxes configured in FSM later reach it too. ``on_error``: a refused tax is
+    reported there and the others go on (else the error is raised)."""
+    from ..clients import ZohoApiError
+
+    have = {str(t.get("tax_name") or "").lower() for t in books_taxes}
+    pushed = []
+    for tax in fsm_taxes:
+        name = str(tax.get("tax_name") or "")
+        if not name or name.lower() in have:
+            continue
+        try:
+            pushed.append(books.create_tax({"tax_name": name, "tax_percentage": tax.get("tax_percentage") or 0}))
+        except ZohoApiError as exc:
+            if on_error is None or not exc.is_record_level:
+                raise
+            on_error(tax, exc)
+        have.add(name.lower())
+    return pushed
 
 
 def _push_taxes(books: BooksClient, result: SetupResult, fsm_taxes: list[dict[str, Any]],

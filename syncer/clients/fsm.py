@@ -125,6 +125,12 @@ class FsmClient(RecordApiClient):
     def internal_settings(self) -> dict[str, Any]:
         return (self.call("GET", "/_internal/settings") or {}).get("settings", {})
 
+    def current_user(self) -> dict[str, Any]:
+        """The token's user in this FSM org with its profile and permissions (internal surface):
+        ``{"id", "profile": {"name", "standard", "permissions": [...]}}`` (TW-26)."""
+        users = (self.call("GET", "/_internal/users/me") or {}).get("users") or [{}]
+        return users[0]
+
     def currencies(self) -> list[dict[str, Any]]:
         return (self.call("GET", "/_internal/currencies") or {}).get("currencies", [])
 

@@ -124,3 +124,106 @@ def test_inactive_fsm_companies_and_contacts_are_ignored(zlab_lab, syncer):
     run = integ.sync_now()
     assert run["status"] == "succeeded", run
     assert sorted(customers(tenant)) == ["Here Ltd"]
+
+
+# -- TW-26 -------------------------------------------------------------------------------------------------
+def set_profile(zlab_lab, tenant, profile: str) -> dict:
+    r = zlab_lab.control.call("PUT", f"/fsm/orgs/{tenant.org('fsm')}/users/{tenant.raw['user_id']}/profile",
+                              {"profile": profile})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_user_without_billing_integration_permission_is_refused_setup_and_sync_now(zlab_lab, syncer):
+    tenant = zlab_lab.tenant(products=["fsm", "books"])
+    integ = syncer.create_integration(tenant, notify_email="ops@zlab.example")
+    assert set_profile(zlab_lab, tenant, "Dispatcher")["profile"]["permissions"] == ["Companies", "Contacts"]
+    for call in (lambda: integ.enable(), lambda: integ.settings(auto_sync=False),
+                 lambda: integ.settings(mappings={"items": [{"fsm_field": "SKU", "books_field": "sku"}]}),
+                 lambda: integ.sync_now()):
+        err = error_of(call)
+        assert err.status == 403 and err.code == "permission_denied" and "Billing Integration" in err.message
+    assert integ.refresh()["state"] == "created" and integ.runs() == []
+    # a custom profile with the permission may
+    r = zlab_lab.control.call("PUT", f"/fsm/orgs/{tenant.org('fsm')}/profiles/Billing Clerk",
+                              {"permissions": ["Billing Integration"]})
+    assert r.status_code == 200, r.text
+    set_profile(zlab_lab, tenant, "Billing Clerk")
+    assert integ.enable()["state"] == "enabled"
+    assert integ.sync_now()["status"] == "succeeded"
+    # and losing it stops Sync Now and settings again
+    set_profile(zlab_lab, tenant, "Field Agent")
+    assert error_of(integ.sync_now).status == 403
+    assert error_of(lambda: integ.settings(notify_email="x@zlab.example")).status == 403
+    assert len(integ.runs()) == 1
+
+
+def test_fsm_profiles_lab_control_and_internal_route_refuse_bad_input(zlab_lab):
+    tenant = zlab_lab.tenant(products=["fsm"])
+    org = tenant.org("fsm")
+    me = tenant.fsm().get("/_internal/users/me").json()["users"][0]
+    assert me["id"] == tenant.raw["user_id"] and me["profile"]["name"] == "Administrator"
+    assert "Billing Integration" in me["profile"]["permissions"]
+    for path, body in ((f"/fsm/orgs/{org}/users/1/profile", {"profile": "Boss"}),
+                       (f"/fsm/orgs/{org}/users/1/profile", {"profile": ["Dispatcher"]}),
+                       (f"/fsm/orgs/{org}/profiles/Administrator", {"permissions": []}),
+                       (f"/fsm/orgs/{org}/profiles/Clerk", {"permissions": ["Fly"]}),
+                       (f"/fsm/orgs/{org}/profiles/Clerk", {"permissions": "Billing Integration"})):
+        assert zlab_lab.control.call("PUT", path, body).status_code == 400, (path, body)
+
+
+# -- TW-27 -------------------------------------------------------------------------------------------------
+def test_fsm_free_edition_cannot_enable_two_way_sync_standard_can(zlab_lab, syncer):
+    tenant = zlab_lab.tenant(products=["fsm", "books"], editions={"fsm": "free"})
+    integ = syncer.create_integration(tenant, notify_email="ops@zlab.example")
+    err = error_of(lambda: integ.enable())
+    assert err.status == 403 and err.code == "edition_not_supported" and "Free" in err.message
+    assert integ.refresh()["state"] == "created"
+    assert zlab_lab.control.call("PATCH", f"/orgs/{tenant.org('fsm')}", {"edition": "standard"}).status_code == 200
+    assert integ.enable()["state"] == "enabled"
+
+
+# -- TW-28 -------------------------------------------------------------------------------------------------
+def test_taxes_not_enabled_at_onboarding_are_enabled_only_by_support(zlab_lab, syncer):
+    tenant, integ = enabled(zlab_lab, syncer, tenant_options={"tax_enabled": False})
+    assert integ.data["taxes_at_onboarding"] is False
+    err = error_of(lambda: integ.settings(tax_enabled=True))
+    assert err.status == 403 and err.code == "support_only" and "support" in err.message
+    state = zlab_lab.control.call("GET", f"/fsm/orgs/{tenant.org('fsm')}/state").json()
+    assert state["tax_enabled"] is False
+    # Books switches its own taxes on: the sync fails until FSM's match (TW-18)
+    assert zlab_lab.control.call("PATCH", f"/orgs/{tenant.org('books')}", {"tax_enabled": True}).status_code == 200
+    assert integ.sync_now()["status"] == "failed"
+    url = f"/api/v1/support/integrations/{integ.id}/enable-taxes"
+    assert syncer.request("POST", url).status_code == 401
+    assert syncer.request("POST", url, headers={"X-Support-Token": "wrong"}).status_code == 403
+    r = syncer.request("POST", url, headers={"X-Support-Token": syncer.support_token})
+    assert r.status_code == 200, r.text
+    assert zlab_lab.control.call("GET", f"/fsm/orgs/{tenant.org('fsm')}/state").json()["tax_enabled"] is True
+    assert integ.sync_now()["status"] == "succeeded"
+
+
+def test_taxes_enabled_at_onboarding_can_be_switched_by_the_user(zlab_lab, syncer):
+    tenant, integ = enabled(zlab_lab, syncer, tenant_options={"tax_enabled": True})
+    assert integ.data["taxes_at_onboarding"] is True
+    integ.settings(tax_enabled=False)
+    assert zlab_lab.control.call("GET", f"/fsm/orgs/{tenant.org('fsm')}/state").json()["tax_enabled"] is False
+    integ.settings(tax_enabled=True)
+    assert zlab_lab.control.call("GET", f"/fsm/orgs/{tenant.org('fsm')}/state").json()["tax_enabled"] is True
+
+
+# -- OB-03 -------------------------------------------------------------------------------------------------
+def test_taxes_added_in_fsm_after_enable_reach_a_new_invoice_org_on_the_next_sync(zlab_lab, syncer):
+    tenant, integ = enabled(zlab_lab, syncer, "invoice", tenant_options={"tax_enabled": True},
+                            create={"new_org": True})
+    org = tenant.org("fsm")
+    r = zlab_lab.control.call("PUT", f"/fsm/orgs/{org}/taxes", {"taxes": [{"tax_name": "City tax", "tax_percentage": 2.5}]})
+    assert r.status_code == 200, r.text
+    run = integ.sync_now()
+    assert run["status"] == "succeeded", run
+    assert {m["module"]: m["succeeded"] for m in run["modules"]}.get("Taxes") == 1
+    taxes = {t["tax_name"]: t for t in tenant.invoice().get("/settings/taxes").json()["taxes"]}
+    assert taxes["City tax"]["tax_percentage"] == 2.5
+    again = integ.sync_now()  # nothing new: nothing created twice
+    assert again["status"] == "succeeded" and "Taxes" not in {m["module"] for m in again["modules"]}
+    assert len([t for t in tenant.invoice().get("/settings/taxes").json()["taxes"] if t["tax_name"] == "City tax"]) == 1
