@@ -200,7 +200,7 @@ def create_blueprint() -> Blueprint:
         data = body()
         only(data, ("fsm_org_id", "books_org_id", "books_product", "client_id", "client_secret", "refresh_token",
                     "accounts_url", "api_domain", "name", "notify_email", "time_zone", "sync_type", "mode", "verify",
-                    "new_org"))
+                    "new_org", "choice", "signup_email"))
         svc = service()
         for url_key in ("accounts_url", "api_domain"):
             url = text(data, url_key)
@@ -216,7 +216,9 @@ def create_blueprint() -> Blueprint:
             api_domain=text(data, "api_domain"), name=text(data, "name", max_len=200) or "",
             notify_email=text(data, "notify_email"), time_zone=text(data, "time_zone", max_len=64),
             sync_type=text(data, "sync_type", choices=SYNC_TYPES), mode=text(data, "mode", choices=MODES),
-            verify=True if verify is None else verify, new_org=bool(flag(data, "new_org")))
+            verify=True if verify is None else verify, new_org=bool(flag(data, "new_org")),
+            choice=text(data, "choice", choices=("new_invoice", "existing_invoice", "existing_books")),
+            signup_email=text(data, "signup_email"))
         resp = jsonify(integration_json(integ, svc))
         resp.status_code = 201
         resp.headers["Location"] = f"{API_PREFIX}/integrations/{integ.id}"

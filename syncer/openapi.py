@@ -67,6 +67,12 @@ SCHEMAS: dict[str, Any] = {
             "sync_type": {"enum": list(SYNC_TYPES)}, "mode": {"enum": list(MODES)},
             "verify": {"type": "boolean", "default": True,
                        "description": "Exchange the refresh token first (bad credentials: 400 invalid_credentials)"},
+            "choice": {"enum": ["new_invoice", "existing_invoice", "existing_books"],
+                       "description": "Onboarding (OB-01): the org chosen for a new FSM org, checked against the "
+                                      "signup account's offered orgs (400 when not offered; 409 already_integrated "
+                                      "when the FSM org has an integration); new_invoice sets new_org"},
+            "signup_email": {"type": "string", "format": "email",
+                             "description": "With choice: only orgs linked to this email are offered"},
             "new_org": {"type": "boolean", "default": False,
                         "description": "The Books/Invoice org was made for this FSM org (OB-01): FSM's taxes go to "
                                        "it at enable and on every sync (OB-03); an existing org's come to FSM"}}},
@@ -168,8 +174,9 @@ PATHS: dict[str, Any] = {
                               {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}},
                               tags=["service"])},
     f"{P}/integrations": {
-        "post": _op("Create an integration (FSM org <-> Books/Invoice org, OAuth credentials)",
-                    {"201": _json(_ref("Integration"), "Created (state: created)")}, 400, 502,
+        "post": _op("Create an integration (FSM org <-> Books/Invoice org, OAuth credentials); with choice, the "
+                    "onboarding of a new FSM org (OB-01)",
+                    {"201": _json(_ref("Integration"), "Created (state: created)")}, 400, 409, 502,
                     requestBody={"required": True, "content": {"application/json": {"schema": _ref("IntegrationCreate")}}},
                     tags=["integrations"]),
         "get": _op("List integrations", {"200": _json({"type": "object", "properties": {

@@ -54,6 +54,12 @@ class ImportInProgress(Refused):
     code = "import_in_progress"  # TW-01, TW-08
 
 
+class AlreadyIntegrated(Refused):
+    """Onboarding an FSM org that has an integration already (one per FSM org)."""
+
+    code = "already_integrated"
+
+
 class PermissionDenied(StoreError):
     """The FSM user the syncer acts for lacks the "Billing Integration" permission (TW-26)."""
 
@@ -204,14 +210,24 @@ class SyncerService:
                            refresh_token: str, books_product: str = "books", accounts_url: str | None = None,
                            api_domain: str | None = None, name: str = "", notify_email: str | None = None,
                            time_zone: str | None = None, sync_type: str | None = None, mode: str | None = None,
-                           verify: bool = True, new_org: bool = False) -> Integration:
+                           verify: bool = True, new_org: bool = False, choice: str | None = None,
+                           signup_email: str | None = None) -> Integration:
         """Store a new integration (state ``created``). ``verify``: exchange the refresh token
         first, so bad credentials are refused now rather than at the first sync. ``new_org``: the
         Books/Invoice org was made for this FSM org (OB-01): at enable FSM's taxes go to it, while
-        an existing org's taxes come to FSM (OB-03)."""
+        an existing org's taxes come to FSM (OB-03). ``choice`` (onboarding, OB-01): new_invoice,
+        existing_invoice or existing_books, checked against the orgs the signup account may
+        integrate (``signup_email``); it decides ``new_org``, and the FSM org must not be
+        integrated already."""
         if notify_email is not None:
             check_email(notify_email)
         accounts = (accounts_url or self.config.accounts_url).rstrip("/")
+        if choice is not None:
+            new_org = self._check_choice(choice, signup_email, fsm_org_id=fsm_org_id, books_org_id=books_org_id,
+                                         books_product=books_product, accounts_url=accounts, client_id=client_id,
+                                         client_secret=client_secret, refresh_token=refresh_token,
+                                         api_domain=api_domain)
+            verify = False  # the check exchanged the refresh token already
         if verify:
             auth = AccountsClient(accounts, client_id, client_secret, refresh_token, clock=self.clock)
             try:
@@ -224,9 +240,32 @@ class SyncerService:
         for key, value in (("time_zone", time_zone), ("sync_type", sync_type), ("mode", mode)):
             if value is not None:
                 fields[key] = value
-        fields["settings"] = {"new_org": new_org, **({"notify_email": notify_email} if notify_email else {})}
+        fields["settings"] = {"new_org": new_org, **({"notify_email": notify_email} if notify_email else {}),
+                              **({"onboarding": {"choice": choice, "signup_email": signup_email}} if choice else {})}
         return self.repo.create_integration(fsm_org_id=fsm_org_id, books_org_id=books_org_id,
                                             books_product=books_product, **fields)
+
+    def _check_choice(self, choice: str, signup_email: str | None, *, fsm_org_id: str, books_org_id: str,
+                      books_product: str, accounts_url: str, client_id: str, client_secret: str,
+                      refresh_token: str, api_domain: str | None) -> bool:
+        """OB-01 at onboarding: the chosen org may be integrated with this FSM org; answers new_org."""
+        from .books_sync.onboarding import OnboardingError, check_choice
+
+        if self.repo.list_integrations(fsm_org_id=fsm_org_id):
+            raise AlreadyIntegrated(f"FSM organization {fsm_org_id} is already integrated with Zoho Books/Invoice")
+        auth = AccountsClient(accounts_url, client_id, client_secret, refresh_token, clock=self.clock)
+        fsm = FsmClient(auth, api_domain=api_domain or None)
+        books = BooksClient(auth, books_org_id, product=books_product, api_domain=api_domain or None)
+        try:
+            if str(fsm.internal_settings().get("org_id") or fsm_org_id) != fsm_org_id:
+                raise InvalidValue(f"The credentials are not those of FSM organization {fsm_org_id}")
+            return check_choice(fsm, books, choice, signup_email=signup_email)
+        except OnboardingError as exc:
+            raise InvalidValue(exc.reason) from None
+        finally:
+            fsm.close()
+            books.close()
+            auth.close()
 
     def enable(self, integration_id: str, *, duplicate_policy: str, sync_type: str | None = None,
                mode: str | None = None, mappings: Mapping[str, Any] | None = None) -> Integration:

@@ -22,7 +22,10 @@ SP = "Service_And_Parts"
 def integrate(lab, product="books", *, tenant_options=None, create=None, **enable_options):
     """A tenant with FSM and Books (or Invoice), an integration between them, enabled."""
     t = lab.tenant(products=["fsm", product], **(tenant_options or {}))
-    integ = lab.syncer.create_integration(t, product, notify_email="admin@example.com", **(create or {}))
+    create = dict(create or {})
+    if "choice" in create:  # onboarding (OB-01): the orgs of the signup email are offered
+        create.setdefault("signup_email", t.email)
+    integ = lab.syncer.create_integration(t, product, notify_email="admin@example.com", **create)
     integ.enable(**{"duplicate_policy": "clone", **enable_options})
     return t, integ
 
@@ -371,7 +374,7 @@ def _(p):
 @scenario("OB-03-TAXES-AFTER-ENABLE", "Taxes configured in FSM after enable reach the new Invoice org on the next "
           "sync", rules=("OB-03",), tags=("sync", "invoice"))
 def taxes_after_enable(lab):
-    t, integ = integrate(lab, "invoice", tenant_options={"tax_enabled": True}, create={"new_org": True})
+    t, integ = integrate(lab, "invoice", tenant_options={"tax_enabled": True}, create={"choice": "new_invoice"})
     invoice = t.invoice()
     with lab.step("Given an integration with its new Invoice org, enabled"):
         expect(integ.data["state"], "state").equals("enabled")

@@ -209,14 +209,14 @@ def onboarding_taxes(lab):
                          {"taxes": [{"tax_name": "Service tax", "tax_percentage": 5}]})
         t.books().post("/settings/taxes", json={"tax_name": "VAT", "tax_percentage": 20})
     with lab.step("When FSM is integrated with the new Invoice org"):
-        lab.syncer.create_integration(t, "invoice", new_org=True).enable()
+        lab.syncer.create_integration(t, "invoice", choice="new_invoice", signup_email=t.email).enable()
     with lab.step("Then the Invoice org has FSM's tax"):
         names = [x["tax_name"] for x in t.invoice().get("/settings/taxes").json()["taxes"]]
         expect(names, "Invoice taxes").contains("Service tax")
     with lab.step("When FSM is integrated with the existing Books org"):
         other = lab.tenant(products=["fsm", "books"])
         other.books().post("/settings/taxes", json={"tax_name": "VAT", "tax_percentage": 20})
-        lab.syncer.create_integration(other, "books").enable()
+        lab.syncer.create_integration(other, "books", choice="existing_books", signup_email=other.email).enable()
     with lab.step("Then FSM has the Books org's tax"):
         taxes = other.fsm().get("/_internal/settings").json()["settings"]["taxes"]
         expect([(x["tax_name"], x["tax_percentage"]) for x in taxes], "FSM taxes").equals([("VAT", 20)])

@@ -26,7 +26,10 @@ def error_of(call) -> SyncerApiError:
 
 def enabled(zlab_lab, syncer, product="books", tenant_options=None, create=None, **enable):
     tenant = zlab_lab.tenant(products=["fsm", product], **(tenant_options or {}))
-    integ = syncer.create_integration(tenant, product, notify_email="ops@zlab.example", **(create or {}))
+    create = dict(create or {})
+    if "choice" in create:
+        create.setdefault("signup_email", tenant.email)
+    integ = syncer.create_integration(tenant, product, notify_email="ops@zlab.example", **create)
     integ.enable(**({"duplicate_policy": "clone"} | enable))
     return tenant, integ
 
@@ -215,7 +218,7 @@ def test_taxes_enabled_at_onboarding_can_be_switched_by_the_user(zlab_lab, synce
 # -- OB-03 -------------------------------------------------------------------------------------------------
 def test_taxes_added_in_fsm_after_enable_reach_a_new_invoice_org_on_the_next_sync(zlab_lab, syncer):
     tenant, integ = enabled(zlab_lab, syncer, "invoice", tenant_options={"tax_enabled": True},
-                            create={"new_org": True})
+                            create={"choice": "new_invoice"})
     org = tenant.org("fsm")
     r = zlab_lab.control.call("PUT", f"/fsm/orgs/{org}/taxes", {"taxes": [{"tax_name": "City tax", "tax_percentage": 2.5}]})
     assert r.status_code == 200, r.text

@@ -1,30 +1,26 @@
-"""Onboarding a new FSM org (OB-01, OB-02, OB-03, TW-21) against the embedded fakes."""
+"""Onboarding a new FSM org (OB-01, OB-02, OB-03, TW-21) through the syncer's API (its one
+onboarding path) against the embedded fakes."""
 
 from __future__ import annotations
 
 import pytest
 
+from scenarios.harness.syncer_client import SyncerApiError, SyncerIntegration
 from syncer.books_sync import mapping
-from syncer.books_sync.onboarding import (
-    OnboardingError,
-    default_sync_type,
-    new_invoice_org,
-    offerable,
-    offered_orgs,
-    setup_integration,
-)
+from syncer.books_sync.onboarding import default_sync_type, new_invoice_org, offerable, offered_orgs
 from syncer.clients import AccountsClient, BooksClient, FsmClient, LabClock
-from syncer.store.repo import Repo
 
 
 class Onb:
-    def __init__(self, lab, tmp_path, **tenant):
+    """A tenant with FSM, Books and Invoice orgs, onboarded through the syncer's API (the one path)."""
+
+    def __init__(self, lab, **tenant):
         self.lab = lab
+        self.syncer = lab.syncer
         self.t = lab.tenant(products=["fsm", "books", "invoice"], company="Northwind Field Services", **tenant)
         self.auth = AccountsClient(lab.url, self.t.client_id, self.t.client_secret, self.t.refresh_token,
                                    clock=LabClock(lab.url))
         self.fsm = FsmClient(self.auth)
-        self.repo = Repo(f"sqlite:///{tmp_path / 'syncer.db'}", clock=LabClock(lab.url))
 
     def client(self, product: str, org_id: str | None = None) -> BooksClient:
         return BooksClient(self.auth, org_id or self.t.org(product), product=product)
@@ -40,14 +36,23 @@ class Onb:
     def offered(self, **kw):
         return offered_orgs(books=self.client("books"), invoice=self.client("invoice"), **kw)
 
-    def setup(self, product: str, choice: str, org_id: str | None = None, **kw):
-        return setup_integration(self.repo, self.fsm, self.client(product, org_id), choice=choice,
-                                 signup_email=self.t.email, **kw)
+    def setup(self, product: str, choice: str, org_id: str | None = None, **fields):
+        """``POST /integrations`` with the onboarding choice (the org defaults to the tenant's)."""
+        body = {"fsm_org_id": self.t.org("fsm"), "books_org_id": org_id or self.t.org(product),
+                "books_product": product, "client_id": self.t.client_id, "client_secret": self.t.client_secret,
+                "refresh_token": self.t.refresh_token, "choice": choice, "signup_email": self.t.email, **fields}
+        r = self.syncer.request("POST", "/api/v1/integrations", json=body)
+        if r.status_code != 201:
+            raise SyncerApiError(r.status_code, r.json().get("error", ""), r.json().get("message", ""))
+        return SyncerIntegration(self.syncer, r.json()["id"], r.json())
+
+    def integrations(self) -> list[dict]:
+        return self.syncer.integrations(fsm_org_id=self.t.org("fsm"))
 
 
 @pytest.fixture
-def onb(zlab_lab, tmp_path):
-    return Onb(zlab_lab, tmp_path)
+def onb(zlab_lab):
+    return Onb(zlab_lab)
 
 
 def test_only_active_orgs_of_the_signup_email_are_offered_and_no_expired_books_trial(onb, zlab_lab):
@@ -64,9 +69,10 @@ def test_only_active_orgs_of_the_signup_email_are_offered_and_no_expired_books_t
     # another email than the orgs' is offered nothing
     assert onb.offered(signup_email="someone.else@example.com") == []
     # an expired Books trial cannot be chosen
-    with pytest.raises(OnboardingError, match="trial"):
+    with pytest.raises(SyncerApiError, match="trial") as exc:
         onb.setup("books", "existing_books", expired)
-    assert onb.repo.list_integrations() == []
+    assert exc.value.status == 400
+    assert onb.integrations() == []
 
 
 def test_an_expired_books_trial_is_not_offered_even_when_listed_active():
@@ -96,32 +102,26 @@ def test_an_existing_books_org_takes_the_crm_books_sync_type_and_its_taxes_go_to
     books.create_tax({"tax_name": "Luxury", "tax_percentage": 25})
     fsm_org = onb.t.org("fsm")
 
-    def write_fsm_taxes(enabled, taxes):  # what FSM's UI does; FSM has no API for it (lab control here)
-        r = zlab_lab.control.call("PUT", f"/fsm/orgs/{fsm_org}/taxes", {"enabled": enabled, "taxes": taxes})
-        assert r.status_code == 200, r.text
-
-    result = onb.setup("books", "existing_books", fsm_tax_writer=write_fsm_taxes, mode="one_way", name="Northwind")
-    integ = result.integration
-    assert (integ.sync_type, integ.books_product, integ.books_org_id, integ.fsm_org_id, integ.mode) == (
+    integ = onb.setup("books", "existing_books", mode="one_way", name="Northwind")
+    assert integ.data["state"] == "created"
+    data = integ.enable()
+    assert (data["sync_type"], data["books_product"], data["books_org_id"], data["fsm_org_id"], data["mode"]) == (
         "III", "books", onb.t.org("books"), fsm_org, "one_way")
-    assert integ.state == "created"
     state = onb.fsm.internal_settings()
     assert state["tax_enabled"] is True
     assert {(t["tax_name"], t["tax_percentage"]) for t in state["taxes"]} == {("GST", 10), ("Luxury", 25)}
-    assert result.fsm_taxes_written and result.taxes_pushed == []
+    assert sorted(t["tax_name"] for t in books.list_taxes()) == ["GST", "Luxury"]  # nothing pushed to an existing org
     # a second onboarding of the same FSM org is refused
-    with pytest.raises(OnboardingError, match="already integrated"):
+    with pytest.raises(SyncerApiError, match="already integrated") as exc:
         onb.setup("invoice", "existing_invoice")
+    assert exc.value.status == 409 and exc.value.code == "already_integrated"
 
 
-def test_pulled_taxes_are_kept_pending_when_fsm_cannot_be_written(onb):
+def test_an_existing_invoice_org_without_crm_integration_is_type_iv_and_its_taxes_go_to_fsm(onb):
     onb.client("invoice").create_tax({"tax_name": "VAT", "tax_percentage": 20})
-    result = onb.setup("invoice", "existing_invoice")
-    assert result.sync_type == "IV"  # no CRM-Invoice integration
-    pending = result.integration.settings["fsm_taxes_pending"]
-    assert pending["taxes"] == [{"tax_name": "VAT", "tax_percentage": 20}]
-    assert any("no API" in n for n in result.notes)
-    assert onb.fsm.internal_settings()["taxes"] == []
+    integ = onb.setup("invoice", "existing_invoice")
+    assert integ.enable()["sync_type"] == "IV"  # no CRM-Invoice integration
+    assert [(t["tax_name"], t["tax_percentage"]) for t in onb.fsm.internal_settings()["taxes"]] == [("VAT", 20)]
 
 
 def test_a_new_invoice_org_defaults_to_type_iv_gets_fsm_taxes_and_default_mappings(onb, zlab_lab):
@@ -133,25 +133,26 @@ def test_a_new_invoice_org_defaults_to_type_iv_gets_fsm_taxes_and_default_mappin
                                                       {"tax_name": "Eco", "tax_percentage": 2.5}]})
     onb.client("invoice").create_tax({"tax_name": "vat", "tax_percentage": 20})  # already there: not doubled
     assert new_invoice_org(onb.client("invoice"), "Northwind Field Services").organization_id == onb.t.org("invoice")
-    result = onb.setup("invoice", "new_invoice")
-    assert result.sync_type == "IV" and result.integration.sync_type == "IV"
+    integ = onb.setup("invoice", "new_invoice")
+    data = integ.enable()
+    assert data["sync_type"] == "IV"
     taxes = onb.client("invoice").list_taxes()
     assert sorted((t["tax_name"], t["tax_percentage"]) for t in taxes) == [("Eco", 2.5), ("vat", 20)]
-    assert [t["tax_name"] for t in result.taxes_pushed] == ["Eco"]
-    assert any("TW-18" in n for n in result.notes)  # taxes on in FSM, off in the new org
     # OB-02: the default mappings of every module pair, changeable later
     for module in mapping.MODULES:
-        rows = onb.repo.get_mappings(result.integration.id, module)
-        assert mapping.pairs_from_rows(rows) == mapping.defaults(module)
-    assert result.mappings == {m: len(mapping.defaults(m)) for m in mapping.MODULES}
-    onb.repo.set_mappings(result.integration.id, "items", [{"fsm_field": "Description", "books_field": "description"}])
-    assert len(onb.repo.get_mappings(result.integration.id, "items")) == 1
+        rows = [mapping.Pair(m["fsm_field"], m["books_field"], m["direction"], m["fsm_module"] or "")
+                for m in data["mappings"].get(module, [])]
+        assert rows == mapping.defaults(module), module
+    data = integ.settings(mappings={"items": [{"fsm_field": "Description", "books_field": "description"}]})
+    assert len(data["mappings"]["items"]) == 1
 
 
 def test_new_invoice_needs_the_invoice_org_made_for_this_fsm_org(onb):
     other = onb.add_org("invoice", "Some Other Name")
-    with pytest.raises(OnboardingError, match="not the one created"):
+    with pytest.raises(SyncerApiError, match="not the one created"):
         onb.setup("invoice", "new_invoice", other)
-    with pytest.raises(OnboardingError, match="Zoho Books organization"):
+    with pytest.raises(SyncerApiError, match="Zoho Books organization"):
         onb.setup("invoice", "existing_books")
-    assert onb.repo.list_integrations() == []
+    with pytest.raises(SyncerApiError, match="choice"):
+        onb.setup("invoice", "brand_new")
+    assert onb.integrations() == []
