@@ -221,14 +221,14 @@ class ItemsPhase:
         self.ctx.ok(STAT)
 
     def _remapped(self, link: RecordLink, rec: dict[str, Any], item: dict[str, Any], one_way: bool) -> None:
-        """A pair neither side changed, after a mapping change (TW-07): the mapped values FSM has
-        go to Books, then (two-way) what only Books holds goes to FSM; a side is written only when
-        its values differ."""
+        """A pair neither side changed, after a mapping change (TW-07): the user-mapped values FSM
+        has go to Books, then (two-way) what only Books holds goes to FSM; a side is written only
+        when its values differ (the core pairs did not change, so they are left as they are)."""
         from .customers import differs
 
         wrote = False
         fsm_time, books_time = parse_time(rec.get("Modified_Time")), parse_time(item.get("last_modified_time"))
-        want = to_books(rec, self.pairs)
+        want = mapping.to_books(self.pairs, rec)
         if differs(want, item):
             item = self.ctx.books.update_item(link.books_id, want)
             books_time = parse_time(item.get("last_modified_time")) or books_time
