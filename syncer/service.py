@@ -413,10 +413,10 @@ class SyncerService:
         integ = self.repo.get_integration(integration_id)
         rows = check_mappings(mappings) if mappings is not None else {}
         self.check_permission(integ)
-        if tax_enabled is not None:
-            self.set_taxes(integ, tax_enabled)
         if rows:
             self._validate_mappings(integ, rows)
+        if tax_enabled is not None:
+            self.set_taxes(integ, tax_enabled)
         changes: dict[str, Any] = {}
         settings = dict(integ.settings)
         if notify_email is not None:

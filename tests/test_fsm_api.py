@@ -225,6 +225,20 @@ def test_inactive_services_and_parts(fsm):
     assert fsm.one("Service_And_Parts", inactive)["$inactive"] is False
 
 
+def test_inactive_companies_and_contacts(fsm):
+    # [lab] Companies and Contacts carry $inactive like Services and Parts (docs/fsm.md; TW-14)
+    company = fsm.company("Closed Ltd", **{"$inactive": True})
+    contact = fsm.contact("Away", "away@example.com", Company=company, **{"$inactive": True})
+    assert fsm.one("Companies", company)["$inactive"] is True and fsm.one("Contacts", contact)["$inactive"] is True
+    assert fsm.one("Companies", fsm.company("Open Ltd"))["$inactive"] is None
+    listed = {r["Company_Name"]: r["$inactive"] for r in fsm.get("/Companies").get_json()["data"]}
+    assert listed == {"Closed Ltd": True, "Open Ltd": None}  # inactive records are still listed
+    fsm.put(f"/Contacts/{contact}", {"data": [{"$inactive": False}]})
+    assert fsm.one("Contacts", contact)["$inactive"] is False
+    r = fsm.put(f"/Companies/{company}", {"data": [{"$inactive": "yes"}]})
+    assert r.status_code == 400
+
+
 # -- search -------------------------------------------------------------------------------------
 
 
