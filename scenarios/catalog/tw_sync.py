@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 from scenarios.harness import expect, scenario
+from scenarios.harness.breakers import breaker
 from scenarios.harness.syncer_client import SyncerApiError
 
 SP = "Service_And_Parts"
@@ -410,3 +411,12 @@ def one_way(lab):
     with lab.step("Then the service reached Invoice and the Invoice item did not reach FSM"):
         expect([i["name"] for i in inv.get("/items").json()["items"]], "Invoice items").contains("Pushed")
         expect([r["Name"] for r in fsm.get(f"/{SP}").json()["data"]], "FSM services").lacks("Stays in Invoice")
+
+
+# -- breakers (tests/test_breakers.py): each must make one of its rule's scenarios fail ---------------
+
+@breaker("TW-08", "TW-08-import-flag-ignored", "The preflight no longer refuses a run while an FSM import runs")
+def _(p):
+    from syncer.clients.fsm import FsmClient
+    read = FsmClient.internal_settings
+    p.setattr(FsmClient, "internal_settings", lambda self: {**read(self), "import_in_progress": False})
