@@ -137,8 +137,9 @@ class ItemsPhase:
             if link is None:
                 self._create_in_books(rec)
                 return
+        user_time = parse_time(rec.get("Modified_Time"))  # the record's own change, before our write below
         if str(rec.get("ZBilling_Id") or "") != link.books_id:
-            rec = self._write_partner_id(link, rec)  # a crash came between the link and this write
+            rec = self._write_partner_id(link, rec)  # an adopted pair, or a crash between the link and this write
         fsm_time = parse_time(rec.get("Modified_Time"))
         if same_instant(fsm_time, link.fsm_modified_time):
             return  # unchanged since we synced it (our own write)
@@ -153,7 +154,8 @@ class ItemsPhase:
         books_time = parse_time(item.get("last_modified_time"))
         books_changed = not same_instant(books_time, link.books_modified_time)
         one_way = self.integ.mode == "one_way"  # OB-04: FSM pushes, nothing is read back
-        if not one_way and books_changed and books_time and fsm_time and books_time > fsm_time:
+        # the latest modified wins, compared with the user's change: our partner-id write is not one
+        if not one_way and books_changed and books_time and user_time and books_time > user_time:
             self._books_to_fsm(link, item)  # both changed: the latest modified wins
         else:
             self._fsm_to_books(link, rec)
