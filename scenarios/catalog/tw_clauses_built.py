@@ -17,6 +17,11 @@ def fsm_named(fsm, module, field, value):
     return fsm.get(f"/{module}/search", params={"api_name": field, "value": value}).json().get("data") or []
 
 
+def fsm_list(fsm, module):
+    r = fsm.get(f"/{module}")
+    return r.json().get("data") or [] if r.status_code == 200 else []  # 204: no records
+
+
 def items(books):
     return {i["name"]: i for i in books.get("/items").json()["items"]}
 
@@ -625,3 +630,532 @@ def _run_failure_changed(p, words, **changes):
                 setattr(exc, key, value)
         return original(self, ctx, exc)
     p.setattr(SyncEngine, "_fail", broken)
+
+
+# == TW-14 (built part): deletions noticed for items and customers; survivors edited later ==============
+
+@scenario("TW-14-DELETES-NOTICED", "After a delete on either side, the survivor edited later is not recreated "
+          "(items, Companies, Contacts)", rules=("TW-14",), tags=("sync", "books", "edge"), exclusive=True)
+def deletes_noticed(lab):
+    t, integ = integrate(lab, sync_type="IV")
+    fsm, books = t.fsm(), t.books()
+    with lab.step("Given synced services, Companies and Contacts"):
+        lab.clock.freeze()
+        s_fsm, s_books = service(fsm, "Kept in FSM"), service(fsm, "Kept in Books")
+        c_fsm, c_books = company(fsm, "Kept FSM Co"), company(fsm, "Kept Books Co")
+        p_fsm = contact(fsm, "Fsmkeep", "keep.fsm@example.com")
+        p_books = contact(fsm, "Bookskeep", "keep.books@example.com")
+        succeeded(integ.sync_now())
+        lab.clock.advance(60)
+    with lab.step("When each survivor's partner is deleted, and the survivors are edited later"):
+        got, custs = items(books), customers(books)
+        books.delete(f"/items/{got['Kept in FSM']['item_id']}")
+        books.delete(f"/contacts/{custs['Kept FSM Co']['contact_id']}")
+        books.delete(f"/contacts/{custs['Fsmkeep']['contact_id']}")
+        for module, rid in ((SP, s_books), ("Companies", c_books), ("Contacts", p_books)):
+            fsm.delete(f"/{module}/{rid}")
+        lab.clock.advance(60)
+        fsm.put(f"/{SP}/{s_fsm}", json={"data": [{"Unit_Price": 41}]})
+        fsm.put(f"/Companies/{c_fsm}", json={"data": [{"Website": "https://kept.example"}]})
+        fsm.put(f"/Contacts/{p_fsm}", json={"data": [{"Phone": "555-0100"}]})
+        books.put(f"/items/{got['Kept in Books']['item_id']}", json={"rate": 42})
+        books.put(f"/contacts/{custs['Kept Books Co']['contact_id']}", json={"website": "https://kept.example"})
+        books.put(f"/contacts/{custs['Bookskeep']['contact_id']}", json={"website": "https://kept.example"})
+        lab.clock.advance(60)
+        run = succeeded(integ.sync_now())
+        lab.clock.advance(60)
+        again = succeeded(integ.sync_now())
+    with lab.step("Then nothing failed, nothing was recreated, and the survivors are as edited"):
+        for r in (run, again):
+            expect(sum(f for _, f in stats(r).values()), "failed records").equals(0)
+        expect(sorted(items(books)), "Books items").equals(["Kept in Books"])
+        expect(items(books)["Kept in Books"]["rate"], "Books survivor's rate").equals(42)
+        expect(sorted(customers(books)), "Books customers").equals(["Bookskeep", "Kept Books Co"])
+        expect([r["Name"] for r in fsm.get(f"/{SP}").json()["data"]], "FSM services").equals(["Kept in FSM"])
+        expect([r["Company_Name"] for r in fsm.get("/Companies").json()["data"]], "FSM Companies").equals(
+            ["Kept FSM Co"])
+        expect([r["Last_Name"] for r in fsm.get("/Contacts").json()["data"]], "FSM Contacts").equals(["Fsmkeep"])
+        expect(integ.record(SP, s_fsm)["active"], "the FSM survivor's link").is_false()
+
+
+@breaker("TW-14", "TW-14-link-dropped-survivor-recreated", "A delete removes the link, so the survivor comes "
+         "back on the other side when edited")
+def _(p):
+    from syncer.store.models import RecordLink
+    from syncer.store.repo import Repo
+
+    def broken(self, link_id, reason):
+        with self.db.begin() as s:
+            row = s.get(RecordLink, link_id)
+            if row is not None:
+                s.delete(row)
+        return row
+    p.setattr(Repo, "deactivate_link", broken)
+
+
+@breaker("TW-14", "TW-14-item-delete-not-noticed", "A Books item that is gone is not recognised as deleted")
+def _(p):
+    from syncer.books_sync import items
+    p.setattr(items, "_missing", lambda exc: False)
+
+
+@breaker("TW-14", "TW-14-deactivation-not-sent", "A Books item deactivation is not sent to its FSM partner")
+def _(p):
+    from syncer.clients import FsmClient
+    original = FsmClient.update_record
+    p.setattr(FsmClient, "update_record", lambda self, module, rid, data, **kw: original(
+        self, module, rid, {k: v for k, v in data.items() if k != "$inactive"}, **kw))
+
+
+# == TW-17: exactly 10,000 passes; Books orgs exempt; disabled until support ===========================
+
+LIMIT_DAY = ("2026-07-01T09:00:00Z", "2026-07-01T10:00:00Z")  # seeded records older than the first sync
+
+
+def _grown_org(lab, product, count):
+    """An integration whose first sync ran on an empty org, then ``count`` items dated before that
+    sync: the next run reads none of them (TW-07), so it is the count alone that matters."""
+    t, integ = integrate(lab, product)
+    lab.clock.freeze(LIMIT_DAY[1])
+    succeeded(integ.sync_now())
+    lab.clock.freeze(LIMIT_DAY[0])
+    for start in range(0, count, 10_000):  # the seed call takes 10,000 at most
+        lab.control.seed(t.org(product), {"items": min(10_000, count - start)}, seed=4, start=start)
+    lab.clock.freeze(LIMIT_DAY[1])
+    lab.clock.advance(600)
+    t.token(fresh=True)
+    return t, integ
+
+
+@scenario("TW-17-BOUNDARY", "Exactly 10,000 Invoice items pass and 10,001 fail (mail, periodic sync stopped, "
+          "disabled until support); a Books org is exempt", rules=("TW-17", "TW-15"),
+          tags=("sync", "invoice", "edge", "slow"), exclusive=True)
+def invoice_boundary(lab):
+    with lab.step("Given an Invoice org with exactly 10,000 items"):
+        t, integ = _grown_org(lab, "invoice", 10_000)
+    with lab.step("Then Sync Now succeeds"):
+        succeeded(integ.sync_now())
+    with lab.step("When one more item is added and Sync Now runs"):
+        lab.clock.freeze(LIMIT_DAY[0])
+        lab.control.seed(t.org("invoice"), {"items": 1}, seed=4, start=10_000)
+        lab.clock.freeze(LIMIT_DAY[1])
+        lab.clock.advance(1200)
+        run = integ.sync_now()
+    with lab.step("Then it fails naming the limit, one mail goes to the integration's address, periodic sync "
+                  "stops and sync is disabled"):
+        expect(run["status"], "run status").equals("failed")
+        expect(run.get("failure_reason") or "", "reason").contains("10,000")
+        data = integ.refresh()
+        expect((data["state"], data["next_auto_sync_at"]), "state and next automatic sync").equals(("disabled", None))
+        expect([m["to"] for m in integ.mail()], "mail recipients").equals([["admin@example.com"]])
+    with lab.step("And the user cannot enable it again; support can"):
+        expect(refused(lambda: integ.enable()).status, "HTTP status").equals(403)
+        expect(integ.support_reenable()["state"], "state after support").equals("enabled")
+    with lab.step("Given a Books org with 10,001 items, Sync Now succeeds"):
+        _t, books_integ = _grown_org(lab, "books", 10_001)
+        succeeded(books_integ.sync_now())
+        expect(books_integ.refresh()["state"], "Books integration's state").equals("enabled")
+
+
+@breaker("TW-17", "TW-17-limit-off-by-one", "10,000 records already fail the sync (>= instead of >)")
+def _(p):
+    from syncer.books_sync import engine
+    p.setattr(engine, "INVOICE_RECORD_LIMIT", 9_999)
+
+
+@breaker("TW-17", "TW-17-books-orgs-limited", "The limit is applied to Books orgs too")
+def _(p):
+    from syncer.books_sync.engine import SyncEngine
+    original = SyncEngine.preflight
+
+    def broken(self, ctx):
+        product, ctx.integration.books_product = ctx.integration.books_product, "invoice"
+        try:
+            return original(self, ctx)
+        finally:
+            ctx.integration.books_product = product
+    p.setattr(SyncEngine, "preflight", broken)
+
+
+@breaker("TW-17", "TW-17-items-not-counted", "Only customers are counted against the limit")
+def _(p):
+    _books_state_seen_as(p, lambda s: {**s, "counts": {k: v for k, v in (s.get("counts") or {}).items()
+                                                        if k != "items"}})
+
+
+@breaker("TW-17", "TW-17-not-disabled", "Over the limit the run fails but sync stays enabled")
+def _(p):
+    _run_failure_changed(p, "10,000", disable=False)
+
+
+@breaker("TW-17", "TW-17-no-mail", "Over the limit no mail is sent")
+def _(p):
+    _run_failure_changed(p, "10,000", mail=False)
+
+
+# == TW-18: the "FSM on, Books off" direction =========================================================
+
+@scenario("TW-18-FSM-TAXES-ONLY", "Taxes enabled in FSM but not in Books fail the sync (mail; not disabled), "
+          "and nothing is synced", rules=("TW-18",), tags=("sync", "books", "edge"))
+def fsm_taxes_only(lab):
+    t, integ = integrate(lab)
+    service(t.fsm(), "Held back")
+    with lab.step("Given taxes enabled in FSM but not in Books"):
+        t.set_org("fsm", tax_enabled=True)
+    with lab.step("When Sync Now runs"):
+        run = integ.sync_now()
+    with lab.step("Then it fails naming taxes, one mail is sent, sync stays enabled, nothing reached Books"):
+        expect(run["status"], "run status").equals("failed")
+        expect(run.get("failure_reason") or "", "reason").contains("Taxes are enabled in Zoho FSM")
+        expect(integ.refresh()["state"], "state").equals("enabled")
+        expect(len(integ.mail()), "mails").equals(1)
+        expect(items(t.books()), "Books items").equals({})
+
+
+@breaker("TW-18", "TW-18-fsm-direction-unchecked", "Only 'Books on, FSM off' is checked")
+def _(p):
+    from syncer.books_sync.common import RunFailed
+    from syncer.books_sync.engine import SyncEngine
+    original = SyncEngine.preflight
+
+    def broken(self, ctx):
+        try:
+            return original(self, ctx)
+        except RunFailed as exc:
+            if not exc.reason.startswith("Taxes are enabled in Zoho FSM"):
+                raise
+    p.setattr(SyncEngine, "preflight", broken)
+
+
+@breaker("TW-18", "TW-18-disables", "A tax mismatch also disables sync")
+def _(p):
+    _run_failure_changed(p, "Taxes are", disable=True)
+
+
+@breaker("TW-18", "TW-18-no-mail", "A tax mismatch sends no mail")
+def _(p):
+    _run_failure_changed(p, "Taxes are", mail=False)
+
+
+# == TW-19, TW-20: Books -> FSM for every type; Contacts' addresses (II, IV) ===========================
+
+BILL = {"address": "1 Bill St", "city": "Austin", "zip": "73301"}
+SHIP = {"address": "9 Site Rd", "city": "Dallas", "zip": "75001"}
+
+
+def _books_customers(books):
+    books.post("/contacts", json={"contact_name": "Biz Co", "company_name": "Biz Co", "customer_sub_type": "business",
+                                  "billing_address": BILL, "shipping_address": SHIP,
+                                  "contact_persons": [{"first_name": "Pia", "last_name": "One", "email": "pia@biz.example"},
+                                                      {"first_name": "Quinn", "last_name": "Two",
+                                                       "email": "quinn@biz.example"}]})
+    books.post("/contacts", json={"contact_name": "Ida Ind", "customer_sub_type": "individual",
+                                  "billing_address": BILL, "shipping_address": SHIP,
+                                  "contact_persons": [{"first_name": "Ida", "last_name": "Ind",
+                                                       "email": "ida@example.com", "is_primary_contact": True}]})
+
+
+def _addresses(rec):
+    return ((rec.get("Billing_Address") or {}).get("Street_1"), (rec.get("Service_Address") or {}).get("Street_1"))
+
+
+@scenario("TW-19-20-BOOKS-TO-FSM", "Books customers reach FSM by sync type (I–IV) with billing and service "
+          "addresses", rules=("TW-19", "TW-20", "TW-06"), tags=("sync", "books"))
+def books_to_fsm(lab):
+    want = {"I": (["Biz Co"], []), "II": ([], ["ida@example.com"]),
+            "III": (["Biz Co"], ["pia@biz.example", "quinn@biz.example"]),
+            "IV": (["Biz Co"], ["ida@example.com", "pia@biz.example", "quinn@biz.example"])}
+    for kind, (companies, contacts) in want.items():
+        with lab.step(f"Type {kind}: a business customer with two contact persons and an individual customer "
+                      "in Books, synced"):
+            t, integ = integrate(lab, sync_type=kind)
+            fsm = t.fsm()
+            _books_customers(t.books())
+            run = succeeded(integ.sync_now())
+            expect(sum(f for _, f in stats(run).values()), "failed records").equals(0)
+        with lab.step(f"Type {kind}: FSM has Companies {companies} and Contacts {contacts}, with both addresses"):
+            got_co, got_ct = fsm_list(fsm, "Companies"), fsm_list(fsm, "Contacts")
+            expect(sorted(c["Company_Name"] for c in got_co), "FSM Companies").equals(companies)
+            expect(sorted(c["Email"] for c in got_ct), "FSM Contacts").equals(contacts)
+            for c in got_co:
+                expect(_addresses(c), "the Company's billing and service addresses").equals(("1 Bill St", "9 Site Rd"))
+            for c in got_ct:
+                if c["Email"] == "ida@example.com":
+                    expect(_addresses(c), "Ida's billing and service addresses").equals(("1 Bill St", "9 Site Rd"))
+            if kind in ("III", "IV"):
+                biz = next(c for c in got_co if c["Company_Name"] == "Biz Co")
+                of_biz = [c for c in got_ct if ((c.get("Company") or {}).get("id") if isinstance(c.get("Company"), dict)
+                                                else c.get("Company")) == biz["id"]]
+                expect(sorted(c["Email"] for c in of_biz), "Biz Co's Contacts").equals(
+                    ["pia@biz.example", "quinn@biz.example"])
+
+
+@scenario("TW-20-CONTACT-ADDRESSES", "A Contact's billing and service addresses reach its Individual customer "
+          "(Types II and IV)", rules=("TW-20",), tags=("sync", "books"))
+def contact_addresses(lab):
+    for kind in ("II", "IV"):
+        with lab.step(f"Type {kind}: a Contact of no Company with both addresses, synced"):
+            t, integ = integrate(lab, sync_type=kind)
+            contact(t.fsm(), "Addr", "addr@example.com", First_Name="Al",
+                    Billing_Address={"Street_1": "1 Bill St", "City": "Austin", "Zip_Code": "73301"},
+                    Service_Address={"Street_1": "9 Site Rd", "City": "Dallas", "Zip_Code": "75001"})
+            succeeded(integ.sync_now())
+        with lab.step(f"Type {kind}: the customer's billing and shipping addresses are those two"):
+            c = t.books().get(f"/contacts/{customers(t.books())['Al Addr']['contact_id']}").json()["contact"]
+            expect((c["billing_address"]["address"], c["billing_address"]["city"]), "billing").equals(
+                ("1 Bill St", "Austin"))
+            expect((c["shipping_address"]["address"], c["shipping_address"]["city"]), "shipping").equals(
+                ("9 Site Rd", "Dallas"))
+
+
+def _swap_addresses(p, function):
+    from syncer.books_sync import customers as c
+    original = getattr(c, function)
+
+    def broken(*args, **kw):
+        out = original(*args, **kw)
+        keys = ("billing_address", "shipping_address") if "billing_address" in out else ("Billing_Address",
+                                                                                          "Service_Address")
+        out[keys[0]], out[keys[1]] = out.get(keys[1]), out.get(keys[0])
+        return out
+    p.setattr(c, function, broken)
+
+
+@breaker("TW-20", "TW-20-company-addresses-swapped", "A Company's billing and service addresses go to the wrong "
+         "Books addresses")
+def _(p):
+    _swap_addresses(p, "company_to_books")
+
+
+@breaker("TW-20", "TW-20-contact-addresses-swapped", "A Contact's addresses go to the wrong Books addresses")
+def _(p):
+    _swap_addresses(p, "individual_to_books")
+
+
+@breaker("TW-20", "TW-20-business-to-fsm-swapped", "A business customer's addresses reach FSM swapped")
+def _(p):
+    _swap_addresses(p, "business_to_fsm")
+
+
+@breaker("TW-20", "TW-20-individual-to-fsm-swapped", "An individual customer's addresses reach FSM swapped")
+def _(p):
+    _swap_addresses(p, "individual_to_fsm")
+
+
+@breaker("TW-19", "TW-19-individuals-not-pulled", "Individual customers are not created in FSM")
+def _(p):
+    from syncer.books_sync.customers import CustomersPhase
+    p.setattr(CustomersPhase, "_individual_from_books", lambda self, row, link: None)
+
+
+@breaker("TW-19", "TW-19-persons-not-pulled", "A new business customer's contact persons do not become its "
+         "Contacts in FSM")
+def _(p):
+    from syncer.books_sync.customers import CustomersPhase
+    p.setattr(CustomersPhase, "_queue_contacts", lambda self, persons, company_id, customer: None)
+
+
+@breaker("TW-06", "TW-06-companies-not-pulled", "Business customers are not created in FSM")
+def _(p):
+    from syncer.books_sync.customers import CustomersPhase
+    p.setattr(CustomersPhase, "_business_from_books", lambda self, row, link: None)
+
+
+# == TW-21: a new Invoice org defaults to Type IV =====================================================
+
+@scenario("TW-21-NEW-INVOICE-ORG-IV", "A new Invoice org gets Type IV, whatever a CRM-Books integration says",
+          rules=("TW-21",), tags=("sync", "invoice"))
+def new_invoice_org_iv(lab):
+    t = lab.tenant(products=["fsm", "invoice"])
+    with lab.step("Given the new Invoice org's CRM integration on Type II"):
+        lab.control.call("PATCH", f"/books/orgs/{t.org('invoice')}/crm-integration", {"enabled": True,
+                                                                                      "sync_type": "II"})
+    with lab.step("When FSM is integrated with the new Invoice org and sync is enabled without choosing a type"):
+        data = lab.syncer.create_integration(t, "invoice", new_org=True).enable()
+    with lab.step("Then its sync type is IV"):
+        expect(data["sync_type"], "sync type").equals("IV")
+
+
+@breaker("TW-21", "TW-21-new-org-takes-crm-type", "A new Invoice org takes the CRM-Books sync type")
+def _(p):
+    from syncer.books_sync import onboarding
+    original = onboarding.default_sync_type
+    p.setattr(onboarding, "default_sync_type", lambda existing_org, settings: original(True, settings))
+
+
+@breaker("TW-21", "TW-21-existing-org-ignores-crm", "An existing org does not take the CRM-Books sync type")
+def _(p):
+    from syncer.books_sync import onboarding
+    original = onboarding.default_sync_type
+    p.setattr(onboarding, "default_sync_type", lambda existing_org, settings: original(False, settings))
+
+
+# == TW-24: Companies and Contacts; the Books-side lookup; last sync updating ==========================
+
+@scenario("TW-24-CUSTOMERS-AND-UPDATES", "A synced Company and Contact show their partner from either side, and "
+          "their last sync moves with each sync of them", rules=("TW-24",), tags=("sync", "books"), exclusive=True)
+def partner_customers(lab):
+    t, integ = integrate(lab, sync_type="IV")
+    fsm, books = t.fsm(), t.books()
+    with lab.step("Given a Company and a Contact of no Company, synced"):
+        lab.clock.freeze()
+        cid = company(fsm, "Shown Co")
+        pid = contact(fsm, "Shown", "shown@example.com", First_Name="Sy")
+        first = succeeded(integ.sync_now())
+    with lab.step("Then each shows its Books partner, and the Books lookup answers the FSM record"):
+        got = customers(books)
+        for module, rid, name in (("Companies", cid, "Shown Co"), ("Contacts", pid, "Sy Shown")):
+            rec = integ.record(module, rid)
+            expect(rec["partner"]["id"], f"{module} partner id").equals(got[name]["contact_id"])
+            expect(rec["partner"]["url"], f"{module} partner link").contains(got[name]["contact_id"])
+            expect(rec["last_sync"]["run_id"], f"{module} last sync run").equals(first["id"])
+            back = integ.books_record("contacts", got[name]["contact_id"])
+            expect((back["fsm"]["module"], back["fsm"]["id"]), f"{name}'s FSM record").equals((module, rid))
+    with lab.step("When the Company is edited and sync runs again"):
+        lab.clock.advance(120)
+        fsm.put(f"/Companies/{cid}", json={"data": [{"Website": "https://shown.example"}]})
+        lab.clock.advance(60)
+        second = succeeded(integ.sync_now())
+    with lab.step("Then the Company's last sync is the second run, later than before; the Contact's is unchanged"):
+        rec = integ.record("Companies", cid)
+        expect(rec["last_sync"]["run_id"], "Company's last sync run").equals(second["id"])
+        expect(rec["last_sync"]["at"] > integ.record("Contacts", pid)["last_sync"]["at"],
+               "Company's last sync later than the Contact's").is_true()
+        expect(integ.record("Contacts", pid)["last_sync"]["run_id"], "Contact's last sync run").equals(first["id"])
+
+
+@breaker("TW-24", "TW-24-last-sync-frozen", "A record's last sync keeps its first run")
+def _(p):
+    from syncer.store.repo import Repo
+    original = Repo.upsert_link
+
+    def broken(self, integration_id, **kw):
+        if self.link_by_fsm(integration_id, kw["fsm_module"], kw["fsm_id"]) is not None:
+            kw.pop("run_id", None)
+        return original(self, integration_id, **kw)
+    p.setattr(Repo, "upsert_link", broken)
+
+
+@breaker("TW-24", "TW-24-books-lookup-wrong-side", "The Books-side lookup answers the record by FSM id")
+def _(p):
+    from syncer.service import SyncerService
+    p.setattr(SyncerService, "record_by_books", lambda self, iid, entity, books_id: self.record(
+        iid, "Companies", books_id))
+
+
+@breaker("TW-24", "TW-24-partner-url-wrong", "The partner link points at the FSM record")
+def _(p):
+    from syncer.service import SyncerService
+    p.setattr(SyncerService, "books_url", lambda self, integ, entity, books_id: f"https://books.zoho.com/app#/{entity}")
+
+
+# == TW-25: the reason and the <Module>FailureLogs.csv name ============================================
+
+@scenario("TW-25-REASON-AND-FILE", "A failed record's reason is Books' own, in <Module>FailureLogs.csv",
+          rules=("TW-25",), tags=("sync", "books"))
+def reason_and_file(lab):
+    t, integ = integrate(lab)
+    with lab.step("Given a service whose name Books already has"):
+        t.books().post("/items", json={"name": "Clash", "rate": 1})
+        service(t.fsm(), "Clash")
+    with lab.step("When Sync Now runs"):
+        run = succeeded(integ.sync_now())
+        expect(stats(run).get(SP), "services (succeeded, failed): Books' Clash cloned, FSM's failed").equals((1, 1))
+    with lab.step("Then the failure log downloads as ServiceAndPartsFailureLogs.csv with Books' reason"):
+        r = lab.syncer.request("GET", f"/api/v1/runs/{run['id']}/failures/ServiceAndPartsFailureLogs.csv")
+        expect(r.status_code, "HTTP status").equals(200)
+        expect(r.headers.get("content-disposition", ""), "file name").contains(
+            'filename="ServiceAndPartsFailureLogs.csv"')
+        rows = [line for line in r.text.strip().splitlines() if line]
+        expect(len(rows), "CSV lines (header + one record)").equals(2)
+        expect(rows[1], "the failure").contains("Clash")
+        expect(rows[1].lower(), "the reason").contains("already exists")
+
+
+@breaker("TW-25", "TW-25-reason-lost", "A failed record is logged without its reason")
+def _(p):
+    from syncer.books_sync.common import RunContext
+    original = RunContext.failed
+    p.setattr(RunContext, "failed", lambda self, module, rid, reason, name="", **kw: original(
+        self, module, rid, "sync failed", name, **kw))
+
+
+@breaker("TW-25", "TW-25-file-named-by-module", "The failure log is named <module>_failures.csv")
+def _(p):
+    from syncer import service
+    p.setattr(service, "failure_csv_filename", lambda module: f"{module}_failures.csv")
+
+
+@breaker("TW-25", "TW-25-failures-not-counted", "Failed records are logged but not counted in the run")
+def _(p):
+    from syncer.books_sync.common import RunContext
+    p.setattr(RunContext, "failed", lambda self, module, rid, reason, name="", **kw: self.repo.add_record_failure(
+        self.run_id, module, rid, reason, record_name=name))
+
+
+# == OB-04: customers, invoices and currencies in one-way mode ========================================
+
+@scenario("OB-04-ONE-WAY-CUSTOMERS", "One-way: Companies and Contacts and invoices go to Invoice; Invoice "
+          "customers and currencies do not come back", rules=("OB-04",), tags=("sync", "invoice"))
+def one_way_customers(lab):
+    t, integ = integrate(lab, "invoice", mode="one_way", sync_type="IV",
+                         tenant_options={"orgs": {"invoice": {"currencies": ["EUR"]}}})
+    fsm, inv = t.fsm(), t.invoice()
+    with lab.step("Given a Company with a Contact in FSM, and customers only in Invoice"):
+        cid = company(fsm, "Pushed Co")
+        ct = contact(fsm, "Pushed", "pushed@example.com", Company=cid)
+        _books_customers(inv)
+    with lab.step("When Sync Now runs"):
+        succeeded(integ.sync_now())
+    with lab.step("Then Pushed Co is an Invoice customer, and FSM has no Invoice customer nor EUR"):
+        expect(sorted(customers(inv)), "Invoice customers").equals(["Biz Co", "Ida Ind", "Pushed Co"])
+        expect([c["Company_Name"] for c in fsm_list(fsm, "Companies")], "FSM Companies").equals(["Pushed Co"])
+        expect([c["Email"] for c in fsm_list(fsm, "Contacts")], "FSM Contacts").equals(["pushed@example.com"])
+        codes = [c["iso_code"] for c in fsm.get("/_internal/currencies").json()["currencies"]]
+        expect(codes, "FSM currencies").lacks("EUR")
+    with lab.step("And a work order's invoice is pushed to Invoice"):
+        sid = service(fsm, "Visit", Unit_Price=25)
+        r = fsm.post("/Work_Orders", json={"data": [{"Summary": "One way", "Type": "Service", "Contact": ct,
+                                                     "Company": cid,
+                                                     "Service_Line_Items": [{"Service": sid, "Quantity": 1}]}]})
+        invoice = integ.invoice_for(r.json()["data"]["Work_Orders"][0]["id"])
+        expect(invoice["total"], "invoice total").equals(25)
+        expect(len(inv.get("/invoices").json()["invoices"]), "invoices in Invoice").equals(1)
+
+
+@breaker("OB-04", "OB-04-items-read-back", "One-way reads Invoice items back into FSM")
+def _(p):
+    from syncer.books_sync.items import ItemsPhase
+    original = ItemsPhase.run
+
+    def broken(self):
+        mode, self.integ.mode = self.integ.mode, "two_way"
+        try:
+            return original(self)
+        finally:
+            self.integ.mode = mode
+    p.setattr(ItemsPhase, "run", broken)
+
+
+@breaker("OB-04", "OB-04-customers-read-back", "One-way reads Invoice customers back into FSM")
+def _(p):
+    from syncer.books_sync.customers import CustomersPhase
+    original = CustomersPhase.__init__
+
+    def broken(self, ctx):
+        original(self, ctx)
+        self.one_way = False
+    p.setattr(CustomersPhase, "__init__", broken)
+
+
+@breaker("OB-04", "OB-04-currencies-pulled", "One-way creates Invoice currencies in FSM")
+def _(p):
+    from syncer.books_sync.engine import SyncEngine
+    from syncer.books_sync.items import ItemsPhase
+    original = ItemsPhase.run
+
+    def broken(self):
+        if self.integ.mode == "one_way":
+            SyncEngine.sync_currencies(None, self.ctx)
+        return original(self)
+    p.setattr(ItemsPhase, "run", broken)
