@@ -502,8 +502,8 @@ def _(p):
 
 # == TW-13, TW-16: automatic runs too; the mail's address ==============================================
 
-@scenario("TW-13-16-AUTOMATIC", "Automatic runs are refused during a CRM-Books sync and fail on a sync type "
-          "mismatch (mail to the integration's address, sync disabled)", rules=("TW-13", "TW-16"),
+@scenario("TW-13-16-AUTOMATIC", "Automatic runs are refused during an FSM import or a CRM-Books sync and fail "
+          "on a sync type mismatch (mail to the integration's address, sync disabled)", rules=("TW-08", "TW-13", "TW-16"),
           tags=("sync", "books", "edge"), exclusive=True)
 def automatic_checks(lab):
     t, integ = integrate(lab)
@@ -524,10 +524,17 @@ def automatic_checks(lab):
         expect(len(runs), "automatic runs so far").equals(seen + 1)
         return max(runs, key=lambda r: r["started_at"])
 
-    with lab.step("Given a first sync, then a CRM-Books sync in progress at the next automatic sync"):
+    with lab.step("Given a first sync, then an FSM data import in progress at the next automatic sync"):
         lab.clock.freeze()
         succeeded(integ.sync_now())
         service(t.fsm(), "Made later")
+        job = lab.control.call("POST", f"/fsm/orgs/{t.org('fsm')}/imports", {"module": "Contacts"}).json()
+        run = auto_run()
+    with lab.step("Then the automatic run is refused naming the import"):
+        expect(run["status"], "automatic run's status").equals("refused")
+        expect(run.get("failure_reason") or "", "reason").contains("import")
+        lab.control.call("POST", f"/fsm/orgs/{t.org('fsm')}/imports/{job['id']}/finish", {})
+    with lab.step("Given a CRM-Books sync in progress at the next automatic sync"):
         lab.control.call("PATCH", crm, {"enabled": True, "sync_type": integ.data["sync_type"],
                                         "sync_in_progress": True})
         run = auto_run()
@@ -552,6 +559,42 @@ def automatic_checks(lab):
 def _(p):
     _books_state_seen_as(p, lambda s: {**s, "crm_integration": {**(s.get("crm_integration") or {}),
                                                                 "sync_in_progress": False}})
+
+
+@breaker("TW-08", "TW-08-auto-runs-unchecked", "Automatic runs skip the preflight checks")
+def _(p):
+    _auto_runs_skip_preflight(p)
+
+
+@scenario("TW-08-NO-IMPORT-DURING-SYNC", "No FSM data import may start while a sync is in progress",
+          rules=("TW-08",), tags=("sync", "books", "edge"))
+def no_import_during_sync(lab):
+    t, integ = integrate(lab)
+    service(t.fsm(), "Moving")
+    imports = f"/fsm/orgs/{t.org('fsm')}/imports"
+    with lab.step("Given a sync in progress (slow to read Books)"):
+        lab.faults.add(product="books", path="/books/v3/items", org=t.org("books"),
+                       action={"type": "delay", "seconds": 1.5}, times=1)
+        box: dict = {}
+        th = threading.Thread(target=lambda: box.setdefault("run", integ.sync_now()))
+        th.start()
+        lab.wait_until(lambda: t.fsm().get("/_internal/settings").json()["settings"].get("sync_in_progress"),
+                       timeout=10, what="FSM marked as syncing")
+    with lab.step("Then an FSM data import cannot start"):
+        r = lab.control.call("POST", imports, {"module": "Contacts"})
+        expect(r.status_code, "HTTP status of the import").equals(409)
+    with lab.step("And once the sync ended, it can"):
+        th.join(timeout=30)
+        succeeded(box["run"])
+        expect(items(t.books()).get("Moving") is not None, "the service reached Books").is_true()
+        r = lab.control.call("POST", imports, {"module": "Contacts"})
+        expect(r.status_code, "HTTP status of the import").one_of([200, 201])
+
+
+@breaker("TW-08", "TW-08-sync-not-marked", "The syncer no longer marks FSM as syncing, so imports can start")
+def _(p):
+    from syncer.clients import FsmClient
+    p.setattr(FsmClient, "set_sync_state", lambda self, in_progress, sync_service="finance": {})
 
 
 @breaker("TW-13", "TW-13-auto-runs-unchecked", "Automatic runs skip the preflight checks")
@@ -705,6 +748,36 @@ def _(p):
     original = FsmClient.update_record
     p.setattr(FsmClient, "update_record", lambda self, module, rid, data, **kw: original(
         self, module, rid, {k: v for k, v in data.items() if k != "$inactive"}, **kw))
+
+
+@scenario("TW-14-INACTIVE-FSM-ITEMS", "Inactive FSM services are ignored: not created in Books, their edits "
+          "not sent", rules=("TW-14",), tags=("sync", "books", "edge"), exclusive=True)
+def inactive_fsm_items(lab):
+    t, integ = integrate(lab)
+    fsm, books = t.fsm(), t.books()
+    with lab.step("Given a synced service, then deactivated in FSM and edited; and a new inactive service"):
+        lab.clock.freeze()
+        sid = service(fsm, "Retired", Unit_Price=10)
+        succeeded(integ.sync_now())
+        lab.clock.advance(60)
+        fsm.put(f"/{SP}/{sid}", json={"data": [{"$inactive": True, "Unit_Price": 99}]})
+        new = service(fsm, "Never active")
+        fsm.put(f"/{SP}/{new}", json={"data": [{"$inactive": True}]})
+        lab.clock.advance(60)
+    with lab.step("When Sync Now runs"):
+        run = succeeded(integ.sync_now())
+    with lab.step("Then Books has only the first, at its old price, and nothing was counted"):
+        expect(sorted(items(books)), "Books items").equals(["Retired"])
+        expect(items(books)["Retired"]["rate"], "Books rate").equals(10)
+        expect(stats(run).get(SP, (0, 0)), "services (succeeded, failed)").equals((0, 0))
+
+
+@breaker("TW-14", "TW-14-inactive-fsm-synced", "Inactive FSM services are synced like active ones")
+def _(p):
+    from syncer.books_sync.items import ItemsPhase
+    original = ItemsPhase._from_fsm
+    p.setattr(ItemsPhase, "_from_fsm", lambda self, rec, link: original(
+        self, {k: v for k, v in rec.items() if k != "$inactive"}, link))
 
 
 # == TW-17: exactly 10,000 passes; Books orgs exempt; disabled until support ===========================
@@ -968,7 +1041,7 @@ def _(p):
 def new_invoice_org_iv(lab):
     t = lab.tenant(products=["fsm", "invoice"])
     with lab.step("Given the new Invoice org's CRM integration on Type II"):
-        lab.control.call("PATCH", f"/books/orgs/{t.org('invoice')}/crm-integration", {"enabled": True,
+        lab.control.call("PATCH", f"/invoice/orgs/{t.org('invoice')}/crm-integration", {"enabled": True,
                                                                                       "sync_type": "II"})
     with lab.step("When FSM is integrated with the new Invoice org and sync is enabled without choosing a type"):
         data = lab.syncer.create_integration(t, "invoice", new_org=True).enable()

@@ -98,6 +98,26 @@ def type_four(lab):
         expect(got["Sam Free"]["customer_sub_type"], "Sam's customer type").equals("individual")
 
 
+@scenario("TW-19-SINGLE-CONTACT-LATER", "Type IV: a synced Company's first and only Contact, added later, becomes "
+          "the customer's primary contact", rules=("TW-19",), tags=("sync", "books"), exclusive=True)
+def single_contact_later(lab):
+    t, integ = integrate(lab, sync_type="IV")
+    fsm, books = t.fsm(), t.books()
+    with lab.step("Given a Company synced with no Contact"):
+        lab.clock.freeze()
+        cid = company(fsm, "Later Ltd")
+        expect(integ.sync_now()["status"], "run status").equals("succeeded")
+    with lab.step("When its only Contact is added and Sync Now runs"):
+        lab.clock.advance(60)
+        contact(fsm, "Only", "only@later.example", Company=cid)
+        lab.clock.advance(60)
+        expect(integ.sync_now()["status"], "run status").equals("succeeded")
+    with lab.step("Then the customer's primary contact is that Contact"):
+        later = books.get(f"/contacts/{customers(books)['Later Ltd']['contact_id']}").json()["contact"]
+        expect([(p["email"], bool(p["is_primary_contact"])) for p in later["contact_persons"]],
+               "contact persons (email, primary)").equals([("only@later.example", True)])
+
+
 @scenario("TW-20-ADDRESSES", "Billing syncs with billing, FSM Service address with Books shipping address",
           rules=("TW-20",), tags=("sync", "books"))
 def addresses(lab):
@@ -257,11 +277,3 @@ def _(p):
 @breaker("TW-19", "TW-19-type-iv-no-persons", "Type IV leaves a Company's Contacts out")
 def _(p):
     _sync_types(p, IV_persons=False)
-
-
-@breaker("TW-19", "TW-19-single-contact-not-primary", "A Company's single Contact is not made the primary contact")
-def _(p):
-    from syncer.clients import BooksClient
-    original = BooksClient.create_contact
-    p.setattr(BooksClient, "create_contact", lambda self, data: original(self, {**data, "contact_persons": [
-        {k: v for k, v in cp.items() if k != "is_primary_contact"} for cp in data.get("contact_persons") or []]}))

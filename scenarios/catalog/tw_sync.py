@@ -443,15 +443,6 @@ def _(p):
     p.setattr(SyncerService, "_refuse_during_import", lambda self, integ: None)
 
 
-@breaker("TW-02", "TW-02-overwrite-fsm-name-search-off", "Overwrite no longer searches FSM for a part of the "
-         "Books item's name")
-def _(p):
-    from syncer.clients import FsmClient
-    original = FsmClient.search
-    p.setattr(FsmClient, "search", lambda self, module, api_name, value, *a, **kw: iter(()) if (
-        module == SP and api_name == "Name") else original(self, module, api_name, value, *a, **kw))
-
-
 @breaker("TW-03", "TW-03-unknown-field-accepted", "A mapping naming a field FSM does not have is accepted")
 def _(p):
     from syncer.books_sync import mapping
@@ -563,14 +554,6 @@ def _(p):
 def _(p):
     from syncer.books_sync.invoices import InvoiceWriter
     p.setattr(InvoiceWriter, "_existing", lambda self, wo: None)
-
-
-@breaker("OB-01", "OB-01-expired-trials-offered", "Books orgs whose trial expired are offered")
-def _(p):
-    from syncer.books_sync import onboarding
-    original = onboarding.offerable
-    p.setattr(onboarding, "offerable", lambda org, product, signup_email=None: original(
-        {**org, "is_trial_expired": False}, product, signup_email))
 
 
 @breaker("OB-01", "OB-01-inactive-offered", "Inactive orgs are offered")
