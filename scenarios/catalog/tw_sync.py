@@ -117,6 +117,11 @@ def auto_sync(lab):
         integ.settings(auto_sync=False)
         lab.clock.advance(3 * 3600 + 1)
         lab.syncer.tick()
+
+        def settled():  # neither due nor running in the scheduler (its own thread may have claimed it)
+            state = lab.syncer.request("GET", "/api/v1/scheduler").json()
+            return integ.id not in state["due"] and integ.id not in state["inflight"]
+        lab.wait_until(settled, timeout=10, what="the scheduler done with this integration")
         expect(len(auto_runs()), "automatic runs").equals(1)
 
 

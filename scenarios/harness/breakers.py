@@ -130,16 +130,22 @@ class Verdict:
         return self.caught_by is not None
 
 
-def prove(b: BreakerDef, scenarios: list[ScenarioDef], patcher: Patcher, lab_factory: Callable[[], Any]) -> Verdict:
-    """Apply ``b`` through ``patcher``, run ``scenarios`` one by one on a fresh embedded lab from
-    ``lab_factory`` (a started ``Lab``), stop at the first that does not pass. The caller undoes
-    the patch (pytest's monkeypatch, or ``Patch`` as a context manager)."""
+def prove(b: BreakerDef, scenarios: list[ScenarioDef], patcher: Patcher,
+          lab_factory: Callable[[], Any] | None = None, *, lab: Any = None) -> Verdict:
+    """Apply ``b`` through ``patcher`` and run ``scenarios`` one by one, stopping at the first that
+    does not pass. On ``lab`` (a started embedded ``Lab``, kept open: scenarios make their own
+    tenants, and the lab undoes their clock and fault changes), or on a fresh one from
+    ``lab_factory``, closed afterwards. The caller undoes the patch (pytest's monkeypatch, or
+    ``Patch`` as a context manager)."""
     from .runner import run_one
 
+    if (lab is None) == (lab_factory is None):
+        raise ValueError("give a lab or a lab_factory")
     started = time.perf_counter()
     b.apply(patcher)
     results: list[Result] = []
-    lab = lab_factory()
+    own = lab is None
+    lab = lab if lab is not None else lab_factory()
     try:
         for s in scenarios:
             r = run_one(s, lab)
@@ -147,5 +153,6 @@ def prove(b: BreakerDef, scenarios: list[ScenarioDef], patcher: Patcher, lab_fac
             if r.status != "passed":
                 break
     finally:
-        lab.close()
+        if own:
+            lab.close()
     return Verdict(b, results, time.perf_counter() - started)
