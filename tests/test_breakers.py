@@ -83,7 +83,7 @@ def test_scenarios_list_shows_each_rules_breakers():
                        text=True, timeout=120, stdin=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "400"})
     assert r.returncode == 0, r.stderr
     row = next(line for line in r.stdout.splitlines() if line.strip().startswith("TW-17 "))
-    assert "TW-17-INVOICE-10000" in row and "TW-17-limit-off-by-one" in row
+    assert "TW-17-BOUNDARY" in row and "TW-17-limit-off-by-one" in row
 
 
 def test_patch_undoes_what_it_changed_and_names_are_checked():

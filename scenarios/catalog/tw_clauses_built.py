@@ -278,11 +278,13 @@ def _(p):
 @scenario("TW-07-CHANGED-ONLY-READ", "An incremental run asks both APIs for changed records only",
           rules=("TW-07",), tags=("sync", "books"), exclusive=True)
 def changed_only_read(lab):
-    t, integ = integrate(lab)
+    t, integ = integrate(lab, sync_type="IV")
     fsm, books = t.fsm(), t.books()
-    with lab.step("Given three synced services and one edited after the sync"):
+    with lab.step("Given three synced services, a Company and a Contact, and one service edited after the sync"):
         lab.clock.freeze()
         ids = [service(fsm, f"Unchanged {i}") for i in range(3)]
+        company(fsm, "Unchanged Co")
+        contact(fsm, "Unchanged", "unchanged@example.com")
         succeeded(integ.sync_now())
         lab.clock.advance(60)
         fsm.put(f"/{SP}/{ids[1]}", json={"data": [{"Unit_Price": 77}]})
@@ -294,11 +296,12 @@ def changed_only_read(lab):
     with lab.step("Then only the edited one synced, and no call listed every record"):
         expect(stats(run).get(SP), "services (succeeded, failed)").equals((1, 0))
         expect(items(books)["Unchanged 1"]["rate"], "Books rate of the edited one").equals(77)
-        full_fsm = [e["path"] for e in calls if e["path"].rstrip("/").endswith(f"/{SP}")]
-        expect(full_fsm, "FSM calls listing every service").equals([])
-        books_lists = [e.get("query") or "" for e in calls if e["path"].rstrip("/").endswith("/items")]
-        expect(bool(books_lists) and all("last_modified_time" in q for q in books_lists),
-               f"Books item lists filtered by last_modified_time ({books_lists})").is_true()
+        full_fsm = [e["path"] for e in calls if e["path"].rstrip("/").endswith((f"/{SP}", "/Companies", "/Contacts"))]
+        expect(full_fsm, "FSM calls listing every record of a module").equals([])
+        for entity in ("items", "contacts"):
+            lists = [e.get("query") or "" for e in calls if e["path"].rstrip("/").endswith(f"/{entity}")]
+            expect(bool(lists) and all("last_modified_time" in q for q in lists),
+                   f"Books {entity} lists filtered by last_modified_time ({lists})").is_true()
 
 
 @scenario("TW-07-WATERMARK-IS-START", "A record edited while a sync runs is synced by the next one (the "
@@ -343,6 +346,20 @@ def _(p):
         finally:
             self.ctx.since = since
     p.setattr(ItemsPhase, "run", broken)
+
+
+@breaker("TW-07", "TW-07-reads-every-customer", "Every run lists every Company, Contact and customer")
+def _(p):
+    from syncer.books_sync.customers import CustomersPhase
+    original = CustomersPhase.run
+
+    def broken(self):
+        since, self.ctx.since = self.ctx.since, None
+        try:
+            return original(self)
+        finally:
+            self.ctx.since = since
+    p.setattr(CustomersPhase, "run", broken)
 
 
 @breaker("TW-07", "TW-07-watermark-at-end", "The watermark is the previous sync's end, not its start")
@@ -390,21 +407,15 @@ def rate_one_and_contacts(lab):
 
 @breaker("TW-10", "TW-10-fsm-currency-at-books-rate", "FSM currency created at Books' rate, not 1")
 def _(p):
-    from syncer.clients import BooksClient, FsmClient
-    original = FsmClient.create_currencies
-
-    def broken(self, currencies):
-        rates = {c["currency_code"]: c.get("exchange_rate") for c in BooksClient.list_currencies(self._books)}
-        return original(self, [{**c, "exchange_rate": str(rates.get(c["iso_code"]) or 1)} for c in currencies])
-
     from syncer.books_sync.engine import SyncEngine
-    run_currencies = SyncEngine.sync_currencies
 
-    def remember_books(self, ctx):
-        ctx.fsm._books = ctx.books
-        return run_currencies(self, ctx)
-    p.setattr(FsmClient, "create_currencies", broken)
-    p.setattr(SyncEngine, "sync_currencies", remember_books)
+    def broken(self, ctx):
+        have = {c.get("iso_code") for c in ctx.fsm.currencies()}
+        missing = [c for c in ctx.books.list_currencies() if c.get("currency_code") not in have]
+        if missing:
+            ctx.fsm.create_currencies([{"iso_code": c["currency_code"], "exchange_rate": str(c.get("exchange_rate") or 1),
+                                        "symbol": c.get("currency_symbol") or c["currency_code"]} for c in missing])
+    p.setattr(SyncEngine, "sync_currencies", broken)
 
 
 @breaker("TW-10", "TW-10-books-currency-not-created", "Books currencies missing in FSM are not created there")
@@ -695,29 +706,35 @@ def deletes_noticed(lab):
         p_books = contact(fsm, "Bookskeep", "keep.books@example.com")
         succeeded(integ.sync_now())
         lab.clock.advance(60)
-    with lab.step("When each survivor's partner is deleted, and the survivors are edited later"):
+    with lab.step("When each survivor's partner is deleted, and the survivors are edited, synced, and edited "
+                  "and synced again"):
         got, custs = items(books), customers(books)
         books.delete(f"/items/{got['Kept in FSM']['item_id']}")
         books.delete(f"/contacts/{custs['Kept FSM Co']['contact_id']}")
         books.delete(f"/contacts/{custs['Fsmkeep']['contact_id']}")
         for module, rid in ((SP, s_books), ("Companies", c_books), ("Contacts", p_books)):
             fsm.delete(f"/{module}/{rid}")
-        lab.clock.advance(60)
-        fsm.put(f"/{SP}/{s_fsm}", json={"data": [{"Unit_Price": 41}]})
-        fsm.put(f"/Companies/{c_fsm}", json={"data": [{"Website": "https://kept.example"}]})
-        fsm.put(f"/Contacts/{p_fsm}", json={"data": [{"Phone": "555-0100"}]})
-        books.put(f"/items/{got['Kept in Books']['item_id']}", json={"rate": 42})
-        books.put(f"/contacts/{custs['Kept Books Co']['contact_id']}", json={"website": "https://kept.example"})
-        books.put(f"/contacts/{custs['Bookskeep']['contact_id']}", json={"website": "https://kept.example"})
-        lab.clock.advance(60)
-        run = succeeded(integ.sync_now())
-        lab.clock.advance(60)
-        again = succeeded(integ.sync_now())
+
+        def edit_survivors(n):
+            lab.clock.advance(60)
+            fsm.put(f"/{SP}/{s_fsm}", json={"data": [{"Unit_Price": 40 + n}]})
+            fsm.put(f"/Companies/{c_fsm}", json={"data": [{"Website": f"https://kept{n}.example"}]})
+            fsm.put(f"/Contacts/{p_fsm}", json={"data": [{"Phone": f"555-010{n}"}]})
+            books.put(f"/items/{got['Kept in Books']['item_id']}", json={"rate": 40 + n})
+            books.put(f"/contacts/{custs['Kept Books Co']['contact_id']}", json={"website": f"https://kept{n}.example"})
+            books.put(f"/contacts/{custs['Bookskeep']['contact_id']}", json={"website": f"https://kept{n}.example"})
+            lab.clock.advance(60)
+            return succeeded(integ.sync_now())
+
+        run = edit_survivors(1)  # the run that finds the partners gone
+        again = edit_survivors(2)  # and a later edit of a survivor must not bring its partner back
     with lab.step("Then nothing failed, nothing was recreated, and the survivors are as edited"):
         for r in (run, again):
             expect(sum(f for _, f in stats(r).values()), "failed records").equals(0)
         expect(sorted(items(books)), "Books items").equals(["Kept in Books"])
         expect(items(books)["Kept in Books"]["rate"], "Books survivor's rate").equals(42)
+        expect([r["Unit_Price"] for r in fsm_named(fsm, SP, "Name", "Kept in FSM")], "FSM survivor's price").equals(
+            [42])
         expect(sorted(customers(books)), "Books customers").equals(["Bookskeep", "Kept Books Co"])
         expect([r["Name"] for r in fsm.get(f"/{SP}").json()["data"]], "FSM services").equals(["Kept in FSM"])
         expect([r["Company_Name"] for r in fsm.get("/Companies").json()["data"]], "FSM Companies").equals(

@@ -321,22 +321,6 @@ def type_mismatch(lab):
         expect(integ.support_reenable()["state"], "state after support").equals("enabled")
 
 
-@scenario("TW-17-INVOICE-10000", "More than 10,000 items in an Invoice org fail the sync and disable it",
-          rules=("TW-17",), tags=("sync", "invoice", "edge", "slow"))
-def invoice_limit(lab):
-    t, integ = integrate(lab, "invoice")
-    with lab.step("Given 10,001 items in the Invoice org"):
-        for start in (0, 5000, 10000):
-            lab.control.seed(t.org("invoice"), {"items": 5000 if start < 10000 else 1}, seed=4, start=start)
-    with lab.step("When Sync Now runs"):
-        run = integ.sync_now()
-    with lab.step("Then it fails naming the limit, a mail is sent and sync is disabled"):
-        expect(run["status"], "run status").equals("failed")
-        expect(run.get("failure_reason") or "", "reason").contains("10,000")
-        expect(integ.refresh()["state"], "state").equals("disabled")
-        expect(len(integ.mail()), "mails").equals(1)
-
-
 @scenario("TW-18-TAX-MISMATCH", "Taxes enabled on one side only fail the sync (mail; not disabled)",
           rules=("TW-18",), tags=("sync", "books", "edge"))
 def tax_mismatch(lab):
