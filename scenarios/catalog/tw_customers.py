@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from scenarios.catalog.tw_sync import integrate, service
 from scenarios.harness import expect, scenario
+from scenarios.harness.breakers import breaker
 
 
 def company(fsm, name, **extra):
@@ -51,7 +52,7 @@ def type_two(lab):
         company(fsm, "Not Synced Ltd")
         contact(fsm, "Burns", "burns@example.com", First_Name="Ann")
     with lab.step("When Sync Now runs"):
-        integ.sync_now()
+        expect(integ.sync_now()["status"], "run status").equals("succeeded")
     with lab.step("Then the Contact is an Individual customer with a primary contact person, the Company is not"):
         got = customers(books)
         expect(got["Ann Burns"]["customer_sub_type"], "customer type").equals("individual")
@@ -70,7 +71,7 @@ def type_three(lab):
         contact(fsm, "Kim", "kim@acme.example", Company=cid)
         contact(fsm, "Loner", "loner@example.com")
     with lab.step("When Sync Now runs"):
-        integ.sync_now()
+        expect(integ.sync_now()["status"], "run status").equals("succeeded")
     with lab.step("Then Acme is a Business customer with both as contact persons, and Loner is not synced"):
         got = customers(books)
         persons = books.get(f"/contacts/{got['Acme Ltd']['contact_id']}/contactpersons").json()["contact_persons"]
@@ -88,13 +89,33 @@ def type_four(lab):
         contact(fsm, "Only", "only@solo.example", Company=cid)
         contact(fsm, "Free", "free@example.com", First_Name="Sam")
     with lab.step("When Sync Now runs"):
-        integ.sync_now()
+        expect(integ.sync_now()["status"], "run status").equals("succeeded")
     with lab.step("Then Solo is Business with that Contact as primary, and Sam Free is Individual"):
         got = customers(books)
         solo = books.get(f"/contacts/{got['Solo Ltd']['contact_id']}").json()["contact"]
         primary = [p for p in solo["contact_persons"] if p["is_primary_contact"]]
         expect([p["email"] for p in primary], "primary contact").equals(["only@solo.example"])
         expect(got["Sam Free"]["customer_sub_type"], "Sam's customer type").equals("individual")
+
+
+@scenario("TW-19-SINGLE-CONTACT-LATER", "Type IV: a synced Company's first and only Contact, added later, becomes "
+          "the customer's primary contact", rules=("TW-19",), tags=("sync", "books"), exclusive=True)
+def single_contact_later(lab):
+    t, integ = integrate(lab, sync_type="IV")
+    fsm, books = t.fsm(), t.books()
+    with lab.step("Given a Company synced with no Contact"):
+        lab.clock.freeze()
+        cid = company(fsm, "Later Ltd")
+        expect(integ.sync_now()["status"], "run status").equals("succeeded")
+    with lab.step("When its only Contact is added and Sync Now runs"):
+        lab.clock.advance(60)
+        contact(fsm, "Only", "only@later.example", Company=cid)
+        lab.clock.advance(60)
+        expect(integ.sync_now()["status"], "run status").equals("succeeded")
+    with lab.step("Then the customer's primary contact is that Contact"):
+        later = books.get(f"/contacts/{customers(books)['Later Ltd']['contact_id']}").json()["contact"]
+        expect([(p["email"], bool(p["is_primary_contact"])) for p in later["contact_persons"]],
+               "contact persons (email, primary)").equals([("only@later.example", True)])
 
 
 @scenario("TW-20-ADDRESSES", "Billing syncs with billing, FSM Service address with Books shipping address",
@@ -106,7 +127,7 @@ def addresses(lab):
         company(fsm, "Acme Ltd", Billing_Address={"Street_1": "1 Bill St", "City": "Austin", "Zip_Code": "73301"},
                 Service_Address={"Street_1": "9 Site Rd", "City": "Dallas", "Zip_Code": "75001"})
     with lab.step("When Sync Now runs"):
-        integ.sync_now()
+        expect(integ.sync_now()["status"], "run status").equals("succeeded")
     with lab.step("Then the customer's billing and shipping addresses are those two"):
         c = books.get(f"/contacts/{customers(books)['Acme Ltd']['contact_id']}").json()["contact"]
         expect((c["billing_address"]["address"], c["billing_address"]["city"]), "billing").equals(("1 Bill St", "Austin"))
@@ -220,3 +241,39 @@ def onboarding_taxes(lab):
     with lab.step("Then FSM has the Books org's tax"):
         taxes = other.fsm().get("/_internal/settings").json()["settings"]["taxes"]
         expect([(x["tax_name"], x["tax_percentage"]) for x in taxes], "FSM taxes").equals([("VAT", 20)])
+
+
+# -- breakers (tests/test_breakers.py) ---------------------------------------------------------------
+
+def _sync_types(p, **flags):
+    """The customers phase decides what a sync type syncs with ``flags`` changed (a wrong table)."""
+    from syncer.books_sync.customers import CustomersPhase
+    original = CustomersPhase.__init__
+
+    def broken(self, ctx):
+        original(self, ctx)
+        for kind_flag, value in flags.items():
+            kind, flag = kind_flag.split("_", 1)
+            if self.sync_type == kind:
+                setattr(self, flag, value)
+    p.setattr(CustomersPhase, "__init__", broken)
+
+
+@breaker("TW-19", "TW-19-type-i-syncs-contacts", "Type I also syncs Contacts as Individual customers")
+def _(p):
+    _sync_types(p, I_individuals=True)
+
+
+@breaker("TW-19", "TW-19-type-ii-syncs-companies", "Type II also syncs Companies")
+def _(p):
+    _sync_types(p, II_companies=True)
+
+
+@breaker("TW-19", "TW-19-type-iii-unassociated-synced", "Type III also syncs Contacts of no Company")
+def _(p):
+    _sync_types(p, III_individuals=True)
+
+
+@breaker("TW-19", "TW-19-type-iv-no-persons", "Type IV leaves a Company's Contacts out")
+def _(p):
+    _sync_types(p, IV_persons=False)

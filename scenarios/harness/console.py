@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .breakers import by_rule
 from .model import Result
 from .report import summary, write_html, write_json, write_junit
 from .rules import coverage, load_rules, rules_path
@@ -35,10 +36,14 @@ def list_scenarios(console: Console, *, keyword: str | None = None, rules: tuple
     c.add_column("rule")
     c.add_column("behaviour", overflow="fold", ratio=3)
     c.add_column("scenarios", overflow="fold", ratio=2)
+    c.add_column("breakers (tests/test_breakers.py)", overflow="fold", ratio=2)
     known = {r.id: r for r in rule_list}
+    breakers = by_rule()  # registered by the catalog modules discover() imported
     for rid, sids in cov.items():
         behaviour = known[rid].behaviour if rid in known else "(not in RULES.md)"
-        c.add_row(rid, behaviour[:140], ", ".join(sids) if sids else "[bold red]UNCOVERED[/]")
+        names = [b.name for b in breakers.get(rid, [])]
+        c.add_row(rid, behaviour[:140], ", ".join(sids) if sids else "[bold red]UNCOVERED[/]",
+                  ", ".join(names) if names else ("[yellow]none[/]" if rid[:2] in ("TW", "OB") else "-"))
     console.print(c)
     return 0
 

@@ -129,7 +129,11 @@ def write_html(results: list[Result], rules: list[Rule], coverage: dict[str, lis
     if not rules:
         parts.append("<p class=muted>RULES.md was not found (set ZLAB_RULES); showing the rules scenarios name.</p>")
     known = {r.id: r for r in rules}
-    parts.append("<table><tr><th>rule</th><th>behaviour</th><th>scenarios</th><th>in this run</th></tr>")
+    from .breakers import by_rule
+
+    breakers = by_rule()
+    parts.append("<table><tr><th>rule</th><th>behaviour</th><th>scenarios</th><th>breakers</th>"
+                 "<th>in this run</th></tr>")
     for rid, sids in coverage.items():
         rule = known.get(rid)
         ran = [by_id[x] for x in sids if x in by_id]
@@ -143,7 +147,9 @@ def write_html(results: list[Result], rules: list[Rule], coverage: dict[str, lis
             state = _badge("failed")
         links = ", ".join(f"<a href='#{_e(x)}'><code>{_e(x)}</code></a>" for x in sids) or "—"
         behaviour = _e(rule.behaviour) if rule else "<i>not in RULES.md</i>"
-        parts.append(f"<tr><td><code>{_e(rid)}</code></td><td>{behaviour}</td><td>{links}</td><td>{state}</td></tr>")
+        names = ", ".join(f"<code title='{_e(b.describe)}'>{_e(b.name)}</code>" for b in breakers.get(rid, [])) or "—"
+        parts.append(f"<tr><td><code>{_e(rid)}</code></td><td>{behaviour}</td><td>{links}</td><td>{names}</td>"
+                     f"<td>{state}</td></tr>")
     parts.append("</table></body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")

@@ -138,8 +138,9 @@ class ItemsPhase:
             if link is None:
                 self._create_in_books(rec)
                 return
+        user_time = parse_time(rec.get("Modified_Time"))  # the record's own change, before our write below
         if str(rec.get("ZBilling_Id") or "") != link.books_id:
-            rec = self._write_partner_id(link, rec)  # a crash came between the link and this write
+            rec = self._write_partner_id(link, rec)  # an adopted pair, or a crash between the link and this write
         fsm_time = parse_time(rec.get("Modified_Time"))
         fsm_changed = not same_instant(fsm_time, link.fsm_modified_time)
         if not fsm_changed and not self.resync:
@@ -158,7 +159,8 @@ class ItemsPhase:
         if not fsm_changed and (one_way or not books_changed):
             self._remapped(link, rec, item, one_way)  # TW-07: only the mappings changed
             return
-        if not one_way and books_changed and books_time and fsm_time and books_time > fsm_time:
+        # the latest modified wins, compared with the user's change: our partner-id write is not one
+        if not one_way and books_changed and books_time and user_time and books_time > user_time:
             self._books_to_fsm(link, item)  # both changed: the latest modified wins
         else:
             self._fsm_to_books(link, rec)
