@@ -10,6 +10,7 @@ item 5).
 from __future__ import annotations
 
 import http.client
+import signal
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,7 +25,7 @@ CALLS = 24  # fresh connections: with 4 workers each one gets several
 def served(tmp_path_factory):
     srv = start_serve(tmp_path_factory.mktemp("auth"), "--workers", "4", timeout=60)
     yield srv
-    stop(srv.proc)
+    stop(srv.proc, signal.SIGKILL, group=True)  # a graceful stop of 4 workers takes ~10 s
 
 
 def _token(url: str, tenant: dict) -> str:
