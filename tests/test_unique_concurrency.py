@@ -96,6 +96,15 @@ def test_concurrent_writes_of_one_unique_value_store_it_once(served):
     for n in names:
         assert len(api.crm_accounts(n)) == 1, n
 
+    # -- CRM: upserts of one name: one inserts, the others update it ---------------------------------
+    answers = api.race([("POST", "/crm/v8/Accounts/upsert", {"json": {"data": [{"Account_Name": "Upsert Co",
+                                                                                 "Employees": n}]}})
+                        for n in range(20)])
+    assert all(r.status_code in (200, 201) for r in answers), [r.text for r in answers]
+    actions = Counter(_entry(r)[1]["action"] for r in answers)
+    assert actions == {"insert": 1, "update": 19}, actions
+    assert len(api.crm_accounts("Upsert Co")) == 1
+
     # -- CRM: updates renaming 20 accounts to one name at once ---------------------------------------
     made = api.call("POST", "/crm/v8/Accounts", json={"data": [{"Account_Name": f"Old {i}"} for i in range(20)]})
     ids = [e["details"]["id"] for e in made.json()["data"]]
