@@ -2,7 +2,7 @@
 
 Each worker caches access tokens, orgs, the lab clock and the fault rules (no query per request
 for them); a change made through one worker reaches the others through the shared change stamp
-(``fakes/core/generation.py``) before their next request. Calls go on fresh connections, so
+(``fakes/core/change_stamp.py``) before their next request. Calls go on fresh connections, so
 they spread over the workers; each worker has the token cached before the change (issue 9,
 item 5).
 """

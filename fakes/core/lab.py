@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
 
+from .change_stamp import ChangeStamp, open_stamp
 from .clock import ClockState, LabClock
 from .counters import Counters, MemoryCounters, SqlCounters
 from .db import Database, json_column
 from .faults import FaultBook
-from .generation import ChangeStamp, open_stamp
 from .ids import IdFactory
 from .journal import Journal
 from .notify import Notifier
@@ -48,13 +48,13 @@ class CachedToken:
     email: str
     org_ids: frozenset[str]
     fetched: float  # real monotonic time
-    stamp: bytes = b""  # the change stamp seen before it was read (see generation.py)
+    stamp: bytes = b""  # the change stamp seen before it was read (see change_stamp.py)
 
 
 class Lab:
     # How long a worker trusts its clock, faults, token and org caches in shared mode without a
     # change stamp telling it otherwise: the bound only for changes the stamp cannot carry (several
-    # hosts on one PostgreSQL, rows edited behind the lab's back). See generation.py.
+    # hosts on one PostgreSQL, rows edited behind the lab's back). See change_stamp.py.
     CACHE_SECONDS = 2.0
 
     def __init__(self, db_url: str | None = None, *, seed: int = 0, shared: bool = False,

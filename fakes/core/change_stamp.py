@@ -66,5 +66,6 @@ def open_stamp(db_url: str) -> ChangeStamp | None:
     try:
         return ChangeStamp(stamp_path(db_url))
     except (OSError, ValueError) as exc:
-        log.warning("no shared change stamp (%s): workers see changes within %s s", exc, "2")
+        log.warning("no shared change stamp (%s): workers see each other's changes only at their "
+                    "periodic re-read", exc)
         return None
