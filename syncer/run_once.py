@@ -15,10 +15,13 @@ from .mail import MailSender
 from .store.repo import Repo
 
 
-def clients_for(clock):
+def clients_for(clock, token_store=None):
+    """Clients on the integration's credentials; with ``token_store`` (the Repo) the access token
+    is kept there while valid, so each start reuses it rather than minting one (Accounts grants 10
+    per 10 minutes: a crash-looping run_once would run out)."""
     def build(integration):
         auth = AccountsClient(integration.accounts_url, integration.client_id, integration.client_secret,
-                              integration.refresh_token, clock=clock)
+                              integration.refresh_token, clock=clock, token_store=token_store)
         fsm = FsmClient(auth, api_domain=integration.api_domain or None)
         books = BooksClient(auth, integration.books_org_id, product=integration.books_product,
                             api_domain=integration.api_domain or None)
@@ -43,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     # one reading per quarter second: a run asks the time for every record it writes
     clock = LabClock(args.fakes, max_age=0.25) if args.fakes else system_clock
     repo = Repo(args.db, clock=clock, lease_seconds=args.lease_seconds)
-    engine = SyncEngine(repo, clients=clients_for(clock), mailer=MailSender(repo), batch_size=args.batch_size)
+    engine = SyncEngine(repo, clients=clients_for(clock, repo), mailer=MailSender(repo), batch_size=args.batch_size)
     run = engine.run(args.integration, args.trigger)
     print(f"{run.id} {run.status} {run.failure_reason or ''}".strip())
     return 0 if run.status == "succeeded" else 1

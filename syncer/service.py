@@ -198,7 +198,8 @@ class SyncerService:
                 cached[1].close()
                 cached[2].close()
             auth = AccountsClient(integ.accounts_url or self.config.accounts_url, integ.client_id,
-                                  integ.client_secret, integ.refresh_token, clock=self.clock)
+                                  integ.client_secret, integ.refresh_token, clock=self.clock,
+                                  token_store=self.repo)
             domain = integ.api_domain or None
             fsm = FsmClient(auth, api_domain=domain)
             books = BooksClient(auth, integ.books_org_id, product=integ.books_product, api_domain=domain)
@@ -229,7 +230,8 @@ class SyncerService:
                                          api_domain=api_domain)
             verify = False  # the check exchanged the refresh token already
         if verify:
-            auth = AccountsClient(accounts, client_id, client_secret, refresh_token, clock=self.clock)
+            auth = AccountsClient(accounts, client_id, client_secret, refresh_token, clock=self.clock,
+                                  token_store=self.repo)  # the first sync reuses this token
             try:
                 auth.refresh()
             finally:

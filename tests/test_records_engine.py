@@ -159,3 +159,30 @@ def test_workflow_rules_run_unless_suppressed(env):
     runs = s.exec(select(WorkflowRun)).all()
     assert [r.record_id for r in runs] == [a.id]
     s.close()
+
+
+def test_unique_values_are_claimed_released_and_stale_claims_taken_over(env):
+    """``lab_unique_value`` follows the records: a rename frees the old value, a delete frees its
+    value, and a claim whose holder no longer has the value (changed by a path that keeps no
+    claims, here a direct document edit) does not refuse the next writer."""
+    from fakes.core.unique import UniqueValue
+
+    _lab, store, _events = env
+    s, st = store()
+    a = st.create("Accounts", {"Account_Name": "Alpha"})
+    b = st.create("Accounts", {"Account_Name": "Beta"})
+    st.update("Accounts", a.id, {"Account_Name": "ALPHA two"})
+    st.create("Accounts", {"Account_Name": "alpha"})  # Alpha was released by the rename
+    st.delete("Accounts", b.id)
+    st.create("Accounts", {"Account_Name": "BETA"})  # released by the delete
+    s.commit()
+    assert len(s.exec(select(UniqueValue)).all()) == 3
+    a.doc = {**a.doc, "Account_Name": "Gamma"}  # the claim on "ALPHA two" is now stale
+    s.add(a)
+    s.commit()
+    c = st.create("Accounts", {"Account_Name": "Alpha Two"})
+    s.commit()
+    with pytest.raises(RecordError) as err:  # and the new holder's claim holds
+        st._claim_unique(MODULES["Accounts"], {"Account_Name": "alpha TWO"}, None, "999", 0)
+    assert err.value.code == "DUPLICATE_DATA" and err.value.details["duplicate_record"]["id"] == c.id
+    s.close()

@@ -15,7 +15,9 @@ from typing import Any
 from sqlalchemy import Column, Index, String, case, func, or_
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
+from fakes.core import unique
 from fakes.core.db import datetime_column, json_column
+from fakes.core.errors import ZohoError
 from fakes.core.lab import Lab
 from fakes.core.tenants import Org, User
 from fakes.core.timefmt import as_utc, books_date, books_datetime, parse_datetime, zone
@@ -256,6 +258,7 @@ class BooksStore:
         c = BooksCurrency(id=self.new_id(), org_id=self.org.id, code=code, name=name or f"{code}- {known[0]}",
                           symbol=symbol or known[1], precision=known[2] if precision is None else precision,
                           exchange_rate=1.0 if is_base else rate, is_base=is_base, created_time=self.now())
+        self._hold(BooksCurrency, "code", code, None, c.id, errors.duplicate_currency(code))
         self.s.add(c)
         self.s.flush()
         return c
@@ -295,6 +298,7 @@ class BooksStore:
         c = self.currency(currency_id)
         if c.is_base:
             raise errors.base_currency_locked()
+        self._release(BooksCurrency, c, "code")
         self.s.delete(c)
 
     def currency_json(self, c: BooksCurrency, listing: bool = False) -> dict[str, Any]:
@@ -386,6 +390,28 @@ class BooksStore:
         merged.update({c["customfield_id"]: c for c in new})
         return sorted(merged.values(), key=lambda c: c["index"])
 
+    # -- uniqueness under concurrency (fakes.core.unique) ----------------------------------------------
+    def _hold(self, model: Any, field_name: str, value: str | None, old: str | None, row_id: str,
+              refused: ZohoError) -> None:
+        """Hold ``value`` of a unique field for row ``row_id`` (and give ``old`` up): after the
+        sequential check, so that writers racing past it (other workers) still store it once."""
+        key, was = unique.unique_key(value), unique.unique_key(old)
+        if key == was:
+            return
+        column = getattr(model, field_name)
+        if key is not None:
+            def still_has(holder: str) -> bool:
+                current = self.s.execute(select(column).where(model.id == holder, model.org_id == self.org.id)).scalar()
+                return unique.unique_key(current) == key
+
+            if unique.hold(self.s, self.org.id, model.__tablename__, field_name, key, row_id, still_has) is not None:
+                raise refused
+        unique.release(self.s, self.org.id, model.__tablename__, field_name, was, row_id)
+
+    def _release(self, model: Any, row: Any, *field_names: str) -> None:
+        for name in field_names:
+            unique.release(self.s, self.org.id, model.__tablename__, name, unique.unique_key(getattr(row, name)), row.id)
+
     # -- contacts -------------------------------------------------------------------------------------
     def contact(self, contact_id: str) -> BooksContact:
         c = self.s.get(BooksContact, contact_id)
@@ -393,14 +419,15 @@ class BooksStore:
             raise errors.contact_not_found()
         return c
 
-    def _check_duplicate_name(self, name: str, contact_type: str, exclude: str | None = None) -> None:
+    def _check_duplicate_name(self, c: BooksContact, old_name: str | None = None) -> None:
         if (self.org.settings or {}).get("allow_duplicate_names"):
             return
-        q = select(BooksContact.id).where(BooksContact.org_id == self.org.id, BooksContact.name_key == name.lower())
-        if exclude:
-            q = q.where(BooksContact.id != exclude)
+        name = c.contact_name
+        q = select(BooksContact.id).where(BooksContact.org_id == self.org.id, BooksContact.name_key == name.lower(),
+                                          BooksContact.id != c.id)
         if self.s.exec(q.limit(1)).first() is not None:
-            raise errors.duplicate_contact(name, contact_type)
+            raise errors.duplicate_contact(name, c.contact_type)
+        self._hold(BooksContact, "contact_name", name, old_name, c.id, errors.duplicate_contact(name, c.contact_type))
 
     def _contact_fields(self, body: dict, c: BooksContact, creating: bool) -> None:
         if creating or "contact_name" in body:
@@ -483,7 +510,7 @@ class BooksStore:
         c = BooksContact(id=self.new_id(), org_id=self.org.id, contact_name="", name_key="",
                          created_time=now, last_modified_time=now, doc={})
         self._contact_fields(body, c, creating=True)
-        self._check_duplicate_name(c.contact_name, c.contact_type)
+        self._check_duplicate_name(c)
         raw_persons = body.get("contact_persons") or []
         if not isinstance(raw_persons, list):
             raise errors.invalid_field("contact_persons")
@@ -496,9 +523,10 @@ class BooksStore:
     def update_contact(self, contact_id: str, body: dict) -> BooksContact:
         body = _object(body, "JSONString")
         c = self.contact(contact_id)
+        old_name = c.contact_name
         self._contact_fields(body, c, creating=False)
         if "contact_name" in body:
-            self._check_duplicate_name(c.contact_name, c.contact_type, exclude=c.id)
+            self._check_duplicate_name(c, old_name)
         if "contact_persons" in body:
             # The list replaces the contact's persons: listed ids are updated, new ones added,
             # unlisted ones removed (Books' PUT semantics for the contact_persons array).
@@ -540,6 +568,7 @@ class BooksStore:
         if has_invoice is not None:
             raise errors.contact_has_transactions()
         self.s.exec(delete(BooksContactPerson).where(BooksContactPerson.contact_id == c.id))
+        self._release(BooksContact, c, "contact_name")
         self.s.delete(c)
 
     def list_contacts(self, args: dict[str, str], page: Page) -> tuple[list[BooksContact], bool, dict[str, str]]:
@@ -713,6 +742,7 @@ class BooksStore:
                                            BooksItem.id != it.id)
             if self.s.exec(q.limit(1)).first() is not None:
                 raise errors.duplicate_item(name)
+            self._hold(BooksItem, "name", name, None if creating else it.name, it.id, errors.duplicate_item(name))
             it.name, it.name_key = name, name.lower()
         if creating or "rate" in body:
             it.rate = _number(body, "rate", required=True, minimum=0)
@@ -722,6 +752,7 @@ class BooksStore:
                 q = select(BooksItem.id).where(BooksItem.org_id == self.org.id, BooksItem.sku == sku, BooksItem.id != it.id)
                 if self.s.exec(q.limit(1)).first() is not None:
                     raise errors.duplicate_sku(sku)
+            self._hold(BooksItem, "sku", sku, None if creating else it.sku, it.id, errors.duplicate_sku(sku))
             it.sku = sku
         if creating or "product_type" in body:
             it.product_type = _choice(body, "product_type", md.PRODUCT_TYPES, it.product_type or "goods")
@@ -761,7 +792,9 @@ class BooksStore:
         return it
 
     def delete_item(self, item_id: str) -> None:
-        self.s.delete(self.item(item_id))
+        it = self.item(item_id)
+        self._release(BooksItem, it, "name", "sku")
+        self.s.delete(it)
 
     def list_items(self, args: dict[str, str], page: Page) -> tuple[list[BooksItem], bool, dict[str, str]]:
         q = select(BooksItem).where(BooksItem.org_id == self.org.id)
@@ -872,6 +905,8 @@ class BooksStore:
                                                               BooksInvoice.id != inv.id)).first()
             if clash is not None:
                 raise errors.duplicate_invoice_number(number)
+            self._hold(BooksInvoice, "invoice_number", number, None if creating else inv.invoice_number, inv.id,
+                       errors.duplicate_invoice_number(number))
             inv.invoice_number = number
         elif creating:
             inv.invoice_number = self._next_invoice_number()
@@ -951,7 +986,9 @@ class BooksStore:
         return msg
 
     def delete_invoice(self, invoice_id: str) -> None:
-        self.s.delete(self.invoice(invoice_id))
+        inv = self.invoice(invoice_id)
+        self._release(BooksInvoice, inv, "invoice_number")
+        self.s.delete(inv)
 
     def list_invoices(self, args: dict[str, str], page: Page) -> tuple[list[BooksInvoice], bool, dict[str, str]]:
         q = select(BooksInvoice).where(BooksInvoice.org_id == self.org.id)

@@ -16,6 +16,7 @@ import fnmatch
 import random
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -140,6 +141,7 @@ class FaultBook:
         self._rules: list[FaultRule] = []
         self._lock = threading.Lock()
         self._rngs: dict[int, random.Random] = {}
+        self.on_change: Callable[[], None] = lambda: None  # after a committed change (Lab: tell the other workers)
 
     # -- storage ------------------------------------------------------------------------
     def load(self) -> None:
@@ -164,6 +166,7 @@ class FaultBook:
             rule = FaultRule.parse(rule_id, spec)
         with self._lock:
             self._rules = [*self._rules, rule]
+        self.on_change()
         return rule
 
     def remove(self, rule_id: int) -> bool:
@@ -171,6 +174,7 @@ class FaultBook:
             n = s.exec(delete(FaultRuleRow).where(FaultRuleRow.id == rule_id)).rowcount
         with self._lock:
             self._rules = [r for r in self._rules if r.id != rule_id]
+        self.on_change()
         return bool(n)
 
     def clear(self) -> None:
@@ -179,6 +183,7 @@ class FaultBook:
         with self._lock:
             self._rules = []
             self._rngs.clear()
+        self.on_change()
 
     @property
     def rules(self) -> list[FaultRule]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
 
+from .change_stamp import ChangeStamp, open_stamp
 from .clock import ClockState, LabClock
 from .counters import Counters, MemoryCounters, SqlCounters
 from .db import Database, json_column
@@ -47,10 +48,14 @@ class CachedToken:
     email: str
     org_ids: frozenset[str]
     fetched: float  # real monotonic time
+    stamp: bytes = b""  # the change stamp seen before it was read (see change_stamp.py)
 
 
 class Lab:
-    CACHE_SECONDS = 2.0  # how long a worker trusts its token/org cache in shared mode
+    # How long a worker trusts its clock, faults, token and org caches in shared mode without a
+    # change stamp telling it otherwise: the bound only for changes the stamp cannot carry (several
+    # hosts on one PostgreSQL, rows edited behind the lab's back). See change_stamp.py.
+    CACHE_SECONDS = 2.0
 
     def __init__(self, db_url: str | None = None, *, seed: int = 0, shared: bool = False,
                  journal_size: int = 5000, base_url: str | None = None) -> None:
@@ -65,20 +70,30 @@ class Lab:
         self.ids = IdFactory(seed)
         self.counters: Counters = SqlCounters(self.db) if shared else MemoryCounters()
         self.faults = FaultBook(self.db, self.counters, seed)
+        self.faults.on_change = self.announce_change
+        self.stamp: ChangeStamp | None = open_stamp(self.db.url) if shared else None
+        self._seen_stamp = self.stamp.read() if self.stamp else b""
         self.journal = Journal(journal_size)
         self.products: dict[str, Product] = {}
         self.notifier = Notifier()
         self._subscribers: list[Callable[[Any], None]] = []
         self._tokens: dict[str, CachedToken] = {}
-        self._orgs: dict[str, tuple[Org, float]] = {}
+        self._orgs: dict[str, tuple[Org, float, bytes]] = {}
         self._lock = threading.Lock()
         self._synced_at = 0.0
         self.load_shared_state(force=True)
 
     # -- shared state (clock, fault rules) ------------------------------------------------
     def load_shared_state(self, force: bool = False) -> None:
-        """Re-read the clock and fault rules from the database: at start, and in shared mode
-        at most every CACHE_SECONDS, so that a control call on one worker reaches them all."""
+        """Re-read the clock and fault rules from the database: at start, at once when another
+        worker announced a change (the change stamp moved: then the token and org caches go
+        too), and in shared mode at least every CACHE_SECONDS."""
+        if self.stamp is not None:
+            seen = self.stamp.read()
+            if seen != self._seen_stamp:
+                self._seen_stamp = seen  # before re-reading: a change announced meanwhile is seen next time
+                self._drop_caches()
+                force = True
         now = time.monotonic()
         if not force and (not self.shared or now - self._synced_at < self.CACHE_SECONDS):
             return
@@ -100,6 +115,13 @@ class Lab:
             row.value = {"frozen_at": st.frozen_at.isoformat() if st.frozen_at else None,
                          "offset_seconds": st.offset_seconds}
             s.add(row)
+        self.announce_change()
+
+    def announce_change(self) -> None:
+        """Tell the other workers that shared state changed (after its commit): their next
+        request re-reads the clock and faults and drops cached tokens and orgs."""
+        if self.stamp is not None:
+            self.stamp.bump()
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -119,7 +141,9 @@ class Lab:
     # -- caches of the hot path --------------------------------------------------------------
     def lookup_token(self, token: str) -> CachedToken | None:
         hit = self._tokens.get(token)
-        if hit is not None and (not self.shared or time.monotonic() - hit.fetched < self.CACHE_SECONDS):
+        stamp = self._seen_stamp
+        if hit is not None and (not self.shared or (
+                hit.stamp == stamp and time.monotonic() - hit.fetched < self.CACHE_SECONDS)):
             return hit
         with self.db.session() as s:
             at = s.get(AccessToken, token)
@@ -131,7 +155,7 @@ class Lab:
             if at.org_id:  # a token issued for one org (client credentials with soid)
                 orgs = orgs & {at.org_id}
         at.expires_at = as_utc(at.expires_at)
-        cached = CachedToken(at, user.email if user else "", orgs, time.monotonic())
+        cached = CachedToken(at, user.email if user else "", orgs, time.monotonic(), stamp)
         with self._lock:
             if len(self._tokens) > 50_000:
                 self._tokens.clear()
@@ -140,7 +164,9 @@ class Lab:
 
     def lookup_org(self, org_id: str) -> Org | None:
         hit = self._orgs.get(org_id)
-        if hit is not None and (not self.shared or time.monotonic() - hit[1] < self.CACHE_SECONDS):
+        stamp = self._seen_stamp
+        if hit is not None and (not self.shared or (
+                hit[2] == stamp and time.monotonic() - hit[1] < self.CACHE_SECONDS)):
             return hit[0]
         with self.db.session() as s:
             org = s.get(Org, org_id)
@@ -148,11 +174,16 @@ class Lab:
             with self._lock:
                 if len(self._orgs) > 50_000:
                     self._orgs.clear()
-                self._orgs[org_id] = (org, time.monotonic())
+                self._orgs[org_id] = (org, time.monotonic(), stamp)
         return org
 
     def forget(self, *, tokens: bool = True, orgs: bool = True) -> None:
-        """Drop cached tokens/orgs after a change (revocation, org settings, membership)."""
+        """Drop cached tokens/orgs after a change (revocation, org settings, membership), here
+        and, through the change stamp, in every other worker."""
+        self._drop_caches(tokens=tokens, orgs=orgs)
+        self.announce_change()
+
+    def _drop_caches(self, *, tokens: bool = True, orgs: bool = True) -> None:
         with self._lock:
             if tokens:
                 self._tokens.clear()

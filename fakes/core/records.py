@@ -28,6 +28,7 @@ from .fields import FieldDef, FieldError, ModuleDef, coerce
 from .lab import Lab
 from .tenants import Org, User
 from .timefmt import as_utc, crm_datetime, parse_datetime
+from .unique import hold, release, unique_key
 
 SYSTEM_FIELDS = ("id", "Created_Time", "Modified_Time", "Created_By", "Modified_By", "Owner")
 
@@ -196,10 +197,49 @@ class RecordStore:
                 continue
             dup = self.match(mdef.api_name, fdef.api_name, doc[fdef.api_name], exclude=exclude)
             if dup is not None:
-                raise RecordError("DUPLICATE_DATA", "duplicate data", {
-                    "api_name": fdef.api_name, "json_path": f"$.data[{index}].{fdef.api_name}",
-                    "duplicate_record": {"id": dup.id, "module": {"api_name": mdef.api_name, "id": mdef.module_id},
-                                         "Owner": self.user(dup.owner_id)}})
+                raise self._duplicate(mdef, fdef, dup.id, dup.owner_id, index)
+
+    def _duplicate(self, mdef: ModuleDef, fdef: FieldDef, dup_id: str, owner_id: str, index: int) -> RecordError:
+        return RecordError("DUPLICATE_DATA", "duplicate data", {
+            "api_name": fdef.api_name, "json_path": f"$.data[{index}].{fdef.api_name}",
+            "duplicate_record": {"id": dup_id, "module": {"api_name": mdef.api_name, "id": mdef.module_id},
+                                 "Owner": self.user(owner_id)}})
+
+    def _claim_unique(self, mdef: ModuleDef, doc: dict[str, Any], old: dict[str, Any] | None, record_id: str,
+                      index: int) -> None:
+        """Hold the record's unique values in ``lab_unique_value`` (``fakes.core.unique``): the
+        check above answers the usual case; this makes a concurrent writer that passed it too
+        lose with the same answer. New values are taken before old ones are released, so a
+        refused write leaves the record's claims as they were."""
+        changes = []
+        for fdef in mdef.fields.values():
+            if fdef.unique:
+                key, was = unique_key(doc.get(fdef.api_name)), unique_key((old or {}).get(fdef.api_name))
+                if key != was:
+                    changes.append((fdef, key, was))
+        org, module = self.org.id, mdef.api_name
+        for fdef, key, _was in changes:
+            if key is None:
+                continue
+
+            def still_has(holder: str, name: str = fdef.api_name, key: str = key) -> bool:
+                doc = self.s.execute(select(Record.doc).where(
+                    Record.id == holder, Record.org_id == org, Record.module == module,
+                    col(Record.deleted_time).is_(None))).scalar()
+                return doc is not None and unique_key(doc.get(name)) == key
+
+            holder = hold(self.s, org, module, fdef.api_name, key, record_id, still_has)
+            if holder is not None:
+                owner = self.s.execute(select(Record.owner_id).where(Record.id == holder)).scalar()
+                raise self._duplicate(mdef, fdef, holder, owner or "", index)
+        for fdef, _key, was in changes:
+            release(self.s, org, module, fdef.api_name, was, record_id)
+
+    def _release_all_unique(self, mdef: ModuleDef, rec: Record) -> None:
+        for fdef in mdef.fields.values():
+            if fdef.unique:
+                release(self.s, self.org.id, mdef.api_name, fdef.api_name,
+                        unique_key((rec.doc or {}).get(fdef.api_name)), rec.id)
 
     def match(self, module: str, field_name: str, value: Any, *, exclude: str | None = None) -> Record | None:
         """The live record of ``module`` whose ``field_name`` equals ``value`` (case-insensitive text)."""
@@ -220,9 +260,11 @@ class RecordStore:
             mdef.derive(doc)
         self._check_mandatory(mdef, doc, index)
         self._check_unique(mdef, doc, None, index)
+        rid = record_id or self.new_id()
+        self._claim_unique(mdef, doc, None, rid, index)
         now = self.lab.now()
         owner = self._owner(data.get("Owner"))
-        rec = Record(id=record_id or self.new_id(), product=self.org.product,
+        rec = Record(id=rid, product=self.org.product,
                      org_id=self.org.id, module=module, owner_id=owner, created_by=self.user_id,
                      modified_by=self.user_id, created_time=now, modified_time=now, doc=doc)
         self.s.add(rec)
@@ -247,6 +289,7 @@ class RecordStore:
             changed.update({k: v for k, v in doc.items() if before.get(k) != v})
         self._check_mandatory(mdef, doc, index)
         self._check_unique(mdef, doc, rec.id, index)
+        self._claim_unique(mdef, doc, rec.doc or {}, rec.id, index)
         if "Owner" in data:
             rec.owner_id = self._owner(data["Owner"])
         rec.doc = doc
@@ -261,6 +304,8 @@ class RecordStore:
         rec = self.find(module, str(record_id))
         if rec is None:
             raise RecordError("INVALID_DATA", "the id given seems to be invalid", {"id": str(record_id)})
+        if module in self.modules:
+            self._release_all_unique(self.modules[module], rec)
         rec.deleted_time = self.lab.now()
         rec.deleted_by = self.user_id
         rec.deleted_type = "recycle"

@@ -227,7 +227,16 @@ class CrmStore:
                 body = {k: v for k, v in data.items() if k != "id"}
                 return self.rs.update(module, match.id, body, index=index, trigger=trigger), "update", name
         body = {k: v for k, v in data.items() if k != "id"}
-        return self.rs.create(module, body, index=index, trigger=trigger), "insert", None
+        try:
+            return self.rs.create(module, body, index=index, trigger=trigger), "insert", None
+        except RecordError as err:
+            # a concurrent write stored the unique value after our match above: an upsert
+            # updates that record, as it would have had it come first
+            name = err.details.get("api_name")
+            dup = (err.details.get("duplicate_record") or {}).get("id")
+            if err.code != "DUPLICATE_DATA" or not dup or name not in (dup_fields or md.DUPLICATE_CHECK.get(module, ())):
+                raise
+            return self.rs.update(module, dup, body, index=index, trigger=trigger), "update", name
 
     # -- search ---------------------------------------------------------------------------------------
     def search_criteria(self, module: str, *, criteria: str | None, email: str | None, phone: str | None,

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 from sqlalchemy import Column, Index, String, Text, cast
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from fakes.core import unique
 from fakes.core.db import datetime_column, json_column, json_list_column
 from fakes.core.ids import IdSequence
 from fakes.core.lab import Lab
@@ -202,13 +203,23 @@ class FsmStore(RecordStore):
                      name: str | None = None) -> FsmCurrency:
         known = md.CURRENCIES.get(code, (code, code))
         now = self.lab.now()
-        c = FsmCurrency(id=self.new_id(), org_id=self.org.id, code=code, name=name or known[0],
+        cid = self.new_id()
+        self._claim_currency(code, cid)
+        c = FsmCurrency(id=cid, org_id=self.org.id, code=code, name=name or known[0],
                         symbol=symbol or known[1], exchange_rate=1.0 if is_base else rate, is_base=is_base,
                         created_by=self.user_id, created_time=now, modified_time=now)
         self.s.add(c)
         self.s.flush()
         self._currency_rows = None
         return c
+
+    def _claim_currency(self, code: str, currency_id: str) -> None:
+        """An org has each currency once: the code is held in ``lab_unique_value`` in this
+        transaction, so concurrent adds of one code (several workers) store it once."""
+        holder = unique.hold(self.s, self.org.id, "currencies", "iso_code", unique.unique_key(code) or "",
+                             currency_id, lambda h: self.s.get(FsmCurrency, h) is not None)
+        if holder is not None:
+            raise RecordError("DUPLICATE_DATA", "duplicate data", {"api_name": "iso_code", "id": holder})
 
     def create_currency(self, body: Any, index: int = 0) -> FsmCurrency:
         """``{"iso_code": "EUR", "exchange_rate": "1.0", "symbol"?, "name"?}`` (CRM org currencies)."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -21,13 +23,29 @@ from .base import (
     system_clock,
 )
 
+log = logging.getLogger("syncer.accounts")
+
 
 @dataclass(frozen=True)
 class Token:
-    access_token: str
+    access_token: str = field(repr=False)  # a secret: never in logs or reprs
     api_domain: str
     expires_at: datetime
     scope: str = ""
+
+
+class TokenStore(Protocol):
+    """Where access tokens outlive the process (``syncer.store.Repo``): every process on the
+    same store reuses a valid one instead of minting its own (Accounts grants 10 per refresh
+    token per 10 minutes). ``load`` answers an object with ``access_token``, ``api_domain``,
+    ``scope`` and ``expires_at``, or None."""
+
+    def load_access_token(self, key: str) -> Any: ...
+
+    def save_access_token(self, key: str, access_token: str, *, api_domain: str, scope: str,
+                          expires_at: datetime) -> None: ...
+
+    def discard_access_token(self, key: str, access_token: str) -> None: ...
 
 
 class AccountsClient:
@@ -37,13 +55,16 @@ class AccountsClient:
     ``margin`` seconds of its expiry (``expires_in`` of the answer, on that clock); ``invalidate``
     drops it (after an INVALID_TOKEN). ``api_domain`` is the token answer's, where product calls
     go. Thread-safe: concurrent callers share one refresh. ``refresh_count`` counts grants.
+    With a ``token_store`` the token also outlives the process: a valid stored one is used before
+    minting, a minted one is stored, a rejected one is dropped from the store too.
     """
 
     product = "accounts"
 
     def __init__(self, accounts_url: str, client_id: str, client_secret: str, refresh_token: str, *,
                  clock: Clock = system_clock, margin: float = 60.0, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, http: httpx.Client | None = None) -> None:
+                 retry: RetryPolicy | None = None, http: httpx.Client | None = None,
+                 token_store: TokenStore | None = None) -> None:
         self.accounts_url = accounts_url.rstrip("/")
         self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
         self.clock = clock
@@ -55,6 +76,11 @@ class AccountsClient:
         self._token: Token | None = None
         self._lock = threading.RLock()
         self.refresh_count = 0
+        self.token_store = token_store
+        # the stored token belongs to this connection only: another refresh token (or client, or
+        # Accounts server) must never pick it up
+        self.store_key = hashlib.sha256(
+            f"{self.accounts_url}\n{client_id}\n{refresh_token}".encode()).hexdigest()
 
     # -- tokens -----------------------------------------------------------------------------------
     @property
@@ -77,14 +103,35 @@ class AccountsClient:
         with self._lock:
             tok = self._token
             if tok is None or self.clock() >= tok.expires_at - self.margin:
-                tok = self.refresh()
+                tok = self._stored() or self.refresh()
             return tok.access_token
 
+    def _stored(self) -> Token | None:
+        """The store's token for this connection while it is valid (then also cached here)."""
+        if self.token_store is None:
+            return None
+        try:
+            row = self.token_store.load_access_token(self.store_key)
+        except Exception as exc:  # noqa: BLE001 - the store is an optimisation: mint instead
+            log.warning("cannot read the stored access token (%s): minting one", type(exc).__name__)
+            return None
+        if row is None or row.expires_at is None or self.clock() >= row.expires_at - self.margin:
+            return None
+        self._token = Token(row.access_token, row.api_domain or self.accounts_url, row.expires_at, row.scope or "")
+        return self._token
+
     def invalidate(self, access_token: str | None = None) -> None:
-        """Forget the cached token (only if it is still ``access_token``, when given)."""
+        """Forget the cached token (only if it is still ``access_token``, when given), in the
+        store too: the API rejected it (revoked, or expired early)."""
         with self._lock:
+            dropped = access_token or (self._token.access_token if self._token is not None else None)
             if self._token is not None and (access_token is None or self._token.access_token == access_token):
                 self._token = None
+            if dropped and self.token_store is not None:
+                try:
+                    self.token_store.discard_access_token(self.store_key, dropped)
+                except Exception as exc:  # noqa: BLE001 - a stale row is refused once more, then replaced
+                    log.warning("cannot drop the stored access token (%s)", type(exc).__name__)
 
     def refresh(self) -> Token:
         """A new access token from the refresh-token grant (always a call)."""
@@ -97,6 +144,13 @@ class AccountsClient:
                                 now + timedelta(seconds=float(body.get("expires_in", 3600))),
                                 str(body.get("scope", "")))
             self.refresh_count += 1
+            if self.token_store is not None:
+                tok = self._token
+                try:
+                    self.token_store.save_access_token(self.store_key, tok.access_token, api_domain=tok.api_domain,
+                                                       scope=tok.scope, expires_at=tok.expires_at)
+                except Exception as exc:  # noqa: BLE001 - the token works all the same in this process
+                    log.warning("cannot store the access token (%s)", type(exc).__name__)
             return self._token
 
     def revoke(self, token: str | None = None) -> None:

@@ -18,6 +18,7 @@ from syncer.store.models import (
     RecordFailure,
     RecordLink,
     RunModuleStat,
+    StoredAccessToken,
     SyncLock,
     SyncRun,
     new_id,
@@ -42,7 +43,7 @@ from syncer.store.repo import (
 __all__ = [
     "DEFAULT_SYNCER_DB_URL", "StoreDB", "SyncerModel", "UTCDateTime", "syncer_database_url", "to_utc",
     "FieldMapping", "Integration", "MailMessage", "ManualSyncCounter", "PendingWrite", "RecordFailure",
-    "RecordLink", "RunModuleStat", "SyncLock", "SyncRun", "new_id",
+    "RecordLink", "RunModuleStat", "StoredAccessToken", "SyncLock", "SyncRun", "new_id",
     "AlreadyEnabled", "IntegrationNotEnabled", "InvalidValue", "LinkConflict", "LinkSpec", "LockKeeper",
     "ManualSyncLimitReached", "NotFound", "ReenableForbidden", "Refused", "Repo", "StoreError",
     "SyncInProgress", "failure_csv_filename",

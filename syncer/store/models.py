@@ -242,5 +242,21 @@ class MailMessage(SyncerModel, table=True):
     error: str | None = None  # why delivery failed (the message is stored all the same)
 
 
+class StoredAccessToken(SyncerModel, table=True):
+    """The access token last minted for one OAuth connection, kept while it is valid so that every
+    process (the service, each ``python -m syncer.run_once``) reuses it instead of minting one at
+    start: Accounts grants 10 per refresh token per 10 minutes, which a crash-looping ``run_once``
+    would exhaust. Dropped when the API rejects it (INVALID_TOKEN); a secret, so never in a repr."""
+
+    __tablename__ = "syncer_access_token"
+
+    key: str = Field(primary_key=True, max_length=64)  # sha256 of accounts URL, client id, refresh token
+    access_token: str = Field(repr=False)
+    api_domain: str = ""
+    scope: str = ""
+    expires_at: datetime | None = _dt()  # on the clock that minted it (the lab clock in the lab)
+    obtained_at: datetime | None = _dt()
+
+
 ALL_TABLES = (Integration, FieldMapping, RecordLink, PendingWrite, SyncLock, SyncRun, RunModuleStat,
-              RecordFailure, ManualSyncCounter, MailMessage)
+              RecordFailure, ManualSyncCounter, MailMessage, StoredAccessToken)

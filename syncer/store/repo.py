@@ -50,6 +50,7 @@ from syncer.store.models import (
     RecordFailure,
     RecordLink,
     RunModuleStat,
+    StoredAccessToken,
     SyncLock,
     SyncRun,
     new_id,
@@ -248,6 +249,27 @@ class Repo:
             integ.updated_at = self.now()
             s.add(integ)
         return integ
+
+    # -- access tokens: reused by every process while valid (see StoredAccessToken) ------------------
+    def load_access_token(self, key: str) -> StoredAccessToken | None:
+        with self.db.session() as s:
+            return s.get(StoredAccessToken, key)
+
+    def save_access_token(self, key: str, access_token: str, *, api_domain: str, scope: str,
+                          expires_at: datetime) -> None:
+        values = {"key": key, "access_token": access_token, "api_domain": api_domain, "scope": scope,
+                  "expires_at": expires_at, "obtained_at": self.now()}
+        stmt = self._insert()(StoredAccessToken).values(**values)
+        stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={k: v for k, v in values.items() if k != "key"})
+        with self.db.begin() as s:
+            s.execute(stmt)
+
+    def discard_access_token(self, key: str, access_token: str) -> None:
+        """Forget the stored token if it is still ``access_token`` (another process may have
+        stored a newer one meanwhile)."""
+        with self.db.begin() as s:
+            s.execute(delete(StoredAccessToken).where(StoredAccessToken.key == key,
+                                                     StoredAccessToken.access_token == access_token))
 
     def enable_integration(self, integration_id: str, *, by_support: bool = False,
                            **settings: Any) -> Integration:
