@@ -390,10 +390,17 @@ def test_token_expires_after_3600_lab_seconds(client, books):
 # -- limits ----------------------------------------------------------------------------------------
 
 
-def test_limits_are_off_by_default(books):
+def test_limits_are_off_by_default_yet_every_answer_carries_the_plans_headers(client, books):
+    client.post("/_lab/clock/freeze", json={"at": "2026-05-01T14:00:00Z"})
     for _ in range(105):
         r = books.get("/settings/currencies")
-    assert r.status_code == 200 and "X-Rate-Limit-Limit" not in r.headers
+    assert r.status_code == 200
+    # real Books sends them on ordinary answers (Weble/ZohoBooksApi#38): the daily plan figure
+    assert r.headers["X-Rate-Limit-Limit"] == "2000" and r.headers["X-Rate-Limit-Remaining"] == "2000"
+    assert r.headers["X-Rate-Limit-Reset"] == str(10 * 3600)  # seconds to the day's end
+    assert books.get("/contacts/404404").headers["X-Rate-Limit-Limit"] == "2000"  # errors too
+    client.patch(f"/_lab/orgs/{books.org}", json={"edition": "professional"})
+    assert books.get("/contacts").headers["X-Rate-Limit-Limit"] == "5000"
 
 
 def test_per_minute_limit_44_with_retry_after_then_resets_on_the_lab_clock(client, books):

@@ -514,6 +514,19 @@ def test_rate_limit_headers_daily_limit_and_concurrency(client):
     assert fsm.get("/Contacts").status_code == 204
 
 
+def test_rate_limit_headers_on_every_answer_even_with_limits_off(client):
+    client.post("/_lab/clock/freeze", json={"at": "2026-05-01T23:00:00Z"})
+    fsm = new_fsm(client)  # limits off: nothing enforced, nothing counted, the plan still shown
+    for _ in range(3):
+        r = fsm.get("/Contacts")
+    assert r.status_code == 204
+    assert r.headers["x-ratelimit-limit"] == "25000" and r.headers["x-ratelimit-remaining"] == "25000"
+    assert r.headers["x-ratelimit-reset"] == "3600"
+    assert fsm.get("/Nope").headers["x-ratelimit-limit"] == "25000"  # an error answer too
+    free = new_fsm(client, editions={"fsm": "free"})
+    assert free.get("/Contacts").headers["x-ratelimit-limit"] == "5000"
+
+
 def test_scopes_follow_the_docs(client):
     fsm = new_fsm(client, scopes=["ZohoFSM.modules.Contacts.READ", "ZohoFSM.modules.WorkOrders.ALL"])
     assert fsm.get("/Contacts").status_code == 204
