@@ -427,8 +427,25 @@ def test_modules_users_org(crm):
     me = crm.get("/users", params={"type": "CurrentUser"}).get_json()
     assert me["users"][0]["email"] == crm.t.email and me["info"]["count"] == 1
     org = crm.get("/org").get_json()["org"][0]
-    assert org["id"] == crm.org and org["zgid"] == crm.org and org["currency"] == "USD"
+    assert org["zgid"] == crm.org and org["currency"] == "USD"
     assert org["license_details"]["paid_type"] == "Standard"
+
+
+def test_user_and_org_ids_are_record_ids_distinct_from_zuid_and_zgid(crm):
+    """Real CRM: user id 1386586000000078001 vs zuid 400000; org id 2019230000000452658 vs zgid
+    74822955 (issue 14). Created_By, Modified_By and Owner carry the user's record id."""
+    me = crm.get("/users", params={"type": "CurrentUser"}).get_json()["users"][0]
+    assert me["id"] != me["zuid"] and len(me["id"]) == 19 and me["id"].endswith(me["zuid"])
+    org = crm.get("/org").get_json()["org"][0]
+    assert org["id"] != org["zgid"] and len(org["id"]) == 19 and org["primary_zuid"] == me["zuid"]
+    assert crm.get(f"/users/{me['id']}").get_json()["users"][0]["zuid"] == me["zuid"]
+    r = crm.post("/Contacts", {"data": [{"Last_Name": "Ids", "Owner": {"id": me["id"]}}]})
+    details = r.get_json()["data"][0]["details"]
+    assert details["Created_By"]["id"] == me["id"] and details["Modified_By"]["id"] == me["id"]
+    rec = crm.get(f"/Contacts/{details['id']}").get_json()["data"][0]
+    assert rec["Owner"]["id"] == rec["Created_By"]["id"] == rec["Modified_By"]["id"] == me["id"]
+    found = crm.get("/Contacts/search", params={"criteria": f"(Owner:equals:{me['id']})"}).get_json()["data"]
+    assert [x["id"] for x in found] == [details["id"]]
 
 
 # -- auth, scopes, limits ----------------------------------------------------------------------------------

@@ -151,16 +151,25 @@ class RecordStore:
 
     def _lookup_name(self, module: str, record_id: str) -> str | None:
         if module in ("users", "Users"):
-            return self.user(record_id)["name"] if self.s.get(User, record_id) else None
+            zuid = self.zuid_of(record_id)
+            return self.user(zuid)["name"] if self.s.get(User, zuid) else None
         r = self.find(module, record_id)
         return None if r is None else self.display_name(module, r)
 
     def user(self, user_id: str) -> dict[str, str]:
+        """A user (by zuid) as records show it: ``id`` is the product's user id for that zuid."""
         if user_id not in self._users:
             u = self.s.get(User, user_id) if user_id else None
-            self._users[user_id] = {"name": u.name if u else "", "id": user_id,
+            self._users[user_id] = {"name": u.name if u else "", "id": self.user_ref(user_id),
                                     "email": u.email if u else ""}
         return self._users[user_id]
+
+    def user_ref(self, zuid: str) -> str:
+        """The id this product gives the user with ``zuid`` (CRM: a record id of its own)."""
+        return self.lab.ids.user_record_id(self.family, self.org.id, zuid)
+
+    def zuid_of(self, ref: str) -> str:
+        return self.lab.ids.zuid_of(self.family, self.org.id, ref)
 
     # -- writes ----------------------------------------------------------------------------------
     def _apply(self, mdef: ModuleDef, doc: dict[str, Any], data: dict[str, Any], index: int) -> dict[str, Any]:
@@ -271,8 +280,12 @@ class RecordStore:
 
     def _owner(self, value: Any) -> str:
         ref = value.get("id") if isinstance(value, dict) else value
-        if isinstance(ref, str) and self.s.get(User, ref) is not None:
-            return ref
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            ref = str(ref)
+        if isinstance(ref, str):
+            zuid = self.zuid_of(ref)
+            if self.s.get(User, zuid) is not None:
+                return zuid
         return self.user_id
 
     def _mdef(self, module: str) -> ModuleDef:
@@ -359,7 +372,8 @@ class RecordStore:
         if c.field == "id":
             return _ordered(col(Record.id), c, str)
         if c.field == "Owner":
-            return _ordered(col(Record.owner_id), c, lambda v: str(v.get("id") if isinstance(v, dict) else v))
+            return _ordered(col(Record.owner_id), c,
+                            lambda v: self.zuid_of(str(v.get("id") if isinstance(v, dict) else v)))
         if fdef is None:
             raise RecordError("INVALID_QUERY", "invalid query formed", {"api_name": c.field})
         if fdef.data_type in ("lookup", "ownerlookup"):
