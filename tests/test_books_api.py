@@ -387,6 +387,26 @@ def test_token_expires_after_3600_lab_seconds(client, books):
     assert r.status_code == 401 and r.get_json()["code"] == 57
 
 
+# -- users -----------------------------------------------------------------------------------------
+
+
+def test_users_list_and_me_follow_the_users_spec(books):
+    r = books.get("/users")
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["code"] == 0 and body["message"] == "success"
+    (u,) = body["users"]
+    assert u["email"] == books.t.email and u["is_current_user"] is True and u["status"] == "active"
+    assert u["user_role"] == "admin" and len(u["user_id"]) == 15 and u["user_id"] != u["role_id"]
+    assert body["page_context"]["report_name"] == "Users" and body["page_context"]["has_more_page"] is False
+    me = books.get("/users/me").get_json()["user"]
+    assert me["user_id"] == u["user_id"] and me["email_ids"] == [{"email": books.t.email, "is_selected": True}]
+    assert books.get(f"/users/{u['user_id']}").get_json()["user"]["name"] == me["name"]
+    assert books.get("/users", params={"filter_by": "Status.Inactive"}).get_json()["users"] == []
+    assert books.get("/users", params={"filter_by": "nope"}).status_code == 400
+    assert books.get("/users/982000000554041").status_code == 404
+
+
 # -- limits ----------------------------------------------------------------------------------------
 
 

@@ -114,6 +114,26 @@ def make_blueprint(name: str) -> Blueprint:
         with store() as st:
             return ok(organization=st.organization_json(st.org, is_default=False))
 
+    # users (Books v3 users.yml) ---------------------------------------------------------------
+    @bp.get("/users")
+    def users_list():
+        p = page_args()
+        with store() as st:
+            users, more = st.list_users(request.args.get("filter_by") or "Status.All", ctx().principal.user_id, p)
+        return ok(users=users, page_context={**page_context(p, more, {}), "report_name": "Users",
+                                             "sort_column": "name", "sort_order": "A"})
+
+    @bp.get("/users/me")
+    def users_me():
+        with store() as st:
+            return ok(user=st.get_user(st.lab.ids.user_record_id(st.org.product, st.org.id,
+                                                                    ctx().principal.user_id)))
+
+    @bp.get("/users/<user_id>")
+    def users_get(user_id: str):
+        with store() as st:
+            return ok(user=st.get_user(user_id))
+
     # contacts ------------------------------------------------------------------------------
     @bp.post("/contacts")
     def contacts_create():

@@ -96,6 +96,10 @@ def tax_not_found() -> ZohoError:  # [lab]
     return error(404, 1002, "Tax does not exist.")
 
 
+def user_not_found() -> ZohoError:  # [lab] code and message
+    return error(404, 1002, "User does not exist.")
+
+
 def organization_not_found() -> ZohoError:  # [obs]
     return invalid_value("organization_id")
 

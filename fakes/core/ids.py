@@ -28,7 +28,7 @@ FAMILIES = {
     "user": (8, 0),
 }
 ORG_ID_DIGITS = {"books": 9, "invoice": 9, "crm": 9, "fsm": 11, "accounts": 8}
-USER_RECORD_FAMILIES = frozenset({"crm"})  # products whose users and org have record ids
+USER_RECORD_FAMILIES = frozenset({"crm", "books", "invoice"})  # products whose users and org have record ids
 RUNNING_BASE = 100000  # running numbers start at ...000100001, like real orgs
 
 
