@@ -96,6 +96,9 @@ class IdFactory:
             return str(int(ref[prefix_len:]))
         return ref
 
+    def org_prefix(self, family: str, org_id: str) -> str:
+        return _prefix(self.seed, family, org_id, FAMILIES[family][0])
+
     def org_record_id(self, family: str, org_id: str) -> str:
         return self.user_record_id(family, org_id, org_id)
 
