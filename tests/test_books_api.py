@@ -387,6 +387,33 @@ def test_token_expires_after_3600_lab_seconds(client, books):
     assert r.status_code == 401 and r.get_json()["code"] == 57
 
 
+# -- every property of Zoho's schemas (issue 14) --------------------------------------------------------
+
+
+def test_answers_carry_every_property_of_zohos_schemas_with_empty_values(books):
+    from fakes.books_api.spec_fields import keys
+
+    c = new_contact(books)
+    got = books.get(f"/contacts/{c['contact_id']}").get_json()["contact"]
+    assert set(keys("contact")) <= set(got) and len(keys("contact")) == 52
+    assert got["credit_limit"] == 0 and got["owner_id"] == "" and got["payment_reminder_enabled"] is False
+    item = books.post("/items", {"name": "Visit", "rate": 80}).get_json()["item"]
+    inv = books.post("/invoices", {"customer_id": c["contact_id"],
+                                   "line_items": [{"item_id": item["item_id"], "quantity": 1}]}).get_json()["invoice"]
+    assert set(keys("invoice")) <= set(inv) and len(keys("invoice")) == 70
+    assert inv["invoice_url"] == "" and inv["template_id"] == "" and inv["salesperson_id"] == ""
+    assert inv["payment_reminder_enabled"] is False and inv["total"] == 80  # ours are kept
+    row = books.get("/invoices").get_json()["invoices"][0]
+    assert set(keys("invoice_list")) <= set(row)
+    assert set(keys("item_list")) <= set(books.get("/items").get_json()["items"][0])
+    assert set(keys("contact_list")) <= set(books.get("/contacts").get_json()["contacts"][0])
+    # empty lists and objects are fresh per answer, never one shared default
+    from fakes.books_api.spec_fields import complete
+
+    one, two = complete("invoice", {}), complete("invoice", {})
+    assert one["line_items"] == [] and one["line_items"] is not two["line_items"]
+
+
 # -- users -----------------------------------------------------------------------------------------
 
 

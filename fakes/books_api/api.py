@@ -20,6 +20,7 @@ from fakes.core.tenants import orgs_of_user
 
 from . import errors
 from . import metadata as md
+from .spec_fields import complete  # every property of Zoho's response schemas (issue 14)
 from .store import BooksStore, Page
 
 ORG_HEADERS = {"books": "X-com-zoho-books-organizationid", "invoice": "X-com-zoho-invoice-organizationid"}
@@ -142,7 +143,7 @@ def make_blueprint(name: str) -> Blueprint:
             c = st.create_contact(data)
             st.s.flush()
             out = st.contact_json(c, has_transaction=False)
-        return ok("The contact has been created", 201, contact=out)
+        return ok("The contact has been created", 201, contact=complete("contact", out))
 
     @bp.get("/contacts")
     def contacts_list():
@@ -151,13 +152,13 @@ def make_blueprint(name: str) -> Blueprint:
             rows, more, extra = st.list_contacts(request.args.to_dict(), p)
             currencies = {c.id: c for c in st.currencies()}
             outstanding = st.outstanding_by_contact([r.id for r in rows])
-            out = [st.contact_list_json(r, currencies, outstanding) for r in rows]
+            out = [complete("contact_list", st.contact_list_json(r, currencies, outstanding)) for r in rows]
         return ok(contacts=out, page_context=page_context(p, more, extra))
 
     @bp.get("/contacts/<contact_id>")
     def contacts_get(contact_id: str):
         with store() as st:
-            return ok(contact=st.contact_json(st.contact(contact_id)))
+            return ok(contact=complete("contact", st.contact_json(st.contact(contact_id))))
 
     @bp.put("/contacts/<contact_id>")
     def contacts_update(contact_id: str):
@@ -166,7 +167,7 @@ def make_blueprint(name: str) -> Blueprint:
             c = st.update_contact(contact_id, data)
             st.s.flush()
             out = st.contact_json(c)
-        return ok("Contact has been updated successfully", contact=out)
+        return ok("Contact has been updated successfully", contact=complete("contact", out))
 
     @bp.delete("/contacts/<contact_id>")
     def contacts_delete(contact_id: str):
@@ -194,7 +195,7 @@ def make_blueprint(name: str) -> Blueprint:
             row = st.create_person(data)
             st.s.flush()
             out = st.person_json(row)
-        return ok("The contactperson has been Created", 201, contact_person=[out])
+        return ok("The contactperson has been Created", 201, contact_person=[complete("contact_person", out)])
 
     @bp.put("/contacts/contactpersons/<person_id>")
     def persons_update(person_id: str):
@@ -203,7 +204,7 @@ def make_blueprint(name: str) -> Blueprint:
             row = st.update_person(person_id, data)
             st.s.flush()
             out = st.person_json(row)
-        return ok("The contactperson details has been updated.", contact_person=[out])
+        return ok("The contactperson details has been updated.", contact_person=[complete("contact_person", out)])
 
     @bp.delete("/contacts/contactpersons/<person_id>")
     def persons_delete(person_id: str):
@@ -224,7 +225,8 @@ def make_blueprint(name: str) -> Blueprint:
             st.contact(contact_id)
             persons = st.persons(contact_id)
         chunk = persons[(p.page - 1) * p.per_page: p.page * p.per_page]
-        return ok(contact_persons=[BooksStore.person_json(x, with_contact=False) for x in chunk],
+        return ok(contact_persons=[complete("contact_person_list", BooksStore.person_json(x, with_contact=False))
+                                   for x in chunk],
                   page_context=page_context(p, len(persons) > p.page * p.per_page,
                                             {"sort_column": "contact_person_id", "sort_order": "A"}))
 
@@ -232,7 +234,7 @@ def make_blueprint(name: str) -> Blueprint:
     def persons_get(contact_id: str, person_id: str):
         with store() as st:
             st.contact(contact_id)
-            return ok(contact_person=st.person_json(st.person(person_id, contact_id)))
+            return ok(contact_person=complete("contact_person", st.person_json(st.person(person_id, contact_id))))
 
     # items ------------------------------------------------------------------------------------
     @bp.post("/items")
@@ -242,7 +244,7 @@ def make_blueprint(name: str) -> Blueprint:
             it = st.create_item(data)
             st.s.flush()
             out = st.item_json(it)
-        return ok("The item has been added.", 201, item=out)
+        return ok("The item has been added.", 201, item=complete("item", out))
 
     @bp.get("/items")
     def items_list():
@@ -250,13 +252,13 @@ def make_blueprint(name: str) -> Blueprint:
         with store() as st:
             rows, more, extra = st.list_items(request.args.to_dict(), p)
             taxes = {t.id: t for t in st.taxes()}
-            out = [st.item_json(r, taxes) for r in rows]
+            out = [complete("item_list", st.item_json(r, taxes)) for r in rows]
         return ok(items=out, page_context=page_context(p, more, extra))
 
     @bp.get("/items/<item_id>")
     def items_get(item_id: str):
         with store() as st:
-            return ok(item=st.item_json(st.item(item_id)))
+            return ok(item=complete("item", st.item_json(st.item(item_id))))
 
     @bp.put("/items/<item_id>")
     def items_update(item_id: str):
@@ -265,7 +267,7 @@ def make_blueprint(name: str) -> Blueprint:
             it = st.update_item(item_id, data)
             st.s.flush()
             out = st.item_json(it)
-        return ok("Item details have been saved.", item=out)
+        return ok("Item details have been saved.", item=complete("item", out))
 
     @bp.delete("/items/<item_id>")
     def items_delete(item_id: str):
@@ -293,20 +295,20 @@ def make_blueprint(name: str) -> Blueprint:
             inv = st.create_invoice(data)
             st.s.flush()
             out = st.invoice_json(inv)
-        return ok("The invoice has been created.", 201, invoice=out)
+        return ok("The invoice has been created.", 201, invoice=complete("invoice", out))
 
     @bp.get("/invoices")
     def invoices_list():
         p = page_args()
         with store() as st:
             rows, more, extra = st.list_invoices(request.args.to_dict(), p)
-            out = [st.invoice_json(r, full=False) for r in rows]
+            out = [complete("invoice_list", st.invoice_json(r, full=False)) for r in rows]
         return ok(invoices=out, page_context=page_context(p, more, extra))
 
     @bp.get("/invoices/<invoice_id>")
     def invoices_get(invoice_id: str):
         with store() as st:
-            return ok(invoice=st.invoice_json(st.invoice(invoice_id)))
+            return ok(invoice=complete("invoice", st.invoice_json(st.invoice(invoice_id))))
 
     @bp.put("/invoices/<invoice_id>")
     def invoices_update(invoice_id: str):
@@ -315,7 +317,7 @@ def make_blueprint(name: str) -> Blueprint:
             inv = st.update_invoice(invoice_id, data)
             st.s.flush()
             out = st.invoice_json(inv)
-        return ok("Invoice information has been updated.", invoice=out)
+        return ok("Invoice information has been updated.", invoice=complete("invoice", out))
 
     @bp.delete("/invoices/<invoice_id>")
     def invoices_delete(invoice_id: str):

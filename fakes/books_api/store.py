@@ -1076,7 +1076,7 @@ class BooksStore:
             "email_ids": [{"email": u.email, "is_selected": True}], "status": "active",
             "user_role": user_role, "user_type": "zoho", "role_id": role_id, "cost_rate": 0.0,
             "photo_url": f"https://contacts.zoho.com/file?ID={u.id}&fs=thumb", "is_employee": False,
-            "created_time": self.dt(u.created_time), "custom_fields": [],
+            "created_time": self.dt(u.created_time), "custom_fields": "",  # the spec's type and example
         }
 
     def list_users(self, filter_by: str, current_zuid: str, page: Page) -> tuple[list[dict[str, Any]], bool]:
