@@ -137,7 +137,11 @@ def test_lookups_show_the_display_name_and_must_exist(crm):
     # Account_Name is unique in Accounts
     r = crm.post("/Accounts", {"data": [{"Account_Name": "Zylker"}]})
     assert r.get_json()["data"][0]["code"] == "DUPLICATE_DATA"
-    assert r.get_json()["data"][0]["details"]["duplicate_record"]["id"] == acc
+    dup = r.get_json()["data"][0]["details"]["duplicate_record"]
+    assert dup["id"] == acc
+    # module.id is the module's id as /settings/modules shows it, not "" (record.json Minified_Module)
+    modules = {m["api_name"]: m["id"] for m in crm.get("/settings/modules").get_json()["modules"]}
+    assert dup["module"] == {"api_name": "Accounts", "id": modules["Accounts"]} and modules["Accounts"]
 
 
 def test_product_type_is_a_custom_picklist_service_or_goods(crm):

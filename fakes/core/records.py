@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -112,6 +112,8 @@ class RecordStore:
         self.modules = modules
         self.family = family
         self.user_id = user_id or org.owner_id
+        # a module's id as the product shows it (CRM's are per org); default: the ModuleDef's
+        self.module_id_of: Callable[[str], str] | None = None
         self._users: dict[str, dict[str, str]] = {}
         self.events: list[ChangeEvent] = []  # announced after commit, see publish()
         self._reserved_ids: deque[str] = deque()
@@ -207,7 +209,9 @@ class RecordStore:
             if dup is not None:
                 raise RecordError("DUPLICATE_DATA", "duplicate data", {
                     "api_name": fdef.api_name, "json_path": f"$.data[{index}].{fdef.api_name}",
-                    "duplicate_record": {"id": dup.id, "module": {"api_name": mdef.api_name, "id": mdef.module_id},
+                    "duplicate_record": {"id": dup.id, "module": {
+                        "api_name": mdef.api_name,
+                        "id": self.module_id_of(mdef.api_name) if self.module_id_of else mdef.module_id},
                                          "Owner": self.user(dup.owner_id)}})
 
     def match(self, module: str, field_name: str, value: Any, *, exclude: str | None = None) -> Record | None:

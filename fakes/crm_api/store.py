@@ -81,6 +81,7 @@ class CrmStore:
         self.s = s
         self.org = org
         self.rs = RecordStore(lab, s, org, md.MODULES, family="crm", user_id=user_id)
+        self.rs.module_id_of = self.module_id  # DUPLICATE_DATA's duplicate_record.module.id
 
     # -- basics ---------------------------------------------------------------------------------
     def now(self) -> datetime:
