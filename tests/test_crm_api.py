@@ -478,6 +478,14 @@ def test_scopes_are_checked_per_module_and_operation(client):
         assert r.status_code == 401 and r.get_json()["code"] == "OAUTH_SCOPE_MISMATCH"
 
 
+def test_limit_headers_on_every_answer_with_limits_off(client, crm):
+    client.post("/_lab/clock/freeze", json={"at": "2026-02-01T09:30:00Z"})
+    r = crm.get("/org")  # limits off: the edition's credits shown, none counted
+    assert r.headers["X-RATELIMIT-LIMIT"] == r.headers["X-RATELIMIT-REMAINING"]
+    assert int(r.headers["X-RATELIMIT-LIMIT"]) >= 50000 and r.headers["X-RATELIMIT-RESET"] == "1800"
+    assert crm.get("/Nope", params={"fields": "x"}).headers["X-RATELIMIT-LIMIT"]  # errors too
+
+
 def test_credits_run_out_with_429_and_come_back_after_24_hours(client, crm):
     client.post("/_lab/clock/freeze", json={"at": "2026-02-01T09:00:00Z"})
     lab_patch_org(client, crm.org, rate_limits=True, settings={"credits_limit": 3})
