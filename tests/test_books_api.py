@@ -407,6 +407,9 @@ def test_answers_carry_every_property_of_zohos_schemas_with_empty_values(books):
     assert set(keys("invoice_list")) <= set(row)
     assert set(keys("item_list")) <= set(books.get("/items").get_json()["items"][0])
     assert set(keys("contact_list")) <= set(books.get("/contacts").get_json()["contacts"][0])
+    org = books.get(f"/organizations/{books.org}").get_json()["organization"]
+    assert set(keys("organization")) <= set(org) and org["address"]["city"] == ""
+    assert set(keys("currency_list")) <= set(books.get("/settings/currencies").get_json()["currencies"][0])
     # empty lists and objects are fresh per answer, never one shared default
     from fakes.books_api.spec_fields import complete
 

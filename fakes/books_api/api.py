@@ -106,14 +106,15 @@ def make_blueprint(name: str) -> Blueprint:
         with lab().db.session() as s:
             orgs = orgs_of_user(s, c.principal.user_id, c.product.name)
             helper = BooksStore(lab(), s, orgs[0]) if orgs else None
-            out = [helper.organization_json(o, is_default=(i == 0)) for i, o in enumerate(orgs)] if helper else []
+            out = [complete("organization_list", helper.organization_json(o, is_default=(i == 0)))
+                   for i, o in enumerate(orgs)] if helper else []
             s.commit()  # a base currency may have been healed
         return ok(organizations=out)
 
     @bp.get("/organizations/<organization_id>")
     def organization_get(organization_id: str):
         with store() as st:
-            return ok(organization=st.organization_json(st.org, is_default=False))
+            return ok(organization=complete("organization", st.organization_json(st.org, is_default=False)))
 
     # users (Books v3 users.yml) ---------------------------------------------------------------
     @bp.get("/users")
@@ -338,7 +339,7 @@ def make_blueprint(name: str) -> Blueprint:
     def currencies_list():
         with store() as st:
             rows = st.currencies()
-            out = [st.currency_json(c, listing=True) for c in rows]
+            out = [complete("currency_list", st.currency_json(c, listing=True)) for c in rows]
         return ok(currencies=out, page_context=page_context(Page(1, md.PER_PAGE_MAX), False,
                                                             {"report_name": "Currencies"}))
 
@@ -348,19 +349,19 @@ def make_blueprint(name: str) -> Blueprint:
         with store() as st:
             c = st.create_currency(data)
             out = st.currency_json(c)
-        return ok("The currency has been added.", 201, currency=out)
+        return ok("The currency has been added.", 201, currency=complete("currency", out))
 
     @bp.get("/settings/currencies/<currency_id>")
     def currencies_get(currency_id: str):
         with store() as st:
-            return ok(currency=st.currency_json(st.currency(currency_id)))
+            return ok(currency=complete("currency", st.currency_json(st.currency(currency_id))))
 
     @bp.put("/settings/currencies/<currency_id>")
     def currencies_update(currency_id: str):
         data = body()
         with store() as st:
             out = st.currency_json(st.update_currency(currency_id, data))
-        return ok("Currency information has been saved.", currency=out)
+        return ok("Currency information has been saved.", currency=complete("currency", out))
 
     @bp.delete("/settings/currencies/<currency_id>")
     def currencies_delete(currency_id: str):

@@ -31,6 +31,10 @@ SOURCES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "item_list": ("items.yml", "list-items-response", ("items", "[]")),
     "invoice": ("invoices.yml", "get-an-invoice-response", ("invoice",)),
     "invoice_list": ("invoices.yml", "list-invoices-response", ("invoices", "[]")),
+    "organization": ("organizations.yml", "get-an-organization-response", ("organization",)),
+    "organization_list": ("organizations.yml", "list-organizations-response", ("organizations", "[]")),
+    "currency": ("currency.yml", "get-a-currency-response", ("currency",)),
+    "currency_list": ("currency.yml", "list-currencies-response", ("currencies", "[]")),
 }
 
 # Keys whose spec type is wrong against Zoho's own examples and answers (tests/contract ERRATA):
