@@ -387,16 +387,73 @@ def test_token_expires_after_3600_lab_seconds(client, books):
     assert r.status_code == 401 and r.get_json()["code"] == 57
 
 
+# -- every property of Zoho's schemas (issue 14) --------------------------------------------------------
+
+
+def test_answers_carry_every_property_of_zohos_schemas_with_empty_values(books):
+    from fakes.books_api.spec_fields import keys
+
+    c = new_contact(books)
+    got = books.get(f"/contacts/{c['contact_id']}").get_json()["contact"]
+    assert set(keys("contact")) <= set(got) and len(keys("contact")) == 52
+    assert got["credit_limit"] == 0 and got["owner_id"] == "" and got["payment_reminder_enabled"] is False
+    item = books.post("/items", {"name": "Visit", "rate": 80}).get_json()["item"]
+    inv = books.post("/invoices", {"customer_id": c["contact_id"],
+                                   "line_items": [{"item_id": item["item_id"], "quantity": 1}]}).get_json()["invoice"]
+    assert set(keys("invoice")) <= set(inv) and len(keys("invoice")) == 70
+    assert inv["invoice_url"] == "" and inv["template_id"] == "" and inv["salesperson_id"] == ""
+    assert inv["payment_reminder_enabled"] is False and inv["total"] == 80  # ours are kept
+    row = books.get("/invoices").get_json()["invoices"][0]
+    assert set(keys("invoice_list")) <= set(row)
+    assert set(keys("item_list")) <= set(books.get("/items").get_json()["items"][0])
+    assert set(keys("contact_list")) <= set(books.get("/contacts").get_json()["contacts"][0])
+    org = books.get(f"/organizations/{books.org}").get_json()["organization"]
+    assert set(keys("organization")) <= set(org) and org["address"]["city"] == ""
+    assert set(keys("currency_list")) <= set(books.get("/settings/currencies").get_json()["currencies"][0])
+    # empty lists and objects are fresh per answer, never one shared default
+    from fakes.books_api.spec_fields import complete
+
+    one, two = complete("invoice", {}), complete("invoice", {})
+    assert one["line_items"] == [] and one["line_items"] is not two["line_items"]
+
+
+# -- users -----------------------------------------------------------------------------------------
+
+
+def test_users_list_and_me_follow_the_users_spec(books):
+    r = books.get("/users")
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["code"] == 0 and body["message"] == "success"
+    (u,) = body["users"]
+    assert u["email"] == books.t.email and u["is_current_user"] is True and u["status"] == "active"
+    assert u["user_role"] == "admin" and len(u["user_id"]) == 15 and u["user_id"] != u["role_id"]
+    assert body["page_context"]["report_name"] == "Users" and body["page_context"]["has_more_page"] is False
+    me = books.get("/users/me").get_json()["user"]
+    assert me["user_id"] == u["user_id"] and me["email_ids"] == [{"email": books.t.email, "is_selected": True}]
+    assert books.get(f"/users/{u['user_id']}").get_json()["user"]["name"] == me["name"]
+    assert books.get("/users", params={"filter_by": "Status.Inactive"}).get_json()["users"] == []
+    assert books.get("/users", params={"filter_by": "nope"}).status_code == 400
+    assert books.get("/users/982000000554041").status_code == 404
+
+
 # -- limits ----------------------------------------------------------------------------------------
 
 
-def test_limits_are_off_by_default(books):
+def test_limits_are_off_by_default_yet_every_answer_carries_the_plans_headers(client, books):
+    client.post("/_lab/clock/freeze", json={"at": "2026-05-01T14:00:00Z"})
     for _ in range(105):
         r = books.get("/settings/currencies")
-    assert r.status_code == 200 and "X-Rate-Limit-Limit" not in r.headers
+    assert r.status_code == 200
+    # real Books sends them on ordinary answers (Weble/ZohoBooksApi#38): the daily plan figure
+    assert r.headers["X-Rate-Limit-Limit"] == "2000" and r.headers["X-Rate-Limit-Remaining"] == "2000"
+    assert r.headers["X-Rate-Limit-Reset"] == str(10 * 3600)  # seconds to the day's end
+    assert books.get("/contacts/404404").headers["X-Rate-Limit-Limit"] == "2000"  # errors too
+    client.patch(f"/_lab/orgs/{books.org}", json={"edition": "professional"})
+    assert books.get("/contacts").headers["X-Rate-Limit-Limit"] == "5000"
 
 
-def test_per_minute_limit_44_with_retry_after_then_resets_on_the_lab_clock(client, books):
+def test_per_minute_limit_44_without_retry_after_then_resets_on_the_lab_clock(client, books):
     client.post("/_lab/clock/freeze", json={"at": "2026-05-01T08:00:00Z"})
     client.patch(f"/_lab/orgs/{books.org}", json={"rate_limits": True})
     for i in range(100):
@@ -406,7 +463,8 @@ def test_per_minute_limit_44_with_retry_after_then_resets_on_the_lab_clock(clien
     assert int(r.headers["X-Rate-Limit-Remaining"]) == 1900
     r = books.get("/settings/currencies")
     assert r.status_code == 429 and r.get_json()["code"] == 44
-    assert r.headers["Retry-After"] == "60"
+    # real Books sends no Retry-After (docs/books.md, Sources settled); the limit headers still come
+    assert "Retry-After" not in r.headers and r.headers["X-Rate-Limit-Limit"] == "2000"
     client.post("/_lab/clock/advance", json={"seconds": 60})
     assert books.get("/settings/currencies").status_code == 200
 
@@ -427,7 +485,7 @@ def test_daily_plan_limit_45(client, books):
     assert n == 1001
     assert r.status_code == 429 and r.get_json() == {
         "code": 45, "message": "The API call for this organization has exceeded the maximum call rate limit of 1000."}
-    assert int(r.headers["Retry-After"]) > 60
+    assert "Retry-After" not in r.headers and int(r.headers["X-Rate-Limit-Reset"]) > 60
     client.post("/_lab/clock/advance", json={"seconds": 86400})
     assert books.get("/settings/currencies").status_code == 200
 

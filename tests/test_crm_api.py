@@ -137,7 +137,11 @@ def test_lookups_show_the_display_name_and_must_exist(crm):
     # Account_Name is unique in Accounts
     r = crm.post("/Accounts", {"data": [{"Account_Name": "Zylker"}]})
     assert r.get_json()["data"][0]["code"] == "DUPLICATE_DATA"
-    assert r.get_json()["data"][0]["details"]["duplicate_record"]["id"] == acc
+    dup = r.get_json()["data"][0]["details"]["duplicate_record"]
+    assert dup["id"] == acc
+    # module.id is the module's id as /settings/modules shows it, not "" (record.json Minified_Module)
+    modules = {m["api_name"]: m["id"] for m in crm.get("/settings/modules").get_json()["modules"]}
+    assert dup["module"] == {"api_name": "Accounts", "id": modules["Accounts"]} and modules["Accounts"]
 
 
 def test_product_type_is_a_custom_picklist_service_or_goods(crm):
@@ -427,8 +431,25 @@ def test_modules_users_org(crm):
     me = crm.get("/users", params={"type": "CurrentUser"}).get_json()
     assert me["users"][0]["email"] == crm.t.email and me["info"]["count"] == 1
     org = crm.get("/org").get_json()["org"][0]
-    assert org["id"] == crm.org and org["zgid"] == crm.org and org["currency"] == "USD"
+    assert org["zgid"] == crm.org and org["currency"] == "USD"
     assert org["license_details"]["paid_type"] == "Standard"
+
+
+def test_user_and_org_ids_are_record_ids_distinct_from_zuid_and_zgid(crm):
+    """Real CRM: user id 1386586000000078001 vs zuid 400000; org id 2019230000000452658 vs zgid
+    74822955 (issue 14). Created_By, Modified_By and Owner carry the user's record id."""
+    me = crm.get("/users", params={"type": "CurrentUser"}).get_json()["users"][0]
+    assert me["id"] != me["zuid"] and len(me["id"]) == 19 and me["id"].endswith(me["zuid"])
+    org = crm.get("/org").get_json()["org"][0]
+    assert org["id"] != org["zgid"] and len(org["id"]) == 19 and org["primary_zuid"] == me["zuid"]
+    assert crm.get(f"/users/{me['id']}").get_json()["users"][0]["zuid"] == me["zuid"]
+    r = crm.post("/Contacts", {"data": [{"Last_Name": "Ids", "Owner": {"id": me["id"]}}]})
+    details = r.get_json()["data"][0]["details"]
+    assert details["Created_By"]["id"] == me["id"] and details["Modified_By"]["id"] == me["id"]
+    rec = crm.get(f"/Contacts/{details['id']}").get_json()["data"][0]
+    assert rec["Owner"]["id"] == rec["Created_By"]["id"] == rec["Modified_By"]["id"] == me["id"]
+    found = crm.get("/Contacts/search", params={"criteria": f"(Owner:equals:{me['id']})"}).get_json()["data"]
+    assert [x["id"] for x in found] == [details["id"]]
 
 
 # -- auth, scopes, limits ----------------------------------------------------------------------------------
@@ -455,6 +476,14 @@ def test_scopes_are_checked_per_module_and_operation(client):
     for r in (crm.post("/Contacts", {"data": [{"Last_Name": "x"}]}), crm.get("/Accounts", params={"fields": "x"}),
               crm.get("/users"), crm.post("/coql", {"select_query": "x"}), crm.get("/actions/watch")):
         assert r.status_code == 401 and r.get_json()["code"] == "OAUTH_SCOPE_MISMATCH"
+
+
+def test_limit_headers_on_every_answer_with_limits_off(client, crm):
+    client.post("/_lab/clock/freeze", json={"at": "2026-02-01T09:30:00Z"})
+    r = crm.get("/org")  # limits off: the edition's credits shown, none counted
+    assert r.headers["X-RATELIMIT-LIMIT"] == r.headers["X-RATELIMIT-REMAINING"]
+    assert int(r.headers["X-RATELIMIT-LIMIT"]) >= 50000 and r.headers["X-RATELIMIT-RESET"] == "1800"
+    assert crm.get("/Nope", params={"fields": "x"}).headers["X-RATELIMIT-LIMIT"]  # errors too
 
 
 def test_credits_run_out_with_429_and_come_back_after_24_hours(client, crm):

@@ -98,7 +98,7 @@ def test_sdk_call_sequence_works_with_only_the_base_url_changed(live):
     with httpx.Client(base_url=f"{api}/crm/v8", headers=h, timeout=10) as c:
         me = c.get("/users", params={"type": "CurrentUser"})
         assert me.status_code == 200 and me.json()["users"][0]["email"] == t["email"]
-        assert c.get("/org").json()["org"][0]["id"] == t["orgs"]["crm"]
+        assert c.get("/org").json()["org"][0]["zgid"] == t["orgs"]["crm"]
         fields = {f["api_name"]: f for f in c.get("/settings/fields", params={"module": "Contacts"}).json()["fields"]}
         assert fields["Last_Name"]["system_mandatory"]
         salutation = fields["Salutation"]["pick_list_values"][1]["actual_value"]

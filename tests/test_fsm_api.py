@@ -94,7 +94,7 @@ def test_empty_list_is_204_and_lists_page_with_info(fsm):
     ("Service_And_Parts", {"Name": "Painting", "Unit_Price": 10}, "Type"),
     ("Work_Orders", {"Type": "Service"}, "Summary"),
     ("Assets", {"Serial_Number": "X1"}, "Name"),
-    ("Service_Appointments", {"Status": "Scheduled"}, "Work_Order"),
+    ("Service_Appointments", {"Status": "Scheduled"}, "$Service_Line_Items"),
 ])
 def test_mandatory_fields_per_module(fsm, module, record, missing):
     r = fsm.post(f"/{module}", {"data": [record]})
@@ -528,6 +528,19 @@ def test_rate_limit_headers_daily_limit_and_concurrency(client):
     assert fsm.get("/Contacts").status_code == 204
 
 
+def test_rate_limit_headers_on_every_answer_even_with_limits_off(client):
+    client.post("/_lab/clock/freeze", json={"at": "2026-05-01T23:00:00Z"})
+    fsm = new_fsm(client)  # limits off: nothing enforced, nothing counted, the plan still shown
+    for _ in range(3):
+        r = fsm.get("/Contacts")
+    assert r.status_code == 204
+    assert r.headers["x-ratelimit-limit"] == "25000" and r.headers["x-ratelimit-remaining"] == "25000"
+    assert r.headers["x-ratelimit-reset"] == "3600"
+    assert fsm.get("/Nope").headers["x-ratelimit-limit"] == "25000"  # an error answer too
+    free = new_fsm(client, editions={"fsm": "free"})
+    assert free.get("/Contacts").headers["x-ratelimit-limit"] == "5000"
+
+
 def test_scopes_follow_the_docs(client):
     fsm = new_fsm(client, scopes=["ZohoFSM.modules.Contacts.READ", "ZohoFSM.modules.WorkOrders.ALL"])
     assert fsm.get("/Contacts").status_code == 204
@@ -595,7 +608,7 @@ def test_malformed_input_gets_an_fsm_error_never_a_500(fsm, method, path, kw, st
 def test_modules_and_field_metadata(fsm):
     modules = {m["api_name"] for m in fsm.get("/settings/modules").get_json()["modules"]}
     assert modules == {"Contacts", "Companies", "Service_And_Parts", "Work_Orders", "Requests", "Estimates",
-                       "Service_Appointments", "Assets"}
+                       "Service_Appointments", "Assets", "Territories"}
     fields = {f["api_name"]: f for f in fsm.get("/settings/fields", params={"module": "Service_And_Parts"})
               .get_json()["fields"]}
     assert fields["Unit_Price"]["system_mandatory"] is True and fields["$inactive"]["data_type"] == "boolean"
@@ -633,3 +646,119 @@ def test_seeding_is_deterministic_by_seed_and_chunking(client):
     wo = one.get("/Work_Orders", params={"per_page": 1}).get_json()["data"][0]
     r = one.delete(f"/Contacts/{wo['Contact']['id']}")
     assert r.get_json()["data"][0]["code"] == "RECORD_LOOKUP_IN_OTHER_MODULE"
+
+
+# -- what client code of real orgs sends (issue 14) ---------------------------------------------------
+# Sources: zoho.com/fsm/developer/help/api/ create-service-appointment, reschedule-service-appointment,
+# list-service-appointment-transitions, dispatch-service-appointment, get-territories, get-an-user,
+# get-attachments, add-attachment-to-record (.html); see docs/fsm.md.
+
+
+def test_billing_address_sublookup_copies_the_service_address(fsm):
+    addr = {"Street_1": "813 E State St", "City": "Rockford", "Zip_Code": "61104"}
+    cid = fsm.contact(Service_Address=addr, Billing_Address="$SUBLOOKUP_Service_Address")
+    got = fsm.one("Contacts", cid)
+    assert {k: got["Billing_Address"][k] for k in addr} == addr
+    assert got["Billing_Address"]["id"] != got["Service_Address"]["id"]  # an address of its own
+    r = fsm.post("/Contacts", {"data": [{"Last_Name": "X", "Email": "x@x.com",
+                                         "Billing_Address": "$SUBLOOKUP_Service_Address"}]})
+    assert r.status_code == 400 and error_of(r)["details"]["api_name"] == "Billing_Address"
+
+
+def test_request_line_items_take_a_service_address_by_id(fsm):
+    cid = fsm.contact(Service_Address={"Street_1": "1 Main St"})
+    address_id = fsm.one("Contacts", cid)["Service_Address"]["id"]
+    r = fsm.post("/Requests", {"data": [{"Summary": "Leak", "Contact": cid, "Service_Line_Items": [
+        {"Service": fsm.service(), "Quantity": 1, "Service_Address": {"id": address_id}}]}]})
+    assert r.status_code == 201, r.get_json()
+    rid = r.get_json()["data"]["Requests"][0]["id"]
+    assert fsm.one("Requests", rid)["Service_Line_Items"][0]["Service_Address"]["id"] == address_id
+    r = fsm.post("/Requests", {"data": [{"Summary": "Leak", "Contact": cid, "Service_Line_Items": [
+        {"Service": fsm.service("B"), "Service_Address": "1 Main St"}]}]})
+    assert r.status_code == 400 and "Service_Address" in error_of(r)["details"]["api_name"]
+
+
+def test_work_order_create_answers_line_ids_and_an_appointment_is_made_from_them(fsm):
+    cid, sid = fsm.contact(), fsm.service()
+    r = fsm.post("/Work_Orders", {"data": [{"Summary": "AC", "Type": "Service", "Contact": cid,
+                                            "Service_Line_Items": [{"Service": sid, "Quantity": 2}]}]})
+    made = r.get_json()["data"]["Work_Orders"][0]
+    (line,) = made["Service_Line_Items"]
+    assert line["id"].isdigit() and line["id"] != made["id"]
+    assert fsm.one("Work_Orders", made["id"])["Service_Line_Items"][0]["id"] == line["id"]
+    r = fsm.post("/Service_Appointments", {"data": [{
+        "Summary": "Install", "Scheduled_Start_Date_Time": "2026-05-04T09:00:00Z",
+        "Scheduled_End_Date_Time": "2026-05-04T10:00:00Z", "$Service_Line_Items": [line["id"]]}]})
+    assert r.status_code == 201, r.get_json()
+    sa = fsm.one("Service_Appointments", r.get_json()["data"]["Service_Appointments"][0]["id"])
+    assert sa["Work_Order"]["id"] == made["id"] and sa["Contact"]["id"] == cid
+    assert sa["Status"] == "New"  # its initial status, not null (no service resources yet)
+    r = fsm.post("/Service_Appointments", {"data": [{"Summary": "X", "$Service_Line_Items": ["1234567890123"]}]})
+    assert r.status_code == 400 and error_of(r)["details"]["api_name"] == "$Service_Line_Items"
+
+
+def test_territories_and_users_with_their_service_resources(fsm):
+    terr = fsm.get("/Territories")
+    assert terr.status_code == 200 and len(terr.get_json()["data"]) == 1  # the org's default territory
+    assert terr.get_json()["data"][0]["Name"]
+    users = fsm.get("/users").get_json()
+    (u,) = users["users"]
+    sr = u["Service_Resources"]
+    assert u["email"] == fsm.t.email and sr["User"] == u["id"] and sr["id"] not in (u["id"], u["zuid"])
+    assert users["info"]["count"] == 1
+    assert fsm.get(f"/users/{u['id']}").get_json()["users"][0]["zuid"] == u["zuid"]
+
+
+def _appointment(fsm, **extra) -> str:
+    wo = fsm.post("/Work_Orders", {"data": [{"Summary": "AC", "Type": "Service", "Contact": fsm.contact(),
+                                             "Service_Line_Items": [{"Service": fsm.service()}]}]})
+    line = wo.get_json()["data"]["Work_Orders"][0]["Service_Line_Items"][0]["id"]
+    return fsm.create("Service_Appointments", {"Summary": "S", "$Service_Line_Items": [line],
+                                               "Scheduled_Start_Date_Time": "2026-05-04T09:00:00Z",
+                                               "Scheduled_End_Date_Time": "2026-05-04T10:00:00Z", **extra})[0]
+
+
+def test_appointment_reschedule_and_blueprint_transitions(fsm):
+    resource = fsm.get("/users").get_json()["users"][0]["Service_Resources"]["id"]
+    sa = _appointment(fsm, **{"$Service_Resources": [resource]})
+    assert fsm.one("Service_Appointments", sa)["Status"] == "Scheduled"
+    r = fsm.put(f"/Service_Appointments/{sa}/actions/reschedule", {"data": [{
+        "Scheduled_Start_Date_Time": "2026-05-05T09:00:00Z", "Scheduled_End_Date_Time": "2026-05-05T10:00:00Z",
+        "$Service_Resources": [resource]}]})
+    assert r.status_code == 200 and r.get_json()["data"][0]["code"] == "SUCCESS", r.get_json()
+    assert fsm.one("Service_Appointments", sa)["Scheduled_Start_Date_Time"].startswith("2026-05-05")
+    r = fsm.put(f"/Service_Appointments/{sa}/actions/reschedule", {"data": [{"Scheduled_Start_Date_Time": "x"}]})
+    assert r.status_code == 400
+    t = fsm.get(f"/Service_Appointments/{sa}/actions/blueprint/transitions").get_json()
+    assert t["code"] == "SUCCESS" and t["process_info"]["field_value"] == "Scheduled"
+    by_name = {x["name"]: x for x in t["transitions"]}
+    assert by_name["Dispatch"]["next_field_value"] == "Dispatched" and by_name["Cancel"]["fields"][0]["mandatory"]
+    r = fsm.put(f"/Service_Appointments/{sa}/actions/blueprint",
+                {"blueprint": [{"transition_id": by_name["Dispatch"]["id"], "data": {}}]})
+    assert r.status_code == 200 and r.get_json()["message"] == "Action executed successfully"
+    assert fsm.one("Service_Appointments", sa)["Status"] == "Dispatched"
+    again = fsm.put(f"/Service_Appointments/{sa}/actions/blueprint",
+                    {"blueprint": [{"transition_id": by_name["Dispatch"]["id"], "data": {}}]})
+    assert again.status_code == 400  # not a transition of a Dispatched appointment
+    cancel = {x["name"]: x for x in fsm.get(f"/Service_Appointments/{sa}/actions/blueprint/transitions")
+              .get_json()["transitions"]}["Cancel"]["id"]
+    no_notes = fsm.put(f"/Service_Appointments/{sa}/actions/blueprint", {"blueprint": [{"transition_id": cancel}]})
+    assert no_notes.status_code == 400 and error_of(no_notes)["code"] == "MANDATORY_NOT_FOUND"
+    fsm.put(f"/Service_Appointments/{sa}/actions/blueprint",
+            {"blueprint": [{"transition_id": cancel, "data": {"Notes": "customer cancelled"}}]})
+    assert fsm.one("Service_Appointments", sa)["Status"] == "Cancelled"
+
+
+def test_record_attachments_list_and_add(fsm):
+    sa = _appointment(fsm)
+    assert fsm.get(f"/Service_Appointments/{sa}/Attachments").status_code == 204
+    r = fsm.post(f"/Service_Appointments/{sa}/Attachments", {"data": [
+        {"File_Id": "17346XXQg94H", "File_Name": "file1.png"}, {"File_Id": "17346XXkXn6N", "File_Name": "file2.png"}]})
+    assert r.status_code == 200, r.get_json()
+    assert [e["message"] for e in r.get_json()["data"]] == ["attachment uploaded successfully"] * 2
+    listed = fsm.get(f"/Service_Appointments/{sa}/Attachments").get_json()
+    assert {a["File_Name"] for a in listed["data"]} == {"file1.png", "file2.png"}
+    a = listed["data"][0]
+    assert a["$se_module"] == "Service_Appointments" and a["Parent_Record_Id"]["id"] == sa and a["$file_id"]
+    assert fsm.post(f"/Service_Appointments/{sa}/Attachments", {"data": [{"File_Name": "x"}]}).status_code == 400
+    assert fsm.get("/Contacts/1234567890123/Attachments").status_code == 400

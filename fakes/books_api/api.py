@@ -20,6 +20,7 @@ from fakes.core.tenants import orgs_of_user
 
 from . import errors
 from . import metadata as md
+from .spec_fields import complete  # every property of Zoho's response schemas (issue 14)
 from .store import BooksStore, Page
 
 ORG_HEADERS = {"books": "X-com-zoho-books-organizationid", "invoice": "X-com-zoho-invoice-organizationid"}
@@ -105,14 +106,35 @@ def make_blueprint(name: str) -> Blueprint:
         with lab().db.session() as s:
             orgs = orgs_of_user(s, c.principal.user_id, c.product.name)
             helper = BooksStore(lab(), s, orgs[0]) if orgs else None
-            out = [helper.organization_json(o, is_default=(i == 0)) for i, o in enumerate(orgs)] if helper else []
+            out = [complete("organization_list", helper.organization_json(o, is_default=(i == 0)))
+                   for i, o in enumerate(orgs)] if helper else []
             s.commit()  # a base currency may have been healed
         return ok(organizations=out)
 
     @bp.get("/organizations/<organization_id>")
     def organization_get(organization_id: str):
         with store() as st:
-            return ok(organization=st.organization_json(st.org, is_default=False))
+            return ok(organization=complete("organization", st.organization_json(st.org, is_default=False)))
+
+    # users (Books v3 users.yml) ---------------------------------------------------------------
+    @bp.get("/users")
+    def users_list():
+        p = page_args()
+        with store() as st:
+            users, more = st.list_users(request.args.get("filter_by") or "Status.All", ctx().principal.user_id, p)
+        return ok(users=users, page_context={**page_context(p, more, {}), "report_name": "Users",
+                                             "sort_column": "name", "sort_order": "A"})
+
+    @bp.get("/users/me")
+    def users_me():
+        with store() as st:
+            return ok(user=st.get_user(st.lab.ids.user_record_id(st.org.product, st.org.id,
+                                                                    ctx().principal.user_id)))
+
+    @bp.get("/users/<user_id>")
+    def users_get(user_id: str):
+        with store() as st:
+            return ok(user=st.get_user(user_id))
 
     # contacts ------------------------------------------------------------------------------
     @bp.post("/contacts")
@@ -122,7 +144,7 @@ def make_blueprint(name: str) -> Blueprint:
             c = st.create_contact(data)
             st.s.flush()
             out = st.contact_json(c, has_transaction=False)
-        return ok("The contact has been created", 201, contact=out)
+        return ok("The contact has been created", 201, contact=complete("contact", out))
 
     @bp.get("/contacts")
     def contacts_list():
@@ -131,13 +153,13 @@ def make_blueprint(name: str) -> Blueprint:
             rows, more, extra = st.list_contacts(request.args.to_dict(), p)
             currencies = {c.id: c for c in st.currencies()}
             outstanding = st.outstanding_by_contact([r.id for r in rows])
-            out = [st.contact_list_json(r, currencies, outstanding) for r in rows]
+            out = [complete("contact_list", st.contact_list_json(r, currencies, outstanding)) for r in rows]
         return ok(contacts=out, page_context=page_context(p, more, extra))
 
     @bp.get("/contacts/<contact_id>")
     def contacts_get(contact_id: str):
         with store() as st:
-            return ok(contact=st.contact_json(st.contact(contact_id)))
+            return ok(contact=complete("contact", st.contact_json(st.contact(contact_id))))
 
     @bp.put("/contacts/<contact_id>")
     def contacts_update(contact_id: str):
@@ -146,7 +168,7 @@ def make_blueprint(name: str) -> Blueprint:
             c = st.update_contact(contact_id, data)
             st.s.flush()
             out = st.contact_json(c)
-        return ok("Contact has been updated successfully", contact=out)
+        return ok("Contact has been updated successfully", contact=complete("contact", out))
 
     @bp.delete("/contacts/<contact_id>")
     def contacts_delete(contact_id: str):
@@ -174,7 +196,7 @@ def make_blueprint(name: str) -> Blueprint:
             row = st.create_person(data)
             st.s.flush()
             out = st.person_json(row)
-        return ok("The contactperson has been Created", 201, contact_person=[out])
+        return ok("The contactperson has been Created", 201, contact_person=[complete("contact_person", out)])
 
     @bp.put("/contacts/contactpersons/<person_id>")
     def persons_update(person_id: str):
@@ -183,7 +205,7 @@ def make_blueprint(name: str) -> Blueprint:
             row = st.update_person(person_id, data)
             st.s.flush()
             out = st.person_json(row)
-        return ok("The contactperson details has been updated.", contact_person=[out])
+        return ok("The contactperson details has been updated.", contact_person=[complete("contact_person", out)])
 
     @bp.delete("/contacts/contactpersons/<person_id>")
     def persons_delete(person_id: str):
@@ -204,7 +226,8 @@ def make_blueprint(name: str) -> Blueprint:
             st.contact(contact_id)
             persons = st.persons(contact_id)
         chunk = persons[(p.page - 1) * p.per_page: p.page * p.per_page]
-        return ok(contact_persons=[BooksStore.person_json(x, with_contact=False) for x in chunk],
+        return ok(contact_persons=[complete("contact_person_list", BooksStore.person_json(x, with_contact=False))
+                                   for x in chunk],
                   page_context=page_context(p, len(persons) > p.page * p.per_page,
                                             {"sort_column": "contact_person_id", "sort_order": "A"}))
 
@@ -212,7 +235,7 @@ def make_blueprint(name: str) -> Blueprint:
     def persons_get(contact_id: str, person_id: str):
         with store() as st:
             st.contact(contact_id)
-            return ok(contact_person=st.person_json(st.person(person_id, contact_id)))
+            return ok(contact_person=complete("contact_person", st.person_json(st.person(person_id, contact_id))))
 
     # items ------------------------------------------------------------------------------------
     @bp.post("/items")
@@ -222,7 +245,7 @@ def make_blueprint(name: str) -> Blueprint:
             it = st.create_item(data)
             st.s.flush()
             out = st.item_json(it)
-        return ok("The item has been added.", 201, item=out)
+        return ok("The item has been added.", 201, item=complete("item", out))
 
     @bp.get("/items")
     def items_list():
@@ -230,13 +253,13 @@ def make_blueprint(name: str) -> Blueprint:
         with store() as st:
             rows, more, extra = st.list_items(request.args.to_dict(), p)
             taxes = {t.id: t for t in st.taxes()}
-            out = [st.item_json(r, taxes) for r in rows]
+            out = [complete("item_list", st.item_json(r, taxes)) for r in rows]
         return ok(items=out, page_context=page_context(p, more, extra))
 
     @bp.get("/items/<item_id>")
     def items_get(item_id: str):
         with store() as st:
-            return ok(item=st.item_json(st.item(item_id)))
+            return ok(item=complete("item", st.item_json(st.item(item_id))))
 
     @bp.put("/items/<item_id>")
     def items_update(item_id: str):
@@ -245,7 +268,7 @@ def make_blueprint(name: str) -> Blueprint:
             it = st.update_item(item_id, data)
             st.s.flush()
             out = st.item_json(it)
-        return ok("Item details have been saved.", item=out)
+        return ok("Item details have been saved.", item=complete("item", out))
 
     @bp.delete("/items/<item_id>")
     def items_delete(item_id: str):
@@ -273,20 +296,20 @@ def make_blueprint(name: str) -> Blueprint:
             inv = st.create_invoice(data)
             st.s.flush()
             out = st.invoice_json(inv)
-        return ok("The invoice has been created.", 201, invoice=out)
+        return ok("The invoice has been created.", 201, invoice=complete("invoice", out))
 
     @bp.get("/invoices")
     def invoices_list():
         p = page_args()
         with store() as st:
             rows, more, extra = st.list_invoices(request.args.to_dict(), p)
-            out = [st.invoice_json(r, full=False) for r in rows]
+            out = [complete("invoice_list", st.invoice_json(r, full=False)) for r in rows]
         return ok(invoices=out, page_context=page_context(p, more, extra))
 
     @bp.get("/invoices/<invoice_id>")
     def invoices_get(invoice_id: str):
         with store() as st:
-            return ok(invoice=st.invoice_json(st.invoice(invoice_id)))
+            return ok(invoice=complete("invoice", st.invoice_json(st.invoice(invoice_id))))
 
     @bp.put("/invoices/<invoice_id>")
     def invoices_update(invoice_id: str):
@@ -295,7 +318,7 @@ def make_blueprint(name: str) -> Blueprint:
             inv = st.update_invoice(invoice_id, data)
             st.s.flush()
             out = st.invoice_json(inv)
-        return ok("Invoice information has been updated.", invoice=out)
+        return ok("Invoice information has been updated.", invoice=complete("invoice", out))
 
     @bp.delete("/invoices/<invoice_id>")
     def invoices_delete(invoice_id: str):
@@ -316,7 +339,7 @@ def make_blueprint(name: str) -> Blueprint:
     def currencies_list():
         with store() as st:
             rows = st.currencies()
-            out = [st.currency_json(c, listing=True) for c in rows]
+            out = [complete("currency_list", st.currency_json(c, listing=True)) for c in rows]
         return ok(currencies=out, page_context=page_context(Page(1, md.PER_PAGE_MAX), False,
                                                             {"report_name": "Currencies"}))
 
@@ -326,19 +349,19 @@ def make_blueprint(name: str) -> Blueprint:
         with store() as st:
             c = st.create_currency(data)
             out = st.currency_json(c)
-        return ok("The currency has been added.", 201, currency=out)
+        return ok("The currency has been added.", 201, currency=complete("currency", out))
 
     @bp.get("/settings/currencies/<currency_id>")
     def currencies_get(currency_id: str):
         with store() as st:
-            return ok(currency=st.currency_json(st.currency(currency_id)))
+            return ok(currency=complete("currency", st.currency_json(st.currency(currency_id))))
 
     @bp.put("/settings/currencies/<currency_id>")
     def currencies_update(currency_id: str):
         data = body()
         with store() as st:
             out = st.currency_json(st.update_currency(currency_id, data))
-        return ok("Currency information has been saved.", currency=out)
+        return ok("Currency information has been saved.", currency=complete("currency", out))
 
     @bp.delete("/settings/currencies/<currency_id>")
     def currencies_delete(currency_id: str):

@@ -1076,6 +1076,62 @@ class BooksStore:
         return {"customers": int(customers), "items": int(items)}
 
 
+    # -- users (Books v3 users.yml: list-users-response, get-current-user-response) -------------------
+    # A Books user_id is the org's own id for that user (15 digits, e.g. 982000000554041), not the
+    # zuid; derived from the zuid (fakes.core.ids.user_record_id) so it maps back without a table.
+    USER_STATUS_FILTERS = {"Status.All": True, "Status.Active": True, "Status.Inactive": False,
+                           "Status.Invited": False, "Status.Deleted": False}
+
+    def _members(self) -> list[tuple[User, str]]:
+        from fakes.core.tenants import OrgMember
+
+        rows = self.s.exec(select(User, OrgMember.role).join(OrgMember, OrgMember.user_id == User.id)
+                           .where(OrgMember.org_id == self.org.id).order_by(User.name, User.id)).all()
+        return [(u, role) for u, role in rows]
+
+    def _user_ids(self, zuid: str) -> str:
+        return self.lab.ids.user_record_id(self.org.product, self.org.id, zuid)
+
+    def _role(self, role: str) -> tuple[str, str]:
+        """(role_id, user_role): Books' built-in roles admin and staff [lab: ids per org]."""
+        name = "admin" if role == "admin" else "staff"
+        return self.lab.ids.user_record_id(self.org.product, self.org.id, "6005" if name == "admin" else "6007"), name
+
+    def user_summary_json(self, u: User, role: str, current_zuid: str) -> dict[str, Any]:
+        role_id, user_role = self._role(role)
+        return {
+            "user_id": self._user_ids(u.id), "role_id": role_id, "name": u.name or u.email, "email": u.email,
+            "user_role": user_role, "status": "active", "is_current_user": u.id == current_zuid,
+            "photo_url": f"https://contacts.zoho.com/file?ID={u.id}&fs=thumb",
+            "is_customer_segmented": False, "is_vendor_segmented": False, "user_type": "zoho",
+        }
+
+    def user_json(self, u: User, role: str) -> dict[str, Any]:
+        role_id, user_role = self._role(role)
+        return {
+            "user_id": self._user_ids(u.id), "name": u.name or u.email,
+            "email_ids": [{"email": u.email, "is_selected": True}], "status": "active",
+            "user_role": user_role, "user_type": "zoho", "role_id": role_id, "cost_rate": 0.0,
+            "photo_url": f"https://contacts.zoho.com/file?ID={u.id}&fs=thumb", "is_employee": False,
+            "created_time": self.dt(u.created_time), "custom_fields": "",  # the spec's type and example
+        }
+
+    def list_users(self, filter_by: str, current_zuid: str, page: Page) -> tuple[list[dict[str, Any]], bool]:
+        if filter_by not in self.USER_STATUS_FILTERS:
+            raise errors.invalid_value("filter_by")
+        members = self._members() if self.USER_STATUS_FILTERS[filter_by] else []  # all are active
+        start = (page.page - 1) * page.per_page
+        chunk = members[start:start + page.per_page]
+        return [self.user_summary_json(u, role, current_zuid) for u, role in chunk], start + page.per_page < len(members)
+
+    def get_user(self, user_id: str) -> dict[str, Any]:
+        zuid = self.lab.ids.zuid_of(self.org.product, self.org.id, user_id)
+        for u, role in self._members():
+            if u.id == zuid and user_id != zuid:
+                return self.user_json(u, role)
+        raise errors.user_not_found()
+
+
 # ============================================================================== queries
 
 

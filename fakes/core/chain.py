@@ -1,7 +1,7 @@
 """The request handler chain, written once and applied to every product (LocalStack style).
 
 Request side, in order: request id -> product -> auth -> org -> faults -> rate limits.
-Response side: limit headers, request id header, journal. Release of held concurrency slots
+Response side: limit headers (limit_headers.py), request id header, journal. Release of held concurrency slots
 runs at teardown so it happens even when a handler blew up.
 
 Each handler is a small object with ``on_request(lab, ctx)`` (raise ``Failure``/``ZohoError``
@@ -23,6 +23,7 @@ from .context import Principal, RequestContext
 from .errors import Failure, Kind, ZohoError
 from .journal import excerpt
 from .lab import Lab
+from .limit_headers import AdvertiseLimits
 from .tenants import token_expired
 
 AUTH_SCHEME = "zoho-oauthtoken"
@@ -195,7 +196,7 @@ def redact(text: str | None) -> str | None:
 
 
 REQUEST_CHAIN: list[Handler] = [ResolveProduct(), Authenticate(), ResolveOrg(), InjectFaults(), RateLimit()]
-RESPONSE_CHAIN: list[Handler] = [AddHeaders(), Record()]
+RESPONSE_CHAIN: list[Handler] = [AdvertiseLimits(), AddHeaders(), Record()]  # type: ignore[list-item]
 
 
 def begin(lab: Lab) -> None:

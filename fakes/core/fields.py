@@ -181,7 +181,9 @@ def coerce(f: FieldDef, value: Any, lookup_name: Callable[[str, str], str | None
             for k, v in row.items():
                 col = cols.get(k)
                 if col is None:
-                    if k == "id":
+                    if k == "id":  # a row's own id is kept (line ids are referred to later)
+                        if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v).isdigit():
+                            out["id"] = str(v)
                         continue
                     raise FieldError(f"{f.api_name}.{k}", "a known subform field")
                 out[k] = coerce(col, v, lookup_name)

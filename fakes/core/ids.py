@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import lru_cache
 
 from sqlalchemy import BigInteger, Column, String
 from sqlmodel import Field, Session, SQLModel
@@ -27,7 +28,13 @@ FAMILIES = {
     "user": (8, 0),
 }
 ORG_ID_DIGITS = {"books": 9, "invoice": 9, "crm": 9, "fsm": 11, "accounts": 8}
+USER_RECORD_FAMILIES = frozenset({"crm", "books", "invoice"})  # products whose users and org have record ids
 RUNNING_BASE = 100000  # running numbers start at ...000100001, like real orgs
+
+
+@lru_cache(maxsize=4096)
+def _prefix(seed: int, family: str, org_id: str, n: int) -> str:
+    return _digits(seed, "prefix", family, org_id, n=n)
 
 
 class IdSequence(SQLModel, table=True):
@@ -62,11 +69,38 @@ class IdFactory:
         # One running number for every record of every org: prefixes are short hashes and may
         # repeat across orgs, the running part never does, so ids are unique lab-wide.
         last = increment(session, IdSequence, {"scope": "records"}, "value", count)
-        prefix = _digits(self.seed, "prefix", family, org_id, n=prefix_len)
+        prefix = _prefix(self.seed, family, org_id, prefix_len)
         return [f"{prefix}{RUNNING_BASE + n:0{running_len}d}" for n in range(last - count + 1, last + 1)]
 
     def record_id(self, session: Session, family: str, org_id: str) -> str:
         return self.record_ids(session, family, org_id, 1)[0]
+
+    # A product's user and org are records of their own in CRM: a user's ``id`` is a long record
+    # id (1386586000000078001) distinct from its ``zuid``, the org's ``id`` distinct from its
+    # ``zgid`` (issue 14). Derived, not stored: org prefix + the zuid (or zgid) in the running
+    # part, so they map back without a table. Record running numbers count up from
+    # RUNNING_BASE and would reach a 9-digit zuid only after ~10^8 records lab-wide.
+    def user_record_id(self, family: str, org_id: str, zuid: str) -> str:
+        if family not in USER_RECORD_FAMILIES or not zuid or not zuid.isdigit():
+            return zuid
+        prefix_len, running_len = FAMILIES[family]
+        return _prefix(self.seed, family, org_id, prefix_len) + f"{int(zuid):0{running_len}d}"
+
+    def zuid_of(self, family: str, org_id: str, ref: str) -> str:
+        """The zuid behind a user record id of this org (``ref`` itself when it is not one)."""
+        if family not in USER_RECORD_FAMILIES or not isinstance(ref, str) or not ref.isdigit():
+            return ref
+        prefix_len, running_len = FAMILIES[family]
+        prefix = _prefix(self.seed, family, org_id, prefix_len)
+        if len(ref) == prefix_len + running_len and ref.startswith(prefix):
+            return str(int(ref[prefix_len:]))
+        return ref
+
+    def org_prefix(self, family: str, org_id: str) -> str:
+        return _prefix(self.seed, family, org_id, FAMILIES[family][0])
+
+    def org_record_id(self, family: str, org_id: str) -> str:
+        return self.user_record_id(family, org_id, org_id)
 
 
 def token(prefix: str = "1000") -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -113,6 +113,8 @@ class RecordStore:
         self.modules = modules
         self.family = family
         self.user_id = user_id or org.owner_id
+        # a module's id as the product shows it (CRM's are per org); default: the ModuleDef's
+        self.module_id_of: Callable[[str], str] | None = None
         self._users: dict[str, dict[str, str]] = {}
         self.events: list[ChangeEvent] = []  # announced after commit, see publish()
         self._reserved_ids: deque[str] = deque()
@@ -152,16 +154,25 @@ class RecordStore:
 
     def _lookup_name(self, module: str, record_id: str) -> str | None:
         if module in ("users", "Users"):
-            return self.user(record_id)["name"] if self.s.get(User, record_id) else None
+            zuid = self.zuid_of(record_id)
+            return self.user(zuid)["name"] if self.s.get(User, zuid) else None
         r = self.find(module, record_id)
         return None if r is None else self.display_name(module, r)
 
     def user(self, user_id: str) -> dict[str, str]:
+        """A user (by zuid) as records show it: ``id`` is the product's user id for that zuid."""
         if user_id not in self._users:
             u = self.s.get(User, user_id) if user_id else None
-            self._users[user_id] = {"name": u.name if u else "", "id": user_id,
+            self._users[user_id] = {"name": u.name if u else "", "id": self.user_ref(user_id),
                                     "email": u.email if u else ""}
         return self._users[user_id]
+
+    def user_ref(self, zuid: str) -> str:
+        """The id this product gives the user with ``zuid`` (CRM: a record id of its own)."""
+        return self.lab.ids.user_record_id(self.family, self.org.id, zuid)
+
+    def zuid_of(self, ref: str) -> str:
+        return self.lab.ids.zuid_of(self.family, self.org.id, ref)
 
     # -- writes ----------------------------------------------------------------------------------
     def _apply(self, mdef: ModuleDef, doc: dict[str, Any], data: dict[str, Any], index: int) -> dict[str, Any]:
@@ -202,7 +213,9 @@ class RecordStore:
     def _duplicate(self, mdef: ModuleDef, fdef: FieldDef, dup_id: str, owner_id: str, index: int) -> RecordError:
         return RecordError("DUPLICATE_DATA", "duplicate data", {
             "api_name": fdef.api_name, "json_path": f"$.data[{index}].{fdef.api_name}",
-            "duplicate_record": {"id": dup_id, "module": {"api_name": mdef.api_name, "id": mdef.module_id},
+            "duplicate_record": {"id": dup_id, "module": {
+                "api_name": mdef.api_name,
+                "id": self.module_id_of(mdef.api_name) if self.module_id_of else mdef.module_id},
                                  "Owner": self.user(owner_id)}})
 
     def _claim_unique(self, mdef: ModuleDef, doc: dict[str, Any], old: dict[str, Any] | None, record_id: str,
@@ -316,8 +329,12 @@ class RecordStore:
 
     def _owner(self, value: Any) -> str:
         ref = value.get("id") if isinstance(value, dict) else value
-        if isinstance(ref, str) and self.s.get(User, ref) is not None:
-            return ref
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            ref = str(ref)
+        if isinstance(ref, str):
+            zuid = self.zuid_of(ref)
+            if self.s.get(User, zuid) is not None:
+                return zuid
         return self.user_id
 
     def _mdef(self, module: str) -> ModuleDef:
@@ -404,7 +421,8 @@ class RecordStore:
         if c.field == "id":
             return _ordered(col(Record.id), c, str)
         if c.field == "Owner":
-            return _ordered(col(Record.owner_id), c, lambda v: str(v.get("id") if isinstance(v, dict) else v))
+            return _ordered(col(Record.owner_id), c,
+                            lambda v: self.zuid_of(str(v.get("id") if isinstance(v, dict) else v)))
         if fdef is None:
             raise RecordError("INVALID_QUERY", "invalid query formed", {"api_name": c.field})
         if fdef.data_type in ("lookup", "ownerlookup"):

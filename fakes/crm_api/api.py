@@ -220,7 +220,8 @@ def make_blueprint(name: str) -> Blueprint:
             users = [u for u in st.users("AllUsers", ctx().principal.user_id) if u["id"] == user_id]
         if not users:
             return no_content()
-        return ok({"users": users})
+        # users.json: the one-user answer carries info too (a required property there)
+        return ok({"users": users, "info": {"per_page": 200, "count": 1, "page": 1, "more_records": False}})
 
     @bp.get("/org")
     def org_get(version: str):

@@ -81,6 +81,7 @@ class CrmStore:
         self.s = s
         self.org = org
         self.rs = RecordStore(lab, s, org, md.MODULES, family="crm", user_id=user_id)
+        self.rs.module_id_of = self.module_id  # DUPLICATE_DATA's duplicate_record.module.id
 
     # -- basics ---------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -543,7 +544,8 @@ class CrmStore:
         first, _, last = (u.name or u.email).partition(" ")
         admin = role == "admin"
         return {
-            "country": None, "language": "en_US", "microsoft": False, "id": u.id, "state": None, "fax": None,
+            "country": None, "language": "en_US", "microsoft": False, "id": self.rs.user_ref(u.id), "state": None,
+            "fax": None,
             "country_locale": "en_US", "zip": None, "created_time": self.dt(u.created_time),
             "time_format": "hh:mm a", "offset": 0,
             "profile": {"name": "Administrator" if admin else "Standard",
@@ -582,7 +584,8 @@ class CrmStore:
         return {
             "country": "United States", "photo_id": None, "city": None, "description": None, "mc_status": False,
             "gapps_enabled": False, "translation_enabled": False, "street": None,
-            "domain_name": "org" + o.id, "alias": None, "currency": o.currency_code, "id": o.id, "state": None,
+            "domain_name": "org" + o.id, "alias": None, "currency": o.currency_code,
+            "id": self.lab.ids.org_record_id("crm", o.id), "state": None,  # a record id, not the zgid
             "fax": None, "zip": None, "employee_count": "10", "website": "",
             "currency_symbol": {"USD": "$", "EUR": "€", "GBP": "£", "INR": "₹"}.get(o.currency_code, o.currency_code),
             "mobile": None, "currency_locale": "en_US", "primary_zuid": o.owner_id, "zia_portal_id": None,

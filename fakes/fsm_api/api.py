@@ -56,9 +56,11 @@ def scopes_for(req) -> list[str]:
     op = md.SCOPE_OPERATION.get(req.method, "READ")
     if segment in ("settings", "_internal"):
         return [f"{p}.settings.all", f"{p}.settings.{op}", f"{p}.modules.all"]
+    if segment == "users":  # Users APIs: ZohoFSM.users.READ
+        return [f"{p}.users.all", f"{p}.users.{op}", f"{p}.modules.all"]
     module = md.ALIASES.get(segment, segment)
     name = md.SCOPE_NAMES.get(module, module)
-    if "actions" in parts[3:]:
+    if "actions" in parts[3:] and req.method != "GET":  # transitions are listed with READ
         op = "UPDATE"
     return [f"{p}.modules.all", f"{p}.modules.{name}.all", f"{p}.modules.{name}.{op}"]
 
@@ -364,6 +366,8 @@ def make_blueprint(name: str) -> Blueprint:
         if request.headers.get("If-Modified-Since"):
             since = modified_since(request.headers["If-Modified-Since"])
         with store() as st:
+            if module == "Territories":
+                st.ensure_default_territory()
             rows, more = st.list_records(module, page=page, per_page=per_page, sort_by=sort_by, sort_order=order,
                                          modified_since=since)
             return listing(st, rows, more, page, per_page)
@@ -488,6 +492,94 @@ def make_blueprint(name: str) -> Blueprint:
             message = {"link": "record linked", "unlink": "record unlinked", "push": "record pushed"}[
                 details["sync_process"]]
         return ok({"data": [success(message, details)]})
+
+    # users (Users APIs: List Users / Get an User) ----------------------------------------------
+    @bp.get("/users")
+    def users_list():
+        page, per_page = page_args()
+        with store() as st:
+            users = st.users_json()
+        chunk = users[(page - 1) * per_page: page * per_page]
+        if not chunk:
+            return no_content()
+        return ok({"users": chunk, "info": info(page, per_page, len(chunk), page * per_page < len(users))})
+
+    @bp.get("/users/<user_id>")
+    def users_get(user_id: str):
+        with store() as st:
+            users = [u for u in st.users_json() if u["id"] == user_id]
+        if not users:
+            return no_content()
+        return ok({"users": users})
+
+    # appointment actions: reschedule, blueprint transitions -----------------------------------
+    @bp.put("/Service_Appointments/<record_id>/actions/reschedule")
+    def appointment_reschedule(record_id: str):
+        checked_id(record_id)
+        data, _trigger = read_data(ctx().product.errors)
+        with store("reschedule") as st:
+            try:
+                rec = st.reschedule(record_id, data[0])
+            except RecordError as err:
+                entries = [err.entry()]
+            else:
+                entries = [success("record updated", st.audit(rec))]
+        return batch_response(entries)
+
+    @bp.get("/<module>/<record_id>/actions/blueprint/transitions")
+    def blueprint_transitions(module: str, record_id: str):
+        module = module_of(module)
+        checked_id(record_id)
+        with store() as st:
+            try:
+                return ok(st.transitions(module, record_id))
+            except RecordError as err:
+                raise errors.from_record(err) from None
+
+    @bp.put("/<module>/<record_id>/actions/blueprint")
+    def blueprint_run(module: str, record_id: str):
+        module = module_of(module)
+        checked_id(record_id)
+        body = body_json()
+        with store("blueprint") as st:
+            try:
+                st.run_transition(module, record_id, body)
+            except RecordError as err:
+                raise errors.from_record(err) from None
+        # Dispatch / Cancel a Service Appointment: the documented answer
+        return ok({"code": "SUCCESS", "details": {}, "message": "Action executed successfully",
+                   "actions": {"before": {}, "after": {}}, "status": "success"})
+
+    # attachments (Attachments APIs: List Attachments / Add Attachments) ----------------------------
+    @bp.get("/<module>/<record_id>/Attachments")
+    def attachments_list(module: str, record_id: str):
+        module = module_of(module)
+        checked_id(record_id)
+        page, per_page = page_args()
+        with store() as st:
+            try:
+                rows = st.attachments(module, record_id)
+            except RecordError as err:
+                raise errors.from_record(err) from None
+        chunk = rows[(page - 1) * per_page: page * per_page]
+        if not chunk:
+            return no_content()
+        return ok({"data": chunk, "info": info(page, per_page, len(chunk), page * per_page < len(rows))})
+
+    @bp.post("/<module>/<record_id>/Attachments")
+    def attachments_add(module: str, record_id: str):
+        module = module_of(module)
+        checked_id(record_id)
+        data, _trigger = read_data(ctx().product.errors)
+        with store() as st:
+            if st.find(module, record_id) is None or module not in md.ATTACHMENT_MODULES:
+                try:
+                    st.attachments(module, record_id)
+                except RecordError as err:
+                    raise errors.from_record(err) from None
+            entries = each_record(data, lambda i, item: success(
+                "attachment uploaded successfully", st.attachment_audit(st.add_attachment(module, record_id, item, i))))
+        return batch_response(entries)
 
     @bp.get("/<module>/<record_id>/<related>")
     def records_related(module: str, record_id: str, related: str):

@@ -76,6 +76,8 @@ LINE_ITEM_COLUMNS = (
     F("Discount_Type", "text"), F("Line_Item_Amount", "currency"), F("Unit", "text"),
     F("Description", "textarea"), F("Sequence", "integer"), F("Status", "text"), F("Tax", "jsonobject"),
     F("Contact", "lookup", lookup="Contacts"),
+    # a Request's line may name its own service address by id (``{"id": …}``), as real orgs send
+    F("Service_Address", "jsonobject"),
     # nested rows whose shape the fake does not check beyond "a list of objects"
     F("Part_Line_Items", "jsonarray"), F("Skill_Line_Items", "jsonarray"),
 )
@@ -103,6 +105,38 @@ def _transaction(api_name: str, singular: str, *, status: tuple[str, ...], extra
     ]
     return module(api_name, singular, "Name", fields, derive=_totals)
 
+
+# -- service appointment statuses and blueprint transitions ----------------------------------------
+# List Service Appointment Transitions (zoho.com/fsm/developer/help/api/list-service-appointment-
+# transitions.html): Reschedule, Dispatch, Start Work, Complete Work, Cancel, Terminate; Cancel and
+# Terminate ask for Notes. Which transition leaves which status is [lab] (the docs show Dispatched).
+SA_STATUSES = ("New", "Scheduled", "Dispatched", "In Progress", "Completed", "Cannot Complete", "Cancelled")
+SA_INITIAL_STATUS = ("Scheduled", "New")  # [lab] with service resources / without
+NOTES_FIELD = {"display_label": "Notes", "data_type": "notes", "id": "0", "transition_sequence": 1,
+               "mandatory": True}
+# (module, status) -> [(transition name, next status or None, needs notes)]
+TRANSITIONS: dict[tuple[str, str], list[tuple[str, str | None, bool]]] = {}
+for _status in SA_STATUSES:
+    _moves: list[tuple[str, str | None, bool]] = []
+    if _status == "New":
+        _moves.append(("Schedule", "Scheduled", False))
+    if _status == "Scheduled":
+        _moves += [("Dispatch", "Dispatched", False), ("Reschedule", "Scheduled", False)]
+    if _status == "Dispatched":
+        _moves += [("Start Work", "In Progress", False), ("Reschedule", "Scheduled", False)]
+    if _status == "In Progress":
+        _moves.append(("Complete Work", "Completed", False))
+    if _status in ("Scheduled", "Dispatched", "In Progress"):
+        _moves.append(("Terminate", "Cannot Complete", True))
+    if _status in ("New", "Scheduled", "Dispatched"):
+        _moves.append(("Cancel", "Cancelled", True))
+    TRANSITIONS[("Service_Appointments", _status)] = _moves
+# List Work Order Transitions (…/list-work-order-transitions.html): Cancel and Terminate with Notes
+for _status in ("New", "Scheduled", "Dispatched", "In Progress"):
+    TRANSITIONS[("Work_Orders", _status)] = [("Cancel", "Cancelled", True),
+                                             ("Terminate", "Cannot Be Completed", True)]
+ATTACHMENT_MODULES = ("Requests", "Work_Orders", "Estimates", "Service_Appointments", "Contacts", "Companies",
+                      "Assets", "Service_And_Parts")  # Add Attachments: supported modules
 
 # -- the modules -----------------------------------------------------------------------------------
 
@@ -159,13 +193,17 @@ MODULES: dict[str, ModuleDef] = {
         extra=[F("Expiry_Date", "date"), F("Request", "lookup", lookup="Requests")]),
     "Service_Appointments": module("Service_Appointments", "Service Appointment", "Name", [
         F("Name", "autonumber", read_only=True, searchable=True),
+        # given, or the work order whose ``$Service_Line_Items`` the appointment is for
         F("Work_Order", "lookup", lookup="Work_Orders", mandatory=True),
+        F("Summary", "text"),
         F("Contact", "lookup", lookup="Contacts", searchable=True),
         F("Company", "lookup", lookup="Companies", searchable=True),
-        F("Status", "picklist", pick_list=("Scheduled", "Dispatched", "In Progress", "Completed", "Cancelled"),
-          searchable=True),
+        F("Status", "picklist", pick_list=SA_STATUSES, searchable=True),
         F("Territory", "text"),
-        F("Scheduled_Start_Time", "datetime"), F("Scheduled_End_Time", "datetime"),
+        F("Scheduled_Start_Date_Time", "datetime"), F("Scheduled_End_Date_Time", "datetime"),
+        F("Scheduled_Start_Time", "datetime"), F("Scheduled_End_Time", "datetime"),  # older fake's names
+        F("$Service_Line_Items", "jsonarray"), F("$Service_Tasks_Line_Items", "jsonarray"),
+        F("$Service_Resources", "jsonarray"), F("Lead", "text"),
         F("Service_Address", "jsonobject", label="Service Address"),
         F("Description", "textarea"),
     ]),
@@ -176,6 +214,13 @@ MODULES: dict[str, ModuleDef] = {
         F("Serial_Number", "text"), F("Purchase_Date", "date"), F("Warranty_Expiration", "date"),
         F("Address", "jsonobject"), F("Description", "textarea"),
         F("ZCRM_Id", "bigint"),
+    ]),
+    # List Service Territories (zoho.com/fsm/developer/help/api/get-territories.html)
+    "Territories": module("Territories", "Territory", "Name", [
+        F("Name", "text", max_length=200, mandatory=True, searchable=True),
+        F("Description", "textarea"), F("Street", "text"), F("City", "text"), F("State", "text"),
+        F("Country", "text"), F("Zip_Code", "text"), F("Latitude", "double"), F("Longitude", "double"),
+        F("$inactive", "boolean", label="Inactive"),
     ]),
 }
 for _i, _m in enumerate(MODULES.values()):

@@ -140,6 +140,25 @@ def valid_record_id(record_id: Any) -> bool:
     return isinstance(record_id, str) and record_id.isdigit() and len(record_id) <= 25
 
 
+SUBLOOKUP = "$SUBLOOKUP_"  # "Billing_Address": "$SUBLOOKUP_Service_Address" copies the other address
+
+
+class FsmAttachment(SQLModel, table=True):
+    """A file attached to a record (Add Attachments: the file was uploaded to ZFS first and is
+    named by its File_Id; the fake keeps the id and name, not the bytes)."""
+
+    __tablename__ = "fsm_attachment"
+    __table_args__ = (Index("ix_fsm_attachment_record", "org_id", "record_id"),)
+    id: str = Field(sa_column=Column(String(32), primary_key=True))
+    org_id: str
+    module: str
+    record_id: str
+    file_id: str
+    file_name: str
+    created_by: str = ""
+    created_time: datetime | None = datetime_column()
+
+
 # ================================================================================ the store
 
 
@@ -281,6 +300,9 @@ class FsmStore(RecordStore):
         mdef = self.modules[module]
         data = dict(data)
         old = (current.doc or {}) if current is not None else {}
+        for name in md.ADDRESS_FIELDS:
+            if name in mdef.fields and isinstance(data.get(name), str) and data[name].startswith(SUBLOOKUP):
+                data[name] = self._sublookup(mdef, name, data, old, index)
         for name in md.ADDRESS_FIELDS + ("Address",):
             if name in data and name in mdef.fields:
                 data[name] = self._address(module, name, data[name], old.get(name), index)
@@ -299,10 +321,22 @@ class FsmStore(RecordStore):
                 if parsed is not None and not md.YEARS[0] <= parsed.year <= md.YEARS[1]:
                     raise errors.invalid_value(name, f"a datetime between the years {md.YEARS[0]} and {md.YEARS[1]}",
                                                index)
-            if fdef.data_type == "jsonarray" and name in data and data[name] is not None:
+            # ``$…`` arrays ($Service_Line_Items, $Service_Resources) hold ids, the others objects
+            if fdef.data_type == "jsonarray" and name in data and data[name] is not None and name[0] != "$":
                 if not isinstance(data[name], list) or not all(isinstance(x, dict) for x in data[name]):
                     raise errors.invalid_value(name, "a JSON array of objects", index)
         return data
+
+    def _sublookup(self, mdef, name: str, data: dict[str, Any], old: dict[str, Any], index: int) -> dict[str, Any]:
+        """``"Billing_Address": "$SUBLOOKUP_Service_Address"``: a copy of the record's other address
+        (as real orgs accept it; the copy gets an id of its own)."""
+        source = data[name][len(SUBLOOKUP):]
+        if source == name or source not in md.ADDRESS_FIELDS or source not in mdef.fields:
+            raise errors.invalid_value(name, f"$SUBLOOKUP_ of the record's other address, not {source!r}", index)
+        value = data.get(source, old.get(source))
+        if not isinstance(value, dict):
+            raise errors.invalid_value(name, f"{source} to copy (none given)", index)
+        return {k: v for k, v in value.items() if k != "id"}
 
     def _address(self, module: str, name: str, value: Any, old: Any, index: int) -> dict[str, Any] | None:
         if value is None:
@@ -387,6 +421,18 @@ class FsmStore(RecordStore):
                     row["List_Price"] = (service.doc or {}).get("Unit_Price")
                 if row.get("Unit") is None and (service.doc or {}).get("Unit"):
                     row["Unit"] = service.doc["Unit"]
+            address = row.get("Service_Address")
+            if address is not None and (not isinstance(address, dict) or not isinstance(address.get("id"), (str, int))
+                                        or not str(address["id"]).isdigit()):
+                raise RecordError("INVALID_DATA", "invalid data", {
+                    "api_name": "Service_Line_Items.Service_Address", "json_path": f"{path}.Service_Address",
+                    "reason": 'the id of an address: {"id": "…"}'})
+            if address is not None:
+                row["Service_Address"] = {**address, "id": str(address["id"])}
+            rid = row.get("id")
+            # every line has an id (appointments name the lines they are for); kept across edits
+            row["id"] = str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) and str(rid).isdigit() \
+                else self.new_id()
             for key in ("Part_Line_Items", "Skill_Line_Items"):
                 if row.get(key) is not None and (not isinstance(row[key], list)
                                                  or not all(isinstance(x, dict) for x in row[key])):
@@ -398,6 +444,8 @@ class FsmStore(RecordStore):
     # -- writes ----------------------------------------------------------------------------------
     def create_record(self, module: str, data: Any, *, index: int = 0, trigger: bool = True) -> Record:
         data = self.prepare(module, data, index, None)
+        if module == "Service_Appointments":
+            data = self._appointment(data, index)
         rec = self.create(module, data, index=index, trigger=trigger)
         prefix = md.AUTONUMBER.get(module)
         if prefix:
@@ -406,6 +454,47 @@ class FsmStore(RecordStore):
             self.s.add(rec)
         self.add_timeline(rec, "added")
         return rec
+
+    def _appointment(self, data: dict[str, Any], index: int) -> dict[str, Any]:
+        """Create a Service Appointment (zoho.com/fsm/developer/help/api/create-service-appointment.html):
+        ``$Service_Line_Items`` (mandatory) names lines of one work order; the appointment belongs
+        to that work order and takes its Contact and Company. A new appointment has a Status."""
+        lines = data.get("$Service_Line_Items")
+        if lines is None and data.get("Work_Order") is None:
+            raise RecordError("MANDATORY_NOT_FOUND", "required field not found",
+                              {"api_name": "$Service_Line_Items", "json_path": f"$.data[{index}].$Service_Line_Items"})
+        if lines is not None:
+            if not isinstance(lines, list) or not lines or not all(isinstance(x, (str, int)) for x in lines):
+                raise errors.invalid_value("$Service_Line_Items", "a JSON array of line item ids", index)
+            lines = [str(x) for x in lines]
+            wo = self._work_order_of_lines(lines, data.get("Work_Order"))
+            if wo is None:
+                raise errors.invalid_value("$Service_Line_Items", "ids of service line items of one work order",
+                                           index)
+            data = {**data, "$Service_Line_Items": lines, "Work_Order": wo.id}
+            for key in ("Contact", "Company"):
+                if data.get(key) is None and isinstance((wo.doc or {}).get(key), dict):
+                    data[key] = wo.doc[key].get("id")
+        if data.get("Status") is None:
+            with_resources = bool(data.get("$Service_Resources"))
+            data = {**data, "Status": md.SA_INITIAL_STATUS[0] if with_resources else md.SA_INITIAL_STATUS[1]}
+        return data
+
+    def _work_order_of_lines(self, line_ids: list[str], work_order: Any) -> Record | None:
+        """The work order holding every one of ``line_ids`` (the given one, or found by its lines)."""
+        wanted = set(line_ids)
+        if work_order is not None:
+            wo_id = _ref_id(work_order)
+            candidates = [r for r in [self.find("Work_Orders", wo_id or "")] if r is not None]
+        else:
+            candidates = self.s.exec(select(Record).where(
+                Record.org_id == self.org.id, Record.module == "Work_Orders",
+                col(Record.deleted_time).is_(None))).all()
+        for wo in candidates:
+            have = {str(x.get("id")) for x in (wo.doc or {}).get("Service_Line_Items") or [] if isinstance(x, dict)}
+            if wanted <= have:
+                return wo
+        return None
 
     def update_record(self, module: str, record_id: Any, data: Any, *, index: int = 0,
                       trigger: bool = True, source: str | None = None) -> Record:
@@ -572,7 +661,181 @@ class FsmStore(RecordStore):
         out = {"UID": f"{rec.module}_{index}", **self.audit(rec)}
         if rec.module in md.TAB_NAMES:
             out["TabName"] = md.TAB_NAMES[rec.module]
+        lines = (rec.doc or {}).get("Service_Line_Items")
+        if isinstance(lines, list) and lines:
+            # the new lines' ids, which appointments are created from ($Service_Line_Items) [lab: shape]
+            out["Service_Line_Items"] = [{"id": row.get("id"), "Service": row.get("Service")}
+                                         for row in lines if isinstance(row, dict)]
         return out
+
+    # -- blueprint transitions and reschedule (Service Appointment / Work Order APIs) -------------
+    def transition_id(self, module: str, name: str) -> str:
+        """A transition's id: the org's own, stable per module and transition [lab: derived]."""
+        n = 60000 + sum(ord(c) * (i + 1) for i, c in enumerate(f"{module}:{name}")) % 30000
+        return f"{_org_prefix(self)}{n:012d}"
+
+    def transitions(self, module: str, record_id: str) -> dict[str, Any]:
+        rec = self._transitionable(module, record_id)
+        status = (rec.doc or {}).get("Status")
+        out = []
+        for name, nxt, notes in md.TRANSITIONS.get((module, status), []):
+            t: dict[str, Any] = {"next_field_value": nxt, "name": name, "id": self.transition_id(module, name)}
+            if notes:
+                t["fields"] = [dict(md.NOTES_FIELD)]
+            t["enabled"] = True
+            out.append(t)
+        if out:
+            out[0] = {**out[0], "type": "primary"}
+        mdef = self.modules[module]
+        return {"code": "SUCCESS",
+                "process_info": {"field_id": f"{mdef.module_id}0{len('Status')}", "api_name": "Status",
+                                 "field_label": "Status", "name": mdef.plural, "field_value": status},
+                "transitions": out, "status": "success"}
+
+    def run_transition(self, module: str, record_id: str, body: Any) -> Record:
+        """``PUT …/actions/blueprint {"blueprint": [{"transition_id", "data"}]}``."""
+        rec = self._transitionable(module, record_id)
+        items = body.get("blueprint") if isinstance(body, dict) else None
+        if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict):
+            raise errors.record_error("INVALID_DATA", "invalid data", api_name="blueprint",
+                                      expected_data_type="jsonarray")
+        tid, data = items[0].get("transition_id"), items[0].get("data") or {}
+        if not isinstance(data, dict):
+            raise errors.record_error("INVALID_DATA", "invalid data", api_name="data", expected_data_type="jsonobject")
+        status = (rec.doc or {}).get("Status")
+        for name, nxt, notes in md.TRANSITIONS.get((module, status), []):
+            if self.transition_id(module, name) != str(tid):
+                continue
+            if notes and not (isinstance(data.get("Notes"), str) and data["Notes"].strip()):
+                raise errors.record_error("MANDATORY_NOT_FOUND", "required field not found", api_name="Notes")
+            changes = {k: v for k, v in data.items() if k != "Notes" and k in self.modules[module].fields}
+            if nxt is not None:
+                changes["Status"] = nxt
+            return self.update_record(module, rec.id, changes, source="blueprint")
+        raise errors.record_error("INVALID_DATA", "the transition id given seems to be invalid",
+                                  api_name="transition_id", reason=f"not a transition of a record in {status!r}")
+
+    def reschedule(self, record_id: str, data: Any) -> Record:
+        """Reschedule a Service Appointment (…/reschedule-service-appointment.html): new start and
+        end (mandatory), the service resources kept; the appointment is Scheduled again [lab]."""
+        rec = self._transitionable("Service_Appointments", record_id)
+        if not isinstance(data, dict):
+            raise errors.invalid_value("data", "a JSON object")
+        for name in ("Scheduled_Start_Date_Time", "Scheduled_End_Date_Time"):
+            if data.get(name) in (None, ""):
+                raise RecordError("MANDATORY_NOT_FOUND", "required field not found",
+                                  {"api_name": name, "json_path": f"$.data[0].{name}"})
+        status = (rec.doc or {}).get("Status")
+        if not any(n == "Reschedule" for n, _, _ in md.TRANSITIONS.get(("Service_Appointments", status), [])):
+            raise errors.record_error("INVALID_DATA", "the appointment cannot be rescheduled", api_name="Status",
+                                      reason=f"not while {status}")
+        keep = ("Scheduled_Start_Date_Time", "Scheduled_End_Date_Time", "$Service_Resources", "Lead")
+        changes = {k: data[k] for k in keep if k in data}
+        changes["Status"] = "Scheduled"
+        return self.update_record("Service_Appointments", rec.id, changes, source="reschedule")
+
+    def _transitionable(self, module: str, record_id: str) -> Record:
+        if module not in ("Service_Appointments", "Work_Orders"):
+            raise errors.record_error("INVALID_MODULE", "the module name given seems to be invalid")
+        rec = self.find(module, record_id)
+        if rec is None:
+            raise RecordError("INVALID_DATA", "the id given seems to be invalid", {"id": record_id})
+        return rec
+
+    # -- attachments (Attachments APIs) ----------------------------------------------------------
+    def attachments(self, module: str, record_id: str) -> list[dict[str, Any]]:
+        rec = self._attachable(module, record_id)
+        rows = self.s.exec(select(FsmAttachment).where(
+            FsmAttachment.org_id == self.org.id, FsmAttachment.record_id == rec.id)
+            .order_by(col(FsmAttachment.created_time).desc(), col(FsmAttachment.id).desc())).all()
+        return [self.attachment_json(a, rec) for a in rows]
+
+    def add_attachment(self, module: str, record_id: str, item: Any, index: int) -> FsmAttachment:
+        rec = self._attachable(module, record_id)
+        if not isinstance(item, dict):
+            raise RecordError("INVALID_DATA", "invalid data", {"expected_data_type": "jsonobject",
+                                                               "json_path": f"$.data[{index}]"})
+        for name in ("File_Id", "File_Name"):
+            v = item.get(name)
+            if not isinstance(v, str) or not v.strip() or len(v) > 255:
+                raise RecordError("MANDATORY_NOT_FOUND" if v in (None, "") else "INVALID_DATA",
+                                  "required field not found" if v in (None, "") else "invalid data",
+                                  {"api_name": name, "json_path": f"$.data[{index}].{name}"})
+        row = FsmAttachment(id=self.new_id(), org_id=self.org.id, module=module, record_id=rec.id,
+                            file_id=item["File_Id"], file_name=item["File_Name"], created_by=self.user_id,
+                            created_time=self.lab.now())
+        self.s.add(row)
+        return row
+
+    def attachment_audit(self, a: FsmAttachment) -> dict[str, Any]:
+        who = {k: v for k, v in self.user(a.created_by).items() if k != "email"}
+        when = self.dt(a.created_time)
+        return {"Modified_Time": when, "Modified_By": who, "Created_Time": when, "id": a.id, "Created_By": who}
+
+    def attachment_json(self, a: FsmAttachment, rec: Record) -> dict[str, Any]:
+        who = self.user(a.created_by)
+        when = self.dt(a.created_time)
+        return {"Owner": who, "Modified_Time": when, "File_Name": a.file_name, "Created_Time": when,
+                "Size": "0", "Parent_Id": None, "$editable": True, "$file_id": a.file_id,
+                "$permissions": {"read": True, "edit": True, "delete": True}, "$type": None,
+                "$se_module": a.module, "Modified_By": who, "$inactive": False, "id": a.id,
+                "Parent_Record_Id": {"name": self.display_name(rec.module, rec), "id": rec.id},
+                "Created_By": who, "$link_url": None}
+
+    def _attachable(self, module: str, record_id: str) -> Record:
+        if module not in md.ATTACHMENT_MODULES:
+            raise errors.record_error("INVALID_MODULE", "the module name given seems to be invalid")
+        rec = self.find(module, record_id)
+        if rec is None:
+            raise RecordError("INVALID_DATA", "the related id given seems to be invalid", {"id": record_id})
+        return rec
+
+    # -- users and their service resources (Users APIs) ------------------------------------------
+    def users_json(self) -> list[dict[str, Any]]:
+        """List Users / Get an User (…/get-an-user.html): each user with its ``Service_Resources``
+        (``id``: the resource's own id, ``User``: the user's id) [lab: one resource per member]."""
+        from fakes.core.tenants import OrgMember, User
+
+        rows = self.s.exec(select(User, OrgMember.role).join(OrgMember, OrgMember.user_id == User.id)
+                           .where(OrgMember.org_id == self.org.id).order_by(User.created_time, User.id)).all()
+        owner = self.user(self.org.owner_id)
+        out = []
+        for u, role in rows:
+            uid = self.user_ref(u.id)
+            first, _, last = (u.name or u.email).partition(" ")
+            admin = role == "admin"
+            profile = "Administrator" if admin else "Field Agent"
+            out.append({
+                "country": None, "Organization": self.org.name, "city": None, "language": "en_US",
+                "locale": "en_US", "Isonline": False, "Modified_By": {"name": owner["name"], "id": owner["id"]},
+                "street": None, "alias": None, "id": uid, "state": None, "fax": None, "country_locale": "US",
+                "first_name": first if last else "", "email": u.email, "Reporting_To": None, "zip": None,
+                "created_time": self.dt(u.created_time),
+                "Service_Resources": {"User": uid, "id": self.service_resource_id(u.id), "SE_PRESENCE": 1,
+                                      "isActive": True, "Name": u.name or u.email},
+                "website": None, "Territory": None, "Modified_Time": self.dt(u.created_time),
+                "time_format": "hh:mm a", "offset": 0,
+                "profile": {"api_name": profile.replace(" ", "_"), "name": profile,
+                            "id": f"{_org_prefix(self)}{(8442 if admin else 8443):012d}"},
+                "client_profile": profile, "mobile": None, "sr_creation": True, "last_name": last or first,
+                "time_zone": u.time_zone or self.org.time_zone, "isUserPhotoExist": False,
+                "created_by": {"name": owner["name"], "id": owner["id"]}, "zuid": u.id, "confirm": True,
+                "full_name": u.name or u.email, "client_status": "Active", "phone": None, "dob": None,
+                "Active_Territory": None, "employee_id": None, "date_format": "dd MMM yyyy", "status": "active",
+            })
+        return out
+
+    def service_resource_id(self, zuid: str) -> str:
+        """A user's service resource id, distinct from the user's id [lab: derived from the zuid]."""
+        return f"{_org_prefix(self)}{int(zuid) + 10**11:012d}" if zuid.isdigit() else zuid
+
+    def ensure_default_territory(self) -> None:
+        """Every FSM org has a default service territory (Create a Work Order: Territory is mandatory
+        only once territories other than the default one exist) [lab: named after the org]."""
+        exists = self.s.exec(select(Record.id).where(Record.org_id == self.org.id,
+                                                      Record.module == "Territories").limit(1)).first()
+        if exists is None:
+            self.create("Territories", {"Name": self.org.name}, index=0, trigger=False)
 
     # -- timeline ----------------------------------------------------------------------------------
     def add_timeline(self, rec: Record, action: str, *, field_history: list | None = None,
@@ -789,6 +1052,12 @@ class FsmStore(RecordStore):
 
 
 # ================================================================================ search helpers
+
+
+def _org_prefix(st: RecordStore) -> str:
+    """The org's id prefix (the first digits every record id of the org shares): ids derived
+    with a running part below RUNNING_BASE never meet a record's."""
+    return st.lab.ids.org_prefix("fsm", st.org.id)
 
 
 def _when(value: str) -> datetime:

@@ -185,3 +185,27 @@ def test_organizations(api, spec):
     check(s, f"/organizations/{oid}", "get", r)
     assert_fields_known(s, f"/organizations/{oid}", "get", 200, r.get_json(), "/organization",
                         allow=EXTRA["organization"])
+
+
+def test_users(api, spec):
+    s = spec("users.yml")
+    r = api("GET", "/users")
+    assert {"users", "page_context"} <= set(check(s, "/users", "get", r))
+    assert_fields_known(s, "/users", "get", 200, r.get_json(), "/users")
+    uid = r.get_json()["users"][0]["user_id"]
+    r = api("GET", "/users/me")
+    assert "user" in check(s, "/users/me", "get", r)
+    assert_fields_known(s, "/users/me", "get", 200, r.get_json(), "/user")
+    r = api("GET", f"/users/{uid}")
+    check(s, f"/users/{uid}", "get", r)
+    assert_fields_known(s, f"/users/{uid}", "get", 200, r.get_json(), "/user")
+
+
+def test_spec_fields_are_current(specs_dir):
+    """fakes/books_api/spec_fields.json holds every property of the response schemas the fake
+    completes its answers from; regenerate with ``python -m fakes.books_api.spec_fields``."""
+    import json
+
+    from fakes.books_api import spec_fields
+
+    assert spec_fields.build(specs_dir / "books-v3") == json.loads(spec_fields.DATA.read_text())

@@ -209,3 +209,29 @@ def test_notifications(api, spec):
     check(s, "/crm/v8/actions/watch", "delete", r)
     r = api("POST", "/actions/watch", {"watch": [{"events": ["Contacts.all"]}]}, expect=400)
     validate_response(s, "/crm/v8/actions/watch", "post", 202, r.get_json())  # errors: the spec's 202 schema
+
+
+def test_single_module_field_and_user(api, spec):
+    """The one-item reads: a module by API name, a field by id, a user by (record) id (issue 14:
+    every served operation is validated)."""
+    r = api("GET", "/settings/modules/Contacts", expect=200)
+    check(spec("modules.json"), "/crm/v8/settings/modules/{api_name}", "get", r,
+          _nulls(r.get_json(), "modules", MODULE_NULLABLE))
+    fields = api("GET", "/settings/fields?module=Contacts", expect=200).get_json()["fields"]
+    r = api("GET", f"/settings/fields/{fields[0]['id']}?module=Contacts", expect=200)
+    check(spec("fields.json"), "/crm/v8/settings/fields/{field}", "get", r,
+          _nulls(r.get_json(), "fields", FIELD_NULLABLE))
+    me = api("GET", "/users?type=CurrentUser", expect=200).get_json()["users"][0]
+    assert me["id"] != me["zuid"]  # a record id of its own (issue 14)
+    r = api("GET", f"/users/{me['id']}", expect=200)
+    check(spec("users.json"), "/crm/v8/users/{user}", "get", r, USERS, strict=True)
+
+
+def test_count_by_post_and_duplicate_data(api, spec):
+    s = spec("record.json")
+    _account(api, "Dup Co")
+    r = api("POST", "/Accounts", {"data": [{"Account_Name": "Dup Co"}]})
+    assert r.status_code == 400
+    check(s, "/crm/v8/{module_api_name}", "post", r)
+    dup = r.get_json()["data"][0]["details"]["duplicate_record"]
+    assert dup["module"]["id"]  # Minified_Module's id, never ""
