@@ -23,6 +23,7 @@ from .customers import CustomersPhase
 from .items import BOOKS_ENTITY as ITEMS_ENTITY
 from .items import FSM_MODULE as ITEMS_MODULE
 from .items import ItemsPhase
+from .outcomes import UNKNOWN_OUTCOME_WAIT
 
 log = logging.getLogger("zlab.syncer")
 
@@ -35,13 +36,14 @@ Clients = Callable[[Integration], tuple[FsmClient, BooksClient]]
 
 class SyncEngine:
     def __init__(self, repo: Repo, *, clients: Clients, mailer: Any | None = None,
-                 batch_size: int = FSM_BATCH) -> None:
+                 batch_size: int = FSM_BATCH, unknown_outcome_wait: float = UNKNOWN_OUTCOME_WAIT) -> None:
         if not 1 <= batch_size <= FSM_BATCH:
             raise ValueError(f"batch_size must be 1..{FSM_BATCH} (FSM takes at most {FSM_BATCH} records a call)")
         self.repo = repo
         self.clients = clients
         self.mailer = mailer
         self.batch_size = batch_size
+        self.unknown_outcome_wait = unknown_outcome_wait  # outcomes.find_settled
 
     def run(self, integration_id: str, trigger: str = "manual") -> SyncRun:
         try:
@@ -58,7 +60,8 @@ class SyncEngine:
             since -= WATERMARK_MARGIN
         # an incremental run also tries again what the last run failed (a full one reads everything)
         retry = self.repo.failures_to_retry(integ.id) if since is not None else {}
-        ctx = RunContext(self.repo, integ, run.id, fsm, books, since, batch_size=self.batch_size, retry=retry)
+        ctx = RunContext(self.repo, integ, run.id, fsm, books, since, batch_size=self.batch_size, retry=retry,
+                         unknown_outcome_wait=self.unknown_outcome_wait)
         with self.repo.keep_alive(integ.id, run.id):
             try:
                 self.preflight(ctx)
@@ -123,6 +126,9 @@ class SyncEngine:
 
     # -- after a crash ----------------------------------------------------------------------------------
     def recover(self, ctx: RunContext) -> None:
+        """Resolve every intent a crashed or failed run left open before anything else is written:
+        what was made is linked; an intent whose write was not made is abandoned and its source
+        record (with its dependents) goes back into this run (outcomes.requeue)."""
         items = ItemsPhase(ctx)
         customers = CustomersPhase(ctx)
         for pending in self.repo.open_pending(ctx.integration.id):

@@ -39,7 +39,7 @@ def make_env(lab, tmp_path, **integration) -> Env:
     auth = AccountsClient(lab.url, t.client_id, t.client_secret, t.refresh_token, clock=clock, retry=policy)
     fsm, books = FsmClient(auth, timeout=TIMEOUT), BooksClient(auth, t.org("books"), timeout=TIMEOUT)
     engine = SyncEngine(repo, clients=lambda _i: (fsm, books), mailer=MailSender(repo))
-    engine.unknown_outcome_wait = 3.0  # a write answered after the time-out shows within this
+    engine.unknown_outcome_wait = 2.0  # a write answered after the time-out shows within this
     lab.clock.freeze()
     auth.access_token()
     return Env(lab, t, repo, engine, integ.id, fsm, books)
@@ -321,7 +321,7 @@ def test_an_invoice_create_of_unknown_outcome_makes_no_duplicate(zlab_lab, tmp_p
     zlab_lab.faults.add(product="books", method="POST", path="/books/v3/invoices", nth=1, times=1,
                         action={"type": "delay", "seconds": SLOW})
     writer = InvoiceWriter((env.fsm, env.books), env.repo, env.integration_id)
-    writer.ctx.unknown_outcome_wait = 3.0
+    writer.ctx.unknown_outcome_wait = 2.0
     invoice = writer.invoice_for_work_order(wo.id)
     time.sleep(SLOW)
     assert [i["invoice_id"] for i in env.books.list_invoices()] == [invoice["invoice_id"]]
