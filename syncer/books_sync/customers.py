@@ -436,8 +436,11 @@ class CustomersPhase:
                 want["currency_id"] = currency_id
             primary = primary_person(customer)
             if person_want is not None and (primary is None or differs(person_from_contact(rec), primary)):
-                if primary is None:
-                    self.ctx.books.create_contact_person(customer["contact_id"], person_want)
+                if primary is None:  # made once: a lost answer is looked for by email (outcomes.create_once)
+                    cid, email = customer["contact_id"], (person_want.get("email") or "").lower()
+                    create_once(self.ctx, lambda: self.ctx.books.create_contact_person(cid, person_want),
+                                lambda: next((p for p in self.ctx.books.get_contact(cid).get("contact_persons") or []
+                                              if email and (p.get("email") or "").lower() == email), None))
                 else:
                     self.ctx.books.update_contact_person(primary["contact_person_id"], person_want)
                 wrote = True

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from ..clients import BooksClient, FsmClient, ZohoApiError
+from ..clients import BooksClient, FsmClient, RecordResult, ZohoApiError
 from ..store.models import Integration, SyncRun
 from ..store.repo import Refused, Repo
 from .common import FSM_BATCH, RunContext, RunFailed, RunRefused
@@ -23,7 +23,7 @@ from .customers import CustomersPhase
 from .items import BOOKS_ENTITY as ITEMS_ENTITY
 from .items import FSM_MODULE as ITEMS_MODULE
 from .items import ItemsPhase
-from .outcomes import UNKNOWN_OUTCOME_WAIT
+from .outcomes import UNKNOWN_OUTCOME_WAIT, create_once
 
 log = logging.getLogger("zlab.syncer")
 
@@ -148,9 +148,17 @@ class SyncEngine:
         missing = [c for c in ctx.books.list_currencies() if c.get("currency_code") not in have]
         if not missing:
             return
-        results = ctx.fsm.create_currencies([{"iso_code": c["currency_code"], "exchange_rate": "1",
-                                              "symbol": c.get("currency_symbol") or c["currency_code"]}
-                                             for c in missing])
+        def send() -> list[Any]:
+            return ctx.fsm.create_currencies([{"iso_code": c["currency_code"], "exchange_rate": "1",
+                                               "symbol": c.get("currency_symbol") or c["currency_code"]}
+                                              for c in missing])
+
+        def made() -> list[Any] | None:  # a lost answer: what FSM has now, looked for before a resend
+            now = {c.get("iso_code") for c in ctx.fsm.currencies()}
+            return [RecordResult(i, True, code="SUCCESS") for i, _ in enumerate(missing)] if all(
+                c.get("currency_code") in now for c in missing) else None
+
+        results, _ = create_once(ctx, send, made)
         for cur, result in zip(missing, results, strict=False):
             if result.ok:
                 ctx.ok("Currencies")

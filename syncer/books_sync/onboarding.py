@@ -37,6 +37,7 @@ from ..clients import BooksClient, FsmClient
 from ..store.models import Integration
 from ..store.repo import Repo
 from . import mapping
+from .outcomes import Patience, create_once
 
 NEW_INVOICE, EXISTING_INVOICE, EXISTING_BOOKS = "new_invoice", "existing_invoice", "existing_books"
 CHOICES = (NEW_INVOICE, EXISTING_INVOICE, EXISTING_BOOKS)
@@ -194,7 +195,7 @@ def onboard_taxes(fsm: FsmClient, books: BooksClient, *, new_org: bool) -> dict[
         for tax in fsm_state.get("taxes") or []:
             name = str(tax.get("tax_name") or "")
             if name and name.lower() not in have:
-                pushed.append(books.create_tax({"tax_name": name, "tax_percentage": tax.get("tax_percentage") or 0}))
+                pushed.append(_create_tax(books, name, tax.get("tax_percentage") or 0))
                 have.add(name.lower())
         return {"pushed": pushed}
     pulled = [{"tax_name": t.get("tax_name"), "tax_percentage": t.get("tax_percentage")} for t in books_taxes]
@@ -213,9 +214,19 @@ def _push_taxes(books: BooksClient, result: SetupResult, fsm_taxes: list[dict[st
         name = str(tax.get("tax_name") or "")
         if not name or name.lower() in have:
             continue
-        made = books.create_tax({"tax_name": name, "tax_percentage": tax.get("tax_percentage") or 0})
+        made = _create_tax(books, name, tax.get("tax_percentage") or 0)
         have.add(name.lower())
         result.taxes_pushed.append(made)
+
+
+def _create_tax(books: BooksClient, name: str, percentage: Any) -> dict[str, Any]:
+    """A tax rate, once: an answer lost to a time-out is looked for by name (unique in the org)
+    before the rate is sent again (outcomes.create_once)."""
+    def find() -> dict[str, Any] | None:
+        return next((t for t in books.list_taxes() if str(t.get("tax_name") or "").lower() == name.lower()), None)
+
+    made, _ = create_once(Patience(), lambda: books.create_tax({"tax_name": name, "tax_percentage": percentage}), find)
+    return made
 
 
 def _pull_taxes(repo: Repo, result: SetupResult, books_state: dict[str, Any], books_taxes: list[dict[str, Any]],

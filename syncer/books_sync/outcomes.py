@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ..clients import ZohoOutcomeUnknown
 
@@ -34,7 +35,25 @@ SEND_ATTEMPTS = 2  # a create whose answer is lost twice stays open for the next
 T = TypeVar("T")
 
 
-def find_settled(ctx: RunContext, find: Callable[[], T | None], *, done: Callable[[T], bool] | None = None) -> T | None:
+class Settling(Protocol):
+    """How long to look for what a write of unknown outcome made (a RunContext is one)."""
+
+    unknown_outcome_wait: float
+
+    def sleep(self, seconds: float, /) -> None: ...
+
+
+@dataclass
+class Patience:
+    """A ``Settling`` outside a run (onboarding at enable)."""
+
+    unknown_outcome_wait: float = UNKNOWN_OUTCOME_WAIT
+
+    def sleep(self, seconds: float, /) -> None:
+        time.sleep(seconds)
+
+
+def find_settled(ctx: Settling, find: Callable[[], T | None], *, done: Callable[[T], bool] | None = None) -> T | None:
     """``find()`` until it finds (``done(found)``, default: not None) or ``ctx.unknown_outcome_wait``
     seconds have passed; the last finding (None when nothing). Polls at 0.25 s, doubling to 2 s."""
     deadline = time.monotonic() + max(0.0, ctx.unknown_outcome_wait)
@@ -50,7 +69,7 @@ def find_settled(ctx: RunContext, find: Callable[[], T | None], *, done: Callabl
         pause = min(pause * 2, 2.0)
 
 
-def create_once(ctx: RunContext, send: Callable[[], T], find: Callable[[], T | None]) -> tuple[T, bool]:
+def create_once(ctx: Settling, send: Callable[[], T], find: Callable[[], T | None]) -> tuple[T, bool]:
     """Send a create whose intent is recorded; ``(record, found)``. When the answer is lost
     (``ZohoOutcomeUnknown``) the record is looked for (``find``, see ``find_settled``): found, it
     is returned with ``found`` True; not found, the create is sent once more. A second lost answer

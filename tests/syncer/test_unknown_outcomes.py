@@ -26,8 +26,8 @@ class Crash(BaseException):
     """The process dies here (escapes every ``except Exception``, as a SIGKILL would stop it)."""
 
 
-def make_env(lab, tmp_path, **integration) -> Env:
-    t = lab.tenant(products=["fsm", "books"])
+def make_env(lab, tmp_path, *, tenant_options=None, **integration) -> Env:
+    t = lab.tenant(products=["fsm", "books"], **(tenant_options or {}))
     clock = LabClock(lab.url)
     repo = Repo(f"sqlite:///{tmp_path / 'syncer.db'}", clock=clock)
     integ = repo.create_integration(fsm_org_id=t.org("fsm"), books_org_id=t.org("books"), books_product="books",
@@ -327,3 +327,37 @@ def test_an_invoice_create_of_unknown_outcome_makes_no_duplicate(zlab_lab, tmp_p
     assert [i["invoice_id"] for i in env.books.list_invoices()] == [invoice["invoice_id"]]
     assert env.fsm.get_record("Work_Orders", wo.id)["Invoice_Id"] == invoice["invoice_id"]
     assert env.repo.open_pending(env.integration_id) == []
+
+
+def test_an_fsm_currency_create_of_unknown_outcome_is_found_not_repeated(zlab_lab, tmp_path):
+    env = make_env(zlab_lab, tmp_path, sync_type="I", tenant_options={
+        "orgs": {"books": {"currencies": ["EUR"]}, "fsm": {"settings": {"multi_currency": True}}}})
+    env.advance()
+    zlab_lab.faults.add(product="fsm", method="POST", path="/fsm/v1/_internal/currencies", nth=1, times=1,
+                        action={"type": "delay", "seconds": SLOW})
+    r = run(env)
+    time.sleep(SLOW)
+    assert [f["fired"] for f in zlab_lab.faults.list()] == [1]
+    assert [c["iso_code"] for c in env.fsm.currencies()].count("EUR") == 1
+    assert env.repo.record_failures(r.id) == []
+
+
+@pytest.mark.parametrize("fault", [{"type": "delay", "seconds": SLOW}, {"type": "drop"}])
+def test_individual_customers_inserted_in_fsm_with_a_lost_answer_are_made_once(zlab_lab, tmp_path, fault):
+    env = make_env(zlab_lab, tmp_path, sync_type="II")
+    for first in ("Ann", "Bob", "Cy"):
+        env.books.create_contact({"contact_name": f"{first} Doe", "contact_type": "customer",
+                                  "customer_sub_type": "individual",
+                                  "contact_persons": [{"first_name": first, "last_name": "Doe",
+                                                       "email": f"{first.lower()}@doe.example"}]})
+    env.advance()
+    zlab_lab.faults.add(product="fsm", method="POST", path="/fsm/v1/Contacts", nth=1, times=1, action=fault)
+    r = run(env)
+    time.sleep(SLOW)
+    contacts = list(env.fsm.list_records(CT))
+    assert sorted(c["Full_Name"] for c in contacts) == ["Ann Doe", "Bob Doe", "Cy Doe"]
+    for c in contacts:
+        assert env.repo.link_by_fsm(env.integration_id, CT, c["id"]).books_id == c["ZBilling_Id"]
+    assert len(list(env.books.list_contacts())) == 3
+    assert env.repo.open_pending(env.integration_id) == []
+    assert env.repo.record_failures(r.id) == []
