@@ -148,6 +148,7 @@ class SyncEngine:
         missing = [c for c in ctx.books.list_currencies() if c.get("currency_code") not in have]
         if not missing:
             return
+
         def send() -> list[Any]:
             return ctx.fsm.create_currencies([{"iso_code": c["currency_code"], "exchange_rate": "1",
                                                "symbol": c.get("currency_symbol") or c["currency_code"]}
