@@ -131,6 +131,18 @@ class RunContext:
 # queued and sent 100 at a time, and their intents and links are saved one transaction a batch.
 
 @dataclass
+class HeldIntent:
+    """The intent of a create that has dependent writes (a Company's Contacts), kept open after
+    its link until the intents of all its dependents are recorded: a crash at any point between
+    leaves an open intent that covers them (recovery re-queues them)."""
+
+    pending_id: str
+    created_id: str
+    outcome: str
+    waiting: int = 0  # dependents whose intents are not recorded yet
+
+
+@dataclass
 class FsmCreate:
     """One record to create in FSM from a Books record (``data`` carries ``ZBilling_Id``)."""
 
@@ -139,11 +151,12 @@ class FsmCreate:
     books_time: datetime | None
     stat: str  # the module of the run's stats and failure CSV
     name: str
-    then: Callable[[str], None] | None = None  # called with the new FSM id once it is linked
+    # called with the new FSM id once it is linked; with ``dependents``, also with the HeldIntent
+    # that the creates it queues must carry (``held``), and it returns how many it queued
+    then: Callable[..., Any] | None = None
     payload: dict[str, Any] | None = None  # the intent's payload (what recovery needs, e.g. a parent id)
-    # ``then`` records the intents of writes that depend on this one (a Company's Contacts): this
-    # create's intent stays open until it has, so a crash in between leaves an intent that covers them
     dependents: bool = False
+    held: HeldIntent | None = None  # the parent's intent this create's intent releases
 
 
 class FsmCreates:
@@ -175,6 +188,13 @@ class FsmCreates:
         integ = ctx.integration
         pendings = ctx.repo.record_pendings(integ.id, side="fsm", module=self.module, source_module=self.books_entity,
                                             run_id=ctx.run_id, intents=[(c.books_id, c.payload) for c in batch])
+        released = []
+        for c in batch:  # their intents cover them now: a parent whose dependents all have one is closed
+            if c.held is not None:
+                c.held.waiting -= 1
+                if c.held.waiting == 0:
+                    released.append((c.held.pending_id, c.held.created_id, c.held.outcome))
+        ctx.repo.resolve_pendings(released)
         todo = list(zip(batch, pendings, strict=True))
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
@@ -231,13 +251,18 @@ class FsmCreates:
         ctx.repo.save_links(ctx.integration.id, specs, run_id=ctx.run_id, resolved=resolved)
         for c, result in refused:
             ctx.failed(c.stat, c.books_id, ctx.reason_of(result.error("fsm")), c.name)
+        released = []
         for c, pending, fsm_id in created:
             self.created += 1
             ctx.ok(c.stat)
-            if c.then is not None:
+            if c.dependents:
+                # ``then`` sets ``waiting`` before it queues (a full queue sends, and releases, at once)
+                queued = c.then(fsm_id, HeldIntent(pending.id, fsm_id, outcome)) if c.then is not None else 0
+                if not queued:
+                    released.append((pending.id, fsm_id, outcome))
+            elif c.then is not None:
                 c.then(fsm_id)
-            if c.dependents:  # its dependents' intents are recorded now: they cover what is left
-                ctx.repo.resolve_pending(pending.id, created_id=fsm_id, outcome=outcome)
+        ctx.repo.resolve_pendings(released)
 
 
 class PartnerIdWrites:

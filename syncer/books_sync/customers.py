@@ -68,6 +68,7 @@ from . import mapping
 from .common import (
     FsmCreate,
     FsmCreates,
+    HeldIntent,
     PartnerIdWrites,
     RunContext,
     chunked,
@@ -860,22 +861,25 @@ class CustomersPhase:
         then = None
         if module == COMPANIES and self.persons and customer.get("contact_persons"):
             persons = list(customer["contact_persons"])
-            then = lambda company_id: self._queue_contacts(persons, company_id, customer)  # noqa: E731
+            then = lambda company_id, held: self._queue_contacts(persons, company_id, customer, held)  # noqa: E731
         # the Company's intent covers its persons until theirs are recorded (FsmCreate.dependents)
         self.creates[module].add(FsmCreate({**data, "ZBilling_Id": cid}, cid,
                                            parse_time(customer.get("last_modified_time")),
                                            COMPANIES if module == COMPANIES else CONTACTS,
                                            customer.get("contact_name", ""), then, dependents=then is not None))
 
-    def _queue_contacts(self, persons: list[dict[str, Any]], company_id: str, customer: dict[str, Any]) -> None:
-        """A new Company's contact persons as its Contacts (queued; created 100 a call). Their
-        intents are recorded now, before the Company's intent is closed: a crash before they are
-        sent leaves them open, and recovery pairs the customer's persons again."""
+    def _queue_contacts(self, persons: list[dict[str, Any]], company_id: str, customer: dict[str, Any],
+                        held: HeldIntent) -> int:
+        """A new Company's contact persons as its Contacts (queued; created 100 a call). The
+        Company's intent stays open (``held``) until theirs are recorded: a crash before leaves it
+        open, and recovery pairs the customer's persons again. Returns how many were queued."""
         creates = self._contact_creates(persons, company_id, customer)
-        self.repo.record_pendings(self.integ.id, side="fsm", module=CONTACTS, source_module=BOOKS_PERSONS,
-                                  run_id=self.ctx.run_id, intents=[(c.books_id, c.payload) for c in creates])
+        for create in creates:
+            create.held = held
+        held.waiting = len(creates)  # before a full queue sends (and releases) any of them
         for create in creates:
             self.creates[BOOKS_PERSONS].add(create)
+        return len(creates)
 
     # -- after a crash --------------------------------------------------------------------------------
     def recover(self, pending) -> None:

@@ -179,6 +179,17 @@ def test_a_crash_of_the_process_between_companies_and_contacts_loses_no_person(z
     assert_persons_synced(env, customers)
 
 
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_a_companys_intent_is_closed_once_all_its_persons_have_theirs(zlab_lab, tmp_path, batch_size):
+    """The Company's intent is held for its persons; a person batch that splits a Company's persons
+    releases it only with the last of them, and a clean run leaves nothing open."""
+    env = make_env(zlab_lab, tmp_path, sync_type="III")
+    env.engine.batch_size = batch_size
+    customers = three_customers_with_two_persons(env)
+    run(env)
+    assert_persons_synced(env, customers)
+
+
 def test_a_contacts_insert_failing_past_its_retries_loses_no_person(zlab_lab, tmp_path):
     env = make_env(zlab_lab, tmp_path, sync_type="III")
     customers = three_customers_with_two_persons(env)
