@@ -12,7 +12,16 @@ import pytest
 
 from syncer.books_sync import SyncEngine
 from syncer.books_sync.invoices import InvoiceWriter
-from syncer.clients import AccountsClient, BooksClient, FsmClient, LabClock, RetryPolicy
+from syncer.books_sync.outcomes import create_once, requeue
+from syncer.clients import (
+    AccountsClient,
+    BooksClient,
+    FsmClient,
+    LabClock,
+    RetryPolicy,
+    ZohoApiError,
+    ZohoOutcomeUnknown,
+)
 from syncer.mail import MailSender
 from syncer.store.repo import Repo
 from tests.syncer.test_books_sync_customers import Env
@@ -372,3 +381,63 @@ def test_individual_customers_inserted_in_fsm_with_a_lost_answer_are_made_once(z
     assert len(list(env.books.list_contacts())) == 3
     assert env.repo.open_pending(env.integration_id) == []
     assert env.repo.record_failures(r.id) == []
+
+
+# -- the shared resolution, alone ---------------------------------------------------------------------------
+
+class _Settle:
+    unknown_outcome_wait = 0.3
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        time.sleep(seconds)
+
+
+def _lost() -> ZohoOutcomeUnknown:
+    return ZohoOutcomeUnknown("books", None, "TIMEOUT", method="POST")
+
+
+def test_create_once_links_what_a_lost_call_made_and_never_sends_it_again():
+    sends, finds = [], []
+
+    def send():
+        sends.append(1)
+        raise _lost()
+
+    def find():
+        finds.append(1)
+        return {"id": "made"} if len(finds) >= 2 else None  # shows up after a while (still in flight)
+
+    ctx = _Settle()
+    assert create_once(ctx, send, find) == ({"id": "made"}, True)
+    assert len(sends) == 1 and len(finds) == 2 and ctx.slept
+
+
+def test_create_once_sends_again_only_what_was_not_made_and_gives_up_after_two_lost_answers():
+    answers = [_lost(), {"id": "second"}]
+
+    def send():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert create_once(_Settle(), send, lambda: None) == ({"id": "second"}, False)
+    with pytest.raises(ZohoOutcomeUnknown):
+        create_once(_Settle(), lambda: (_ for _ in ()).throw(_lost()), lambda: None)
+    refused = ZohoApiError("books", 400, 3062, "exists")
+    with pytest.raises(ZohoApiError):  # a definite refusal is not an unknown outcome: no search, no resend
+        create_once(_Settle(), lambda: (_ for _ in ()).throw(refused), lambda: pytest.fail("searched"))
+
+
+def test_requeue_puts_the_source_and_its_dependents_back_into_the_run():
+    from syncer.books_sync.common import RunContext
+
+    ctx = RunContext(None, None, "run", None, None, None)  # type: ignore[arg-type]
+    requeue(ctx, "Companies", "c1", dependents=True)
+    requeue(ctx, "Service_And_Parts", "s1")
+    requeue(ctx, "Contacts", "")
+    assert ctx.retry == {"Companies": {"c1"}, "Service_And_Parts": {"s1"}} and ctx.pair_dependents == {"c1"}
