@@ -3,15 +3,17 @@ and counting outcomes per module."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any, TypeVar
 
-from ..clients import BooksClient, FsmClient, ZohoApiError
-from ..store.models import Integration, RecordLink
+from ..clients import BooksClient, FsmClient, RecordResult, ZohoApiError, ZohoOutcomeUnknown
+from ..store.models import Integration, PendingWrite, RecordLink
 from ..store.repo import LinkSpec, Repo
+from .outcomes import SEND_ATTEMPTS, UNKNOWN_OUTCOME_WAIT, find_settled
 
 FSM_BATCH = 100  # records per FSM insert/update call (the API's limit)
 T = TypeVar("T")
@@ -98,10 +100,17 @@ class RunContext:
     stats: dict[str, list[int]] = field(default_factory=dict)  # module -> [succeeded, failed]
     batch_size: int = FSM_BATCH  # records per FSM write call (smaller only to test crash points)
     # stats module -> ids of records the last succeeded run failed: tried again though unmodified
+    # (and the sources of intents recovery abandoned: outcomes.requeue)
     retry: dict[str, set[str]] = field(default_factory=dict)
     # TW-07: module pairs ("items", "customers") whose mappings changed since the last run: their
     # linked records are compared and synced even when neither side changed
     remapped: set[str] = field(default_factory=set)
+    # ids of linked, unchanged records whose dependents are paired again (a customer whose
+    # persons' creates were abandoned): outcomes.requeue
+    pair_dependents: set[str] = field(default_factory=set)
+    # seconds a write of unknown outcome is looked for before it is sent again (outcomes.py)
+    unknown_outcome_wait: float = UNKNOWN_OUTCOME_WAIT
+    sleep: Callable[[float], None] = time.sleep
 
     def ok(self, module: str) -> None:
         self.stats.setdefault(module, [0, 0])[0] += 1
@@ -125,6 +134,18 @@ class RunContext:
 # queued and sent 100 at a time, and their intents and links are saved one transaction a batch.
 
 @dataclass
+class HeldIntent:
+    """The intent of a create that has dependent writes (a Company's Contacts), kept open after
+    its link until the intents of all its dependents are recorded: a crash at any point between
+    leaves an open intent that covers them (recovery re-queues them)."""
+
+    pending_id: str
+    created_id: str
+    outcome: str
+    waiting: int = 0  # dependents whose intents are not recorded yet
+
+
+@dataclass
 class FsmCreate:
     """One record to create in FSM from a Books record (``data`` carries ``ZBilling_Id``)."""
 
@@ -133,7 +154,12 @@ class FsmCreate:
     books_time: datetime | None
     stat: str  # the module of the run's stats and failure CSV
     name: str
-    then: Callable[[str], None] | None = None  # called with the new FSM id once it is linked
+    # called with the new FSM id once it is linked; with ``dependents``, also with the HeldIntent
+    # that the creates it queues must carry (``held``), and it returns how many it queued
+    then: Callable[..., Any] | None = None
+    payload: dict[str, Any] | None = None  # the intent's payload (what recovery needs, e.g. a parent id)
+    dependents: bool = False
+    held: HeldIntent | None = None  # the parent's intent this create's intent releases
 
 
 class FsmCreates:
@@ -141,11 +167,14 @@ class FsmCreates:
     insert: its intents are recorded first (one transaction), then the links of what was created
     and the resolution of every intent are saved together (one transaction). A record FSM refuses
     is a record-level failure; a batch that fails as a whole for an API reason (5xx after retries)
-    raises, and the open intents let the next run find what was made (``recover``)."""
+    raises with its intents open, and the next run's ``recover`` finds what was made. An insert
+    whose answer is lost (``ZohoOutcomeUnknown``) is resolved at once: the records it made are
+    looked for by ``ZBilling_Id`` (outcomes.find_settled), linked, and only the rest sent again."""
 
     def __init__(self, ctx: RunContext, module: str, books_entity: str) -> None:
         self.ctx, self.module, self.books_entity, self.size = ctx, module, books_entity, ctx.batch_size
         self.queue: list[FsmCreate] = []
+        self.created = 0  # records created (or found made) so far
 
     def add(self, create: FsmCreate) -> None:
         self.queue.append(create)
@@ -161,34 +190,82 @@ class FsmCreates:
         ctx = self.ctx
         integ = ctx.integration
         pendings = ctx.repo.record_pendings(integ.id, side="fsm", module=self.module, source_module=self.books_entity,
-                                            run_id=ctx.run_id, intents=[(c.books_id, None) for c in batch])
-        try:
-            results = ctx.fsm.create_records(self.module, [c.data for c in batch])
-        except ZohoApiError as exc:
-            if not exc.is_record_level:
-                raise
-            ctx.repo.resolve_pendings([(p.id, None, f"failed: {exc.code}") for p in pendings])
-            for c in batch:
-                ctx.failed(c.stat, c.books_id, ctx.reason_of(exc), c.name)
+                                            run_id=ctx.run_id, intents=[(c.books_id, c.payload) for c in batch])
+        released = []
+        for c in batch:  # their intents cover them now: a parent whose dependents all have one is closed
+            if c.held is not None:
+                c.held.waiting -= 1
+                if c.held.waiting == 0:
+                    released.append((c.held.pending_id, c.held.created_id, c.held.outcome))
+        ctx.repo.resolve_pendings(released)
+        todo = list(zip(batch, pendings, strict=True))
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                results = ctx.fsm.create_records(self.module, [c.data for c, _ in todo])
+            except ZohoOutcomeUnknown:
+                found = find_settled(ctx, lambda t=todo: self._made(t), done=lambda f, n=len(todo): len(f) == n)
+                made = [(c, p, found[c.books_id]) for c, p in todo if c.books_id in (found or {})]
+                self._finish(made, outcome="found_existing")
+                todo = [(c, p) for c, p in todo if c.books_id not in (found or {})]
+                if not todo:
+                    return
+                if attempt == SEND_ATTEMPTS:
+                    raise  # the rest stays open: the next run's recovery resolves it
+                continue
+            except ZohoApiError as exc:
+                if not exc.is_record_level:
+                    raise  # intents stay open: it may have been applied (recover finds out)
+                ctx.repo.resolve_pendings([(p.id, None, f"failed: {exc.code}") for _, p in todo])
+                for c, _ in todo:
+                    ctx.failed(c.stat, c.books_id, ctx.reason_of(exc), c.name)
+                return
+            self._finish([(c, p, r) for (c, p), r in zip(todo, results, strict=True)])
             return
+
+    def _made(self, todo: list[tuple[FsmCreate, PendingWrite]]) -> dict[str, RecordResult]:
+        """The records an insert of unknown outcome made, by the Books id they carry: FSM records
+        modified since the intents (with a margin for the two clocks), matched on ``ZBilling_Id``."""
+        wanted = {c.books_id for c, _ in todo}
+        started = min((p.started_at for _, p in todo if p.started_at is not None), default=None)
+        since = (started or datetime.now(UTC)) - timedelta(minutes=5)
+        out: dict[str, RecordResult] = {}
+        for rec in self.ctx.fsm.modified_since(self.module, since):
+            partner = str(rec.get("ZBilling_Id") or "")
+            if partner in wanted and partner not in out:
+                out[partner] = RecordResult(len(out), True, id=str(rec["id"]), code="SUCCESS",
+                                            details={"Modified_Time": rec.get("Modified_Time")}, raw=rec)
+        return out
+
+    def _finish(self, sent: list[tuple[FsmCreate, PendingWrite, RecordResult]], outcome: str = "created") -> None:
+        """Link what was created and resolve the intents (one transaction); count and follow up."""
+        ctx = self.ctx
         specs, resolved, created, refused = [], [], [], []
-        for c, pending, result in zip(batch, pendings, results, strict=True):
+        for c, pending, result in sent:
             if result.ok and result.id:
                 specs.append(LinkSpec(self.module, result.id, self.books_entity, c.books_id,
                                       parse_time((result.details or {}).get("Modified_Time")), c.books_time,
                                       "created"))
-                resolved.append((pending.id, result.id, "created"))
-                created.append((c, result.id))
+                if not c.dependents:
+                    resolved.append((pending.id, result.id, outcome))
+                created.append((c, pending, result.id))
             else:
                 resolved.append((pending.id, None, f"failed: {result.code}"))
                 refused.append((c, result))
-        ctx.repo.save_links(integ.id, specs, run_id=ctx.run_id, resolved=resolved)
+        ctx.repo.save_links(ctx.integration.id, specs, run_id=ctx.run_id, resolved=resolved)
         for c, result in refused:
             ctx.failed(c.stat, c.books_id, ctx.reason_of(result.error("fsm")), c.name)
-        for c, fsm_id in created:
+        released = []
+        for c, pending, fsm_id in created:
+            self.created += 1
             ctx.ok(c.stat)
-            if c.then is not None:
+            if c.dependents:
+                # ``then`` sets ``waiting`` before it queues (a full queue sends, and releases, at once)
+                queued = c.then(fsm_id, HeldIntent(pending.id, fsm_id, outcome)) if c.then is not None else 0
+                if not queued:
+                    released.append((pending.id, fsm_id, outcome))
+            elif c.then is not None:
                 c.then(fsm_id)
+        ctx.repo.resolve_pendings(released)
 
 
 class PartnerIdWrites:

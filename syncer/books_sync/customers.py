@@ -71,6 +71,7 @@ from . import mapping
 from .common import (
     FsmCreate,
     FsmCreates,
+    HeldIntent,
     PartnerIdWrites,
     RunContext,
     chunked,
@@ -79,6 +80,7 @@ from .common import (
     same_instant,
     with_retries,
 )
+from .outcomes import create_once, requeue
 
 COMPANIES = "Companies"
 CONTACTS = "Contacts"
@@ -421,6 +423,9 @@ class CustomersPhase:
         if customer.get("status") == "inactive":
             self._deactivate(link, rec, customer)  # a Books deactivation deactivates the partner (TW-14)
             return
+        if customer["contact_id"] in self.ctx.pair_dependents:  # its persons' creates were abandoned
+            self.ctx.pair_dependents.discard(customer["contact_id"])
+            force_persons = True
         fsm_time = parse_time(rec.get("Modified_Time"))
         books_time = parse_time(customer.get("last_modified_time"))
         fsm_changed = not same_instant(fsm_time, link.fsm_modified_time)
@@ -442,8 +447,11 @@ class CustomersPhase:
                 want["currency_id"] = currency_id
             primary = primary_person(customer)
             if person_want is not None and (primary is None or differs(person_from_contact(rec), primary)):
-                if primary is None:
-                    self.ctx.books.create_contact_person(customer["contact_id"], person_want)
+                if primary is None:  # made once: a lost answer is looked for by email (outcomes.create_once)
+                    cid, email = customer["contact_id"], (person_want.get("email") or "").lower()
+                    create_once(self.ctx, lambda: self.ctx.books.create_contact_person(cid, person_want),
+                                lambda: next((p for p in self.ctx.books.get_contact(cid).get("contact_persons") or []
+                                              if email and (p.get("email") or "").lower() == email), None))
                 else:
                     self.ctx.books.update_contact_person(primary["contact_person_id"], person_want)
                 wrote = True
@@ -589,22 +597,25 @@ class CustomersPhase:
                                            source_module=module, run_id=self.ctx.run_id,
                                            payload={"contact_name": data["contact_name"]})
         try:
-            customer = self.ctx.books.create_contact(data)
+            customer, found = create_once(self.ctx, lambda: self.ctx.books.create_contact(data),
+                                          lambda: self._find_created_customer(pending))
         except ZohoApiError as exc:
-            self.repo.resolve_pending(pending.id, outcome=f"failed: {exc.code}")
-            raise
-        link = self._link_created(module, rec["id"], customer, pending.id)
+            if exc.is_record_level:  # refused: nothing was made
+                self.repo.resolve_pending(pending.id, outcome=f"failed: {exc.code}")
+            raise  # else the intent stays open: the next run's recovery finds out
+        link = self._link_created(module, rec["id"], customer, pending.id, "found_existing" if found else "created")
         if module == COMPANIES and self.persons:
             customer, _ = self._reconcile_persons(rec, customer, contacts)
             self._mark(link, books_time=parse_time(customer.get("last_modified_time")))
         self.ctx.ok(COMPANIES if module == COMPANIES else CONTACTS)
 
-    def _link_created(self, module: str, fsm_id: str, customer: dict[str, Any], pending_id: str | None) -> RecordLink:
+    def _link_created(self, module: str, fsm_id: str, customer: dict[str, Any], pending_id: str | None,
+                      outcome: str = "created") -> RecordLink:
         """Link a customer we created, finish its intent, and give the FSM record its partner id."""
         link = self._link(module, fsm_id, BOOKS_CONTACTS, customer["contact_id"], "created",
                           books_time=parse_time(customer.get("last_modified_time")))
         if pending_id:
-            self.repo.resolve_pending(pending_id, created_id=customer["contact_id"], outcome="created")
+            self.repo.resolve_pending(pending_id, created_id=customer["contact_id"], outcome=outcome)
         self.done_books.add(customer["contact_id"])
         self.partner_ids.add(link, COMPANIES if module == COMPANIES else CONTACTS,
                              customer.get("contact_name", ""))  # sent 100 a call
@@ -779,44 +790,41 @@ class CustomersPhase:
                                            source_module=CONTACTS, run_id=self.ctx.run_id,
                                            payload={"contact_id": customer["contact_id"], "email": data["email"]})
         try:
-            person = self.ctx.books.create_contact_person(customer["contact_id"], data)
+            person, found = create_once(self.ctx, lambda: self.ctx.books.create_contact_person(customer["contact_id"],
+                                                                                              data),
+                                        lambda: self._find_created_person(pending))
         except ZohoApiError as exc:
-            self.repo.resolve_pending(pending.id, outcome=f"failed: {exc.code}")
-            raise
+            if exc.is_record_level:  # refused: nothing was made
+                self.repo.resolve_pending(pending.id, outcome=f"failed: {exc.code}")
+            raise  # else the intent stays open: the next run's recovery finds out
         pid = person["contact_person_id"]
         link = self._link(CONTACTS, rec["id"], BOOKS_PERSONS, pid, "created")
-        self.repo.resolve_pending(pending.id, created_id=pid, outcome="created")
+        self.repo.resolve_pending(pending.id, created_id=pid, outcome="found_existing" if found else "created")
         fsm_time = self._fsm_update(CONTACTS, rec["id"], {"ZBilling_Id": pid})
         self._mark(link, fsm_time=fsm_time, result="created")
         self.ctx.ok(CONTACTS)
         return pid
 
     def _create_contacts(self, persons: list[dict[str, Any]], company_id: str, customer: dict[str, Any]) -> bool:
-        """Books contact persons as FSM Contacts of the Company, one intent each, one batch."""
-        pendings, records = [], []
-        for p in persons:
-            pendings.append(self.repo.record_pending(self.integ.id, side="fsm", module=CONTACTS,
-                                                     source_id=p["contact_person_id"], source_module=BOOKS_PERSONS,
-                                                     run_id=self.ctx.run_id))
-            records.append({**contact_from_person(p, customer.get("contact_name") or ""), "Company": company_id,
-                            "ZBilling_Id": p["contact_person_id"]})
-        results = self.ctx.fsm.create_records(CONTACTS, records)
+        """Books contact persons as FSM Contacts of the Company: one intent each (carrying the
+        customer, so recovery can pair its persons again), sent as one batch. Whether any was made."""
+        creates = FsmCreates(self.ctx, CONTACTS, BOOKS_PERSONS)
+        for create in self._contact_creates(persons, company_id, customer):
+            creates.queue.append(create)
+        creates.flush()
+        return creates.created > 0
+
+    def _contact_creates(self, persons: list[dict[str, Any]], company_id: str,
+                         customer: dict[str, Any]) -> list[FsmCreate]:
         books_time = parse_time(customer.get("last_modified_time"))
-        wrote = False
-        for p, pending, result in zip(persons, pendings, results, strict=True):
+        out = []
+        for p in persons:
             pid = p["contact_person_id"]
             name = " ".join(x for x in (p.get("first_name"), p.get("last_name")) if x) or p.get("email") or pid
-            if not result.ok:
-                self.repo.resolve_pending(pending.id, outcome=f"failed: {result.code}")
-                self.ctx.failed(CONTACTS, pid, self.ctx.reason_of(result.error("fsm")), name)
-                continue
-            self._link(CONTACTS, result.id, BOOKS_PERSONS, pid, "created", books_time=books_time,
-                       fsm_time=parse_time((result.details or {}).get("Modified_Time")))
-            self.repo.resolve_pending(pending.id, created_id=result.id, outcome="created")
-            self.done_contacts.add(result.id)
-            self.ctx.ok(CONTACTS)
-            wrote = True
-        return wrote
+            out.append(FsmCreate({**contact_from_person(p, customer.get("contact_name") or ""), "Company": company_id,
+                                  "ZBilling_Id": pid}, pid, books_time, CONTACTS, name, self.done_contacts.add,
+                                 payload={"contact_id": customer["contact_id"]}))
+        return out
 
     # -- Books -> FSM ---------------------------------------------------------------------------------
     def _business_from_books(self, row: dict[str, Any], link: RecordLink | None) -> None:
@@ -829,9 +837,9 @@ class CustomersPhase:
         if link is not None and (not link.active or link.fsm_module != module):
             return  # partner deleted (never recreated, TW-14), or linked as the other kind
         if link is not None:
-            if same_instant(parse_time(row.get("last_modified_time")), link.books_modified_time) \
-                    and row.get("status") != "inactive":
-                return  # unchanged since we synced it (a deactivation in that same second is still checked)
+            if (same_instant(parse_time(row.get("last_modified_time")), link.books_modified_time)
+                    and row.get("status") != "inactive" and row["contact_id"] not in self.ctx.pair_dependents):
+                return  # unchanged since we synced it (a same-second deactivation and redo work still go on)
             self._pair(link)
             return
         if row.get("status") == "inactive":
@@ -876,32 +884,47 @@ class CustomersPhase:
         then = None
         if module == COMPANIES and self.persons and customer.get("contact_persons"):
             persons = list(customer["contact_persons"])
-            then = lambda company_id: self._queue_contacts(persons, company_id, customer)  # noqa: E731
+            then = lambda company_id, held: self._queue_contacts(persons, company_id, customer, held)  # noqa: E731
+        # the Company's intent covers its persons until theirs are recorded (FsmCreate.dependents)
         self.creates[module].add(FsmCreate({**data, "ZBilling_Id": cid}, cid,
                                            parse_time(customer.get("last_modified_time")),
                                            COMPANIES if module == COMPANIES else CONTACTS,
-                                           customer.get("contact_name", ""), then))
+                                           customer.get("contact_name", ""), then, dependents=then is not None))
 
-    def _queue_contacts(self, persons: list[dict[str, Any]], company_id: str, customer: dict[str, Any]) -> None:
-        """A new Company's contact persons as its Contacts (queued; created 100 a call)."""
-        books_time = parse_time(customer.get("last_modified_time"))
-        for p in persons:
-            pid = p["contact_person_id"]
-            name = " ".join(x for x in (p.get("first_name"), p.get("last_name")) if x) or p.get("email") or pid
-            self.creates[BOOKS_PERSONS].add(FsmCreate(
-                {**contact_from_person(p, customer.get("contact_name") or ""), "Company": company_id,
-                 "ZBilling_Id": pid}, pid, books_time, CONTACTS, name, self.done_contacts.add))
+    def _queue_contacts(self, persons: list[dict[str, Any]], company_id: str, customer: dict[str, Any],
+                        held: HeldIntent) -> int:
+        """A new Company's contact persons as its Contacts (queued; created 100 a call). The
+        Company's intent stays open (``held``) until theirs are recorded: a crash before leaves it
+        open, and recovery pairs the customer's persons again. Returns how many were queued."""
+        creates = self._contact_creates(persons, company_id, customer)
+        for create in creates:
+            create.held = held
+        held.waiting = len(creates)  # before a full queue sends (and releases) any of them
+        for create in creates:
+            self.creates[BOOKS_PERSONS].add(create)
+        return len(creates)
 
     # -- after a crash --------------------------------------------------------------------------------
     def recover(self, pending) -> None:
-        """Finish a create a crashed run left: link the partner if it was made, else let it be redone."""
+        """Finish a create a crashed run left: link the partner if it was made, else abandon the
+        intent and put its source back into this run (outcomes.requeue). Either way a Company
+        made from a customer gets its contact persons paired again: they may never have been sent."""
         try:
             if self._recover(pending):
+                if pending.side == "fsm" and pending.module == COMPANIES and self.persons:
+                    requeue(self.ctx, COMPANIES, pending.source_id, dependents=True)
                 return
         except ZohoApiError as exc:
             if not exc.is_record_level:
                 raise
         self.repo.resolve_pending(pending.id, outcome="abandoned")
+        if pending.side == "fsm" and pending.source_module == BOOKS_PERSONS:
+            # a person's Contact never made: its customer's persons are paired again
+            requeue(self.ctx, COMPANIES, str(pending.payload.get("contact_id") or ""), dependents=True)
+        elif pending.side == "fsm":
+            requeue(self.ctx, pending.module, pending.source_id, dependents=pending.module == COMPANIES and self.persons)
+        else:  # a Books customer or person never made: its FSM record is synced again
+            requeue(self.ctx, COMPANIES if pending.source_module == COMPANIES else CONTACTS, pending.source_id)
 
     def _recover(self, pending) -> bool:
         if pending.side == "books" and pending.module == BOOKS_CONTACTS:
@@ -917,12 +940,7 @@ class CustomersPhase:
                     self._mark(link, books_time=parse_time(customer.get("last_modified_time")))
             return True
         if pending.side == "books" and pending.module == BOOKS_PERSONS:
-            customer = self._get_customer(str(pending.payload.get("contact_id") or ""))
-            email = str(pending.payload.get("email") or "").lower()
-            person = next((p for p in (customer or {}).get("contact_persons") or []
-                           if email and (p.get("email") or "").lower() == email
-                           and self.repo.link_by_books(self.integ.id, BOOKS_PERSONS, p["contact_person_id"]) is None),
-                          None)
+            person = self._find_created_person(pending)
             if person is None or not self._unlinked_fsm(CONTACTS, pending.source_id):
                 return False
             pid = person["contact_person_id"]
@@ -932,14 +950,30 @@ class CustomersPhase:
             return True
         if pending.side == "fsm":
             rec = next(iter(self.ctx.fsm.search(pending.module, "ZBilling_Id", pending.source_id)), None)
-            if rec is None or not self._unlinked_fsm(pending.module, rec["id"]):
+            if rec is None:
                 return False
+            linked = self.repo.link_by_fsm(self.integ.id, pending.module, rec["id"])
+            if linked is not None:  # linked before the crash; its intent was kept open for its dependents
+                if linked.books_id != pending.source_id:
+                    return False
+                self.repo.resolve_pending(pending.id, created_id=rec["id"], outcome="found_existing")
+                return True
             books_entity = pending.source_module or BOOKS_CONTACTS
             self._link(pending.module, rec["id"], books_entity, pending.source_id, "created",
                        fsm_time=parse_time(rec.get("Modified_Time")))
             self.repo.resolve_pending(pending.id, created_id=rec["id"], outcome="found_existing")
             return True
         return False
+
+    def _find_created_person(self, pending) -> dict[str, Any] | None:
+        """The contact person a create of unknown outcome made: under the intent's customer, with
+        its email, not linked (read fresh: a read-ahead copy may predate the create)."""
+        cid = str(pending.payload.get("contact_id") or "")
+        email = str(pending.payload.get("email") or "").lower()
+        customer = read_or_none(self.ctx.books.get_contact, cid, NOT_FOUND_CODES) if cid and email else None
+        return next((p for p in (customer or {}).get("contact_persons") or []
+                     if (p.get("email") or "").lower() == email
+                     and self.repo.link_by_books(self.integ.id, BOOKS_PERSONS, p["contact_person_id"]) is None), None)
 
     def _find_created_customer(self, pending) -> dict[str, Any] | None:
         """The customer a crashed create made: its ``cf_fsm_id`` names the FSM record, or (without

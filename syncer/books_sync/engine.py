@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from ..clients import BooksClient, FsmClient, ZohoApiError
+from ..clients import BooksClient, FsmClient, RecordResult, ZohoApiError
 from ..store.models import Integration, SyncRun
 from ..store.repo import Refused, Repo
 from .common import FSM_BATCH, RunContext, RunFailed, RunRefused
@@ -23,6 +23,7 @@ from .customers import CustomersPhase
 from .items import BOOKS_ENTITY as ITEMS_ENTITY
 from .items import FSM_MODULE as ITEMS_MODULE
 from .items import ItemsPhase
+from .outcomes import UNKNOWN_OUTCOME_WAIT, create_once
 
 log = logging.getLogger("zlab.syncer")
 
@@ -35,13 +36,14 @@ Clients = Callable[[Integration], tuple[FsmClient, BooksClient]]
 
 class SyncEngine:
     def __init__(self, repo: Repo, *, clients: Clients, mailer: Any | None = None,
-                 batch_size: int = FSM_BATCH) -> None:
+                 batch_size: int = FSM_BATCH, unknown_outcome_wait: float = UNKNOWN_OUTCOME_WAIT) -> None:
         if not 1 <= batch_size <= FSM_BATCH:
             raise ValueError(f"batch_size must be 1..{FSM_BATCH} (FSM takes at most {FSM_BATCH} records a call)")
         self.repo = repo
         self.clients = clients
         self.mailer = mailer
         self.batch_size = batch_size
+        self.unknown_outcome_wait = unknown_outcome_wait  # outcomes.find_settled
 
     def run(self, integration_id: str, trigger: str = "manual") -> SyncRun:
         try:
@@ -62,7 +64,7 @@ class SyncEngine:
         # an incremental run also tries again what the last run failed (a full one reads everything)
         retry = self.repo.failures_to_retry(integ.id) if since is not None else {}
         ctx = RunContext(self.repo, integ, run.id, fsm, books, since, batch_size=self.batch_size, retry=retry,
-                         remapped=remapped)
+                         remapped=remapped, unknown_outcome_wait=self.unknown_outcome_wait)
         with self.repo.keep_alive(integ.id, run.id):
             try:
                 self.preflight(ctx)
@@ -138,6 +140,9 @@ class SyncEngine:
 
     # -- after a crash ----------------------------------------------------------------------------------
     def recover(self, ctx: RunContext) -> None:
+        """Resolve every intent a crashed or failed run left open before anything else is written:
+        what was made is linked; an intent whose write was not made is abandoned and its source
+        record (with its dependents) goes back into this run (outcomes.requeue)."""
         items = ItemsPhase(ctx)
         customers = CustomersPhase(ctx)
         for pending in self.repo.open_pending(ctx.integration.id):
@@ -157,9 +162,18 @@ class SyncEngine:
         missing = [c for c in ctx.books.list_currencies() if c.get("currency_code") not in have]
         if not missing:
             return
-        results = ctx.fsm.create_currencies([{"iso_code": c["currency_code"], "exchange_rate": "1",
-                                              "symbol": c.get("currency_symbol") or c["currency_code"]}
-                                             for c in missing])
+
+        def send() -> list[Any]:
+            return ctx.fsm.create_currencies([{"iso_code": c["currency_code"], "exchange_rate": "1",
+                                               "symbol": c.get("currency_symbol") or c["currency_code"]}
+                                              for c in missing])
+
+        def made() -> list[Any] | None:  # a lost answer: what FSM has now, looked for before a resend
+            now = {c.get("iso_code") for c in ctx.fsm.currencies()}
+            return [RecordResult(i, True, code="SUCCESS") for i, _ in enumerate(missing)] if all(
+                c.get("currency_code") in now for c in missing) else None
+
+        results, _ = create_once(ctx, send, made)
         for cur, result in zip(missing, results, strict=False):
             if result.ok:
                 ctx.ok("Currencies")

@@ -44,6 +44,7 @@ from . import mapping
 from .common import RunContext, parse_time
 from .items import FSM_MODULE as ITEMS_MODULE
 from .items import ItemsPhase
+from .outcomes import create_once
 
 FSM_MODULE = "Work_Orders"
 BOOKS_ENTITY = "invoices"
@@ -184,15 +185,16 @@ class InvoiceWriter:
                                            source_module=FSM_MODULE, run_id=self.ctx.run_id,
                                            payload={"customer_id": body["customer_id"],
                                                     "reference_number": body.get("reference_number", "")})
-        try:
-            invoice = self.books.create_invoice(body)
+        try:  # an answer lost to a time-out is looked for before the invoice is sent again (outcomes.py)
+            invoice, _found = create_once(self.ctx, lambda: self.books.create_invoice(body),
+                                         lambda: self._recover(pending))
         except ZohoApiError as exc:
-            self.repo.resolve_pending(pending.id, outcome=f"failed: {exc.code}")
-            if exc.is_record_level:
+            if exc.is_record_level:  # refused: nothing was made
+                self.repo.resolve_pending(pending.id, outcome=f"failed: {exc.code}")
                 raise InvoiceError(f"Zoho {self.product} refused the invoice of work order {wo.get('Name')}: "
                                    f"{self.ctx.reason_of(exc)}") from exc
-            raise
-        self._link(wo, invoice, pending_id=pending.id, result="created")
+            raise  # the intent stays open: the next call finds the invoice it may have made
+        self._link(wo, invoice, pending_id=pending.id, result="created")  # found or made: ours either way
         self._write_back(wo, invoice)
         self.ctx.ok(STAT)
         return invoice

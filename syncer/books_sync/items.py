@@ -26,6 +26,7 @@ from .common import (
     same_instant,
     with_retries,
 )
+from .outcomes import create_once, requeue
 
 FSM_MODULE = "Service_And_Parts"
 BOOKS_ENTITY = "items"
@@ -200,18 +201,32 @@ class ItemsPhase:
                                            source_module=FSM_MODULE, run_id=self.ctx.run_id,
                                            payload={"name": data["name"]})
         try:
-            item = self.ctx.books.create_item(data)
+            item, found = create_once(self.ctx, lambda: self.ctx.books.create_item(data),
+                                      lambda: self._created_item(pending))
         except ZohoApiError as exc:
-            self.repo.resolve_pending(pending.id, outcome=f"failed: {exc.code}")
-            raise
-        self._link_created(rec["id"], item, pending.id)
+            if exc.is_record_level:  # refused: nothing was made
+                self.repo.resolve_pending(pending.id, outcome=f"failed: {exc.code}")
+            raise  # else the intent stays open: the next run's recovery finds out
+        self._link_created(rec["id"], item, pending.id, "found_existing" if found else "created")
 
-    def _link_created(self, fsm_id: str, item: dict[str, Any], pending_id: str | None) -> None:
+    def _created_item(self, pending) -> dict[str, Any] | None:
+        """The item a create of unknown outcome made: the intent's name (unique in a Books org),
+        created at or after the intent (an older item of that name is not ours), not linked."""
+        item = self._item_named(str(pending.payload.get("name") or ""))
+        created = parse_time(item.get("created_time")) if item else None
+        if (item is not None and created is not None and pending.started_at is not None
+                and created.timestamp() >= int(pending.started_at.timestamp())
+                and self.repo.link_by_books(self.integ.id, BOOKS_ENTITY, item["item_id"]) is None):
+            return item
+        return None
+
+    def _link_created(self, fsm_id: str, item: dict[str, Any], pending_id: str | None,
+                      outcome: str = "created") -> None:
         link = self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=fsm_id, books_entity=BOOKS_ENTITY,
                                      books_id=item["item_id"], run_id=self.ctx.run_id, result="created",
                                      books_modified_time=parse_time(item.get("last_modified_time")))
         if pending_id:
-            self.repo.resolve_pending(pending_id, created_id=item["item_id"], outcome="created")
+            self.repo.resolve_pending(pending_id, created_id=item["item_id"], outcome=outcome)
         self.done_books.add(item["item_id"])
         self.partner_ids.add(link, STAT, item.get("name", ""))  # sent 100 a call
         self.ctx.ok(STAT)
@@ -314,13 +329,9 @@ class ItemsPhase:
     def recover(self, pending) -> None:
         """Finish a create a crashed run left: link the partner if it was made, else let it be redone."""
         if pending.side == "books":
-            item = self._item_named(str(pending.payload.get("name") or ""))
-            created = parse_time(item.get("created_time")) if item else None
-            # only an item made after the intent is ours (an older one of that name is not)
-            if (item is not None and created is not None and pending.started_at is not None
-                    and created.timestamp() >= int(pending.started_at.timestamp())
-                    and self.repo.link_by_books(self.integ.id, BOOKS_ENTITY, item["item_id"]) is None):
-                self._link_created(pending.source_id, item, pending.id)
+            item = self._created_item(pending)
+            if item is not None:
+                self._link_created(pending.source_id, item, pending.id, "found_existing")
                 return
         else:
             rec = next(iter(self.ctx.fsm.search(FSM_MODULE, "ZBilling_Id", pending.source_id)), None)
@@ -333,6 +344,7 @@ class ItemsPhase:
                 self._mark_synced(link)
                 return
         self.repo.resolve_pending(pending.id, outcome="abandoned")
+        requeue(self.ctx, STAT, pending.source_id)  # not made: its source is synced again in this run
 
 
 def _books_time(dt) -> str:

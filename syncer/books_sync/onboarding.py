@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..clients import BooksClient, FsmClient
+from .outcomes import Patience, create_once
 
 NEW_INVOICE, EXISTING_INVOICE, EXISTING_BOOKS = "new_invoice", "existing_invoice", "existing_books"
 CHOICES = (NEW_INVOICE, EXISTING_INVOICE, EXISTING_BOOKS)
@@ -164,10 +165,20 @@ def push_fsm_taxes(books: BooksClient, fsm_taxes: list[dict[str, Any]], books_ta
         if not name or name.lower() in have:
             continue
         try:
-            pushed.append(books.create_tax({"tax_name": name, "tax_percentage": tax.get("tax_percentage") or 0}))
+            pushed.append(_create_tax(books, name, tax.get("tax_percentage") or 0))
         except ZohoApiError as exc:
             if on_error is None or not exc.is_record_level:
                 raise
             on_error(tax, exc)
         have.add(name.lower())
     return pushed
+
+
+def _create_tax(books: BooksClient, name: str, percentage: Any) -> dict[str, Any]:
+    """A tax rate, once: an answer lost to a time-out is looked for by name (unique in the org)
+    before the rate is sent again (outcomes.create_once)."""
+    def find() -> dict[str, Any] | None:
+        return next((t for t in books.list_taxes() if str(t.get("tax_name") or "").lower() == name.lower()), None)
+
+    made, _ = create_once(Patience(), lambda: books.create_tax({"tax_name": name, "tax_percentage": percentage}), find)
+    return made

@@ -16,6 +16,7 @@ from .base import (
     RetryPolicy,
     ZohoApiError,
     ZohoAuthError,
+    ZohoOutcomeUnknown,
     ZohoRateLimitError,
     ZohoServerError,
     ZohoTransportError,
@@ -28,5 +29,5 @@ from .fsm import FsmClient
 __all__ = [
     "AccountsClient", "ApiClient", "BooksClient", "Clock", "CrmClient", "FsmClient", "LabClock",
     "RecordApiClient", "RecordResult", "RetryPolicy", "Token", "ZohoApiError", "ZohoAuthError",
-    "ZohoRateLimitError", "ZohoServerError", "ZohoTransportError", "system_clock",
+    "ZohoOutcomeUnknown", "ZohoRateLimitError", "ZohoServerError", "ZohoTransportError", "system_clock",
 ]

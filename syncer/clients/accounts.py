@@ -138,7 +138,8 @@ class AccountsClient:
         with self._lock:
             body = self.retry.run(lambda: self._grant({
                 "grant_type": "refresh_token", "client_id": self.client_id,
-                "client_secret": self.client_secret, "refresh_token": self.refresh_token}), "POST")
+                "client_secret": self.client_secret, "refresh_token": self.refresh_token}), "POST",
+                idempotent=True)  # a second grant only mints another token
             now = self.clock()
             self._token = Token(body["access_token"], str(body.get("api_domain") or self.accounts_url),
                                 now + timedelta(seconds=float(body.get("expires_in", 3600))),

@@ -5,6 +5,11 @@ the OAuth header (``Authorization: Zoho-oauthtoken …``) to the token answer's 
 refreshes the token once on INVALID_TOKEN / Books code 57, and retries (tenacity) on 5xx,
 timeouts, connection errors and 429 — waiting what ``Retry-After`` asks for, else an
 exponential backoff — a bounded number of times with an injectable sleep function.
+
+A create (POST, unless the call says it is idempotent) that was sent and got no answer — a
+time-out or a dropped connection — is never sent again here: it may have been applied. It
+raises ``ZohoOutcomeUnknown`` and the engine resolves it against the product (docs/syncer-design.md,
+"Crash safety"). Reads, updates by id (PUT), deletes and idempotent actions are retried.
 """
 
 from __future__ import annotations
@@ -146,8 +151,19 @@ class ZohoServerError(ZohoApiError):
 
 
 class ZohoTransportError(ZohoApiError):
-    """No answer: time-out, refused or dropped connection (``status`` None, ``code`` TIMEOUT or
-    CONNECTION)."""
+    """No answer: time-out, refused or dropped connection (``status`` None, ``code`` TIMEOUT,
+    CONNECTION, or CONNECT when the request never left)."""
+
+
+class ZohoOutcomeUnknown(ZohoTransportError):
+    """A non-idempotent write (a create) was sent and no answer came (time-out, dropped
+    connection): it may or may not have been applied, and may still be. Not retried: sending it
+    again could make a second record. The caller resolves it against the product first (search
+    by the partner id the record carries), then sends what was not made."""
+
+
+# methods whose repeat leaves the same state: retried after a time-out or a dropped connection
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 def error_class(status: int | None, code: Any) -> type[ZohoApiError]:
@@ -212,23 +228,29 @@ class RetryPolicy:
     for more than ``max_retry_after`` seconds (e.g. the Books daily limit, CRM credits gone) is
     not retried: the caller gets a ZohoRateLimitError to reschedule on. Other waits:
     ``backoff * 2**(n-1)`` capped at ``max_backoff``. ``sleep`` is injectable (tests record it).
-    ``retry_unsafe`` retries POST/PUT/DELETE after a time-out or dropped connection too (they may
-    have been applied: the engine must be idempotent); refused connections are always retried."""
+    After a time-out or a dropped connection only idempotent calls are retried (reads, PUT by id,
+    DELETE, actions the caller declares idempotent); a create raises ``ZohoOutcomeUnknown``
+    instead, unless ``retry_unsafe`` (off by default: it may duplicate records). Refused
+    connections (never sent) are always retried."""
 
     attempts: int = 5
     backoff: float = 0.5
     max_backoff: float = 30.0
     rate_limit_wait: float = 60.0
     max_retry_after: float = 120.0
-    retry_unsafe: bool = True
+    retry_unsafe: bool = False
     sleep: Sleeper = time.sleep
     sleeps: deque[float] = field(default_factory=lambda: deque(maxlen=1000), repr=False)  # the last waits asked for
 
-    def retryable(self, exc: BaseException, method: str = "GET") -> bool:
+    def retryable(self, exc: BaseException, method: str = "GET", idempotent: bool | None = None) -> bool:
         if isinstance(exc, ZohoTransportError):
-            if exc.code == "CONNECT" or method.upper() in ("GET", "HEAD", "OPTIONS"):
+            if exc.code == "CONNECT":
                 return True
-            return self.retry_unsafe
+            if isinstance(exc, ZohoOutcomeUnknown):
+                return self.retry_unsafe
+            if idempotent is None:
+                idempotent = method.upper() in IDEMPOTENT_METHODS
+            return idempotent or self.retry_unsafe
         if isinstance(exc, ZohoRateLimitError):
             if exc.code == BOOKS_DAILY_CODE and exc.retry_after is None:
                 return False
@@ -243,7 +265,7 @@ class RetryPolicy:
                 return self.rate_limit_wait
         return min(self.max_backoff, self.backoff * (2 ** (attempt_number - 1)))
 
-    def run(self, fn: Callable[[], Any], method: str = "GET") -> Any:
+    def run(self, fn: Callable[[], Any], method: str = "GET", idempotent: bool | None = None) -> Any:
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             return self.wait_for(exc, state.attempt_number)
@@ -253,7 +275,7 @@ class RetryPolicy:
             self.sleep(seconds)
 
         retrying = Retrying(stop=stop_after_attempt(max(1, self.attempts)), wait=wait, sleep=sleep,
-                            retry=retry_if_exception(lambda e: self.retryable(e, method)), reraise=True)
+                            retry=retry_if_exception(lambda e: self.retryable(e, method, idempotent)), reraise=True)
         return retrying(fn)
 
 
@@ -356,33 +378,35 @@ class ApiClient:
         return resp.status_code == 401 and isinstance(body, dict) and body.get("code") in TOKEN_ERROR_CODES
 
     def _send(self, method: str, url: str, params: dict[str, Any], json: Any,
-              headers: dict[str, str]) -> httpx.Response:
+              headers: dict[str, str], idempotent: bool = True) -> httpx.Response:
         try:
             resp = self.http.request(method, url, params=params, json=json, headers=headers,
                                      timeout=self.timeout)
-        except httpx.TimeoutException as exc:
-            code = "CONNECT" if isinstance(exc, httpx.ConnectTimeout) else "TIMEOUT"
-            raise ZohoTransportError(self.product, None, code, f"{type(exc).__name__}: {exc}",
-                                     method=method, url=url) from exc
         except httpx.TransportError as exc:
-            code = "CONNECT" if isinstance(exc, httpx.ConnectError) else "CONNECTION"
-            raise ZohoTransportError(self.product, None, code, f"{type(exc).__name__}: {exc}",
-                                     method=method, url=url) from exc
+            if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError | httpx.PoolTimeout):
+                code = "CONNECT"  # the request never left
+            else:
+                code = "TIMEOUT" if isinstance(exc, httpx.TimeoutException) else "CONNECTION"
+            cls = ZohoTransportError if idempotent or code == "CONNECT" else ZohoOutcomeUnknown
+            raise cls(self.product, None, code, f"{type(exc).__name__}: {exc}", method=method, url=url) from exc
         self.calls += 1
         for hook in self.on_response:
             hook(resp)
         return resp
 
     def _attempt(self, method: str, path: str, params: dict[str, Any], json: Any,
-                 headers: dict[str, str], accept: Callable[[httpx.Response, Any], bool] | None) -> httpx.Response:
+                 headers: dict[str, str], accept: Callable[[httpx.Response, Any], bool] | None,
+                 idempotent: bool = True) -> httpx.Response:
         url = self.base_url + path
         token = self.auth.access_token()
-        resp = self._send(method, url, params, json, {**headers, "Authorization": f"Zoho-oauthtoken {token}"})
+        resp = self._send(method, url, params, json, {**headers, "Authorization": f"Zoho-oauthtoken {token}"},
+                          idempotent)
         body = safe_json(resp)
         if self._is_token_error(resp, body):  # expired early or revoked: one retry with a fresh token
             self.auth.invalidate(token)
             token = self.auth.access_token()
-            resp = self._send(method, url, params, json, {**headers, "Authorization": f"Zoho-oauthtoken {token}"})
+            resp = self._send(method, url, params, json, {**headers, "Authorization": f"Zoho-oauthtoken {token}"},
+                              idempotent)
             body = safe_json(resp)
         if accept is not None and accept(resp, body):
             return resp
@@ -395,12 +419,16 @@ class ApiClient:
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
                 headers: dict[str, str] | None = None,
-                accept: Callable[[httpx.Response, Any], bool] | None = None) -> httpx.Response:
+                accept: Callable[[httpx.Response, Any], bool] | None = None,
+                idempotent: bool | None = None) -> httpx.Response:
         """One call with token handling and retries; raises ZohoApiError (typed) on failure.
-        ``accept(resp, body)`` may claim an error status as an answer (batch entries)."""
+        ``accept(resp, body)`` may claim an error status as an answer (batch entries).
+        ``idempotent`` (default: not for POST/PATCH) says whether a call that got no answer may be
+        sent again; one that may not raises ZohoOutcomeUnknown."""
         p = {k: v for k, v in {**self.default_params(), **(params or {})}.items() if v is not None}
         h = {**self.default_headers(), **(headers or {})}
-        return self.retry.run(lambda: self._attempt(method, path, p, json, h, accept), method)
+        idem = idempotent if idempotent is not None else method.upper() in IDEMPOTENT_METHODS
+        return self.retry.run(lambda: self._attempt(method, path, p, json, h, accept, idem), method, idem)
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
         """``request`` and the JSON body (None for 204 / an empty answer)."""

@@ -101,10 +101,10 @@ class BooksClient(ApiClient):
         return self._one("PUT", f"/contacts/{contact_id}", "contact", json=data)
 
     def mark_contact_active(self, contact_id: str) -> str:
-        return self._message("POST", f"/contacts/{contact_id}/active")
+        return self._message("POST", f"/contacts/{contact_id}/active", idempotent=True)
 
     def mark_contact_inactive(self, contact_id: str) -> str:
-        return self._message("POST", f"/contacts/{contact_id}/inactive")
+        return self._message("POST", f"/contacts/{contact_id}/inactive", idempotent=True)
 
     def delete_contact(self, contact_id: str) -> str:
         return self._message("DELETE", f"/contacts/{contact_id}")
@@ -126,7 +126,7 @@ class BooksClient(ApiClient):
         return self._message("DELETE", f"/contacts/contactpersons/{person_id}")
 
     def mark_primary_contact_person(self, person_id: str) -> str:
-        return self._message("POST", f"/contacts/contactpersons/{person_id}/primary")
+        return self._message("POST", f"/contacts/contactpersons/{person_id}/primary", idempotent=True)
 
     # -- items -----------------------------------------------------------------------------------------
     def list_items(self, *, per_page: int = PER_PAGE_MAX, **filters: Any) -> Iterator[dict[str, Any]]:
@@ -142,10 +142,10 @@ class BooksClient(ApiClient):
         return self._one("PUT", f"/items/{item_id}", "item", json=data)
 
     def mark_item_active(self, item_id: str) -> str:
-        return self._message("POST", f"/items/{item_id}/active")
+        return self._message("POST", f"/items/{item_id}/active", idempotent=True)
 
     def mark_item_inactive(self, item_id: str) -> str:
-        return self._message("POST", f"/items/{item_id}/inactive")
+        return self._message("POST", f"/items/{item_id}/inactive", idempotent=True)
 
     def delete_item(self, item_id: str) -> str:
         return self._message("DELETE", f"/items/{item_id}")
@@ -170,7 +170,7 @@ class BooksClient(ApiClient):
         """``status`` sent|void|draft."""
         if status not in ("sent", "void", "draft"):
             raise ValueError("status must be sent, void or draft")
-        return self._message("POST", f"/invoices/{invoice_id}/status/{status}")
+        return self._message("POST", f"/invoices/{invoice_id}/status/{status}", idempotent=True)
 
     # -- settings --------------------------------------------------------------------------------------
     def list_currencies(self) -> list[dict[str, Any]]:

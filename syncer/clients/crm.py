@@ -67,7 +67,7 @@ class CrmClient(RecordApiClient):
 
     def coql(self, select_query: str) -> dict[str, Any]:
         """``POST /coql`` → ``{"data": [...], "info": {...}}`` (``{"data": []}`` when empty)."""
-        return self.call("POST", "/coql", json={"select_query": select_query}) or {"data": [], "info": {}}
+        return self.call("POST", "/coql", json={"select_query": select_query}, idempotent=True) or {"data": [], "info": {}}
 
     # -- write -----------------------------------------------------------------------------------------
     def create_records(self, module: str, records: Iterable[dict[str, Any]], *,

@@ -111,7 +111,8 @@ class FsmClient(RecordApiClient):
         body = {"sync_process": sync_process, **{k: v for k, v in (("integ_id", integ_id),
                                                                     ("integ_module", integ_module)) if v}}
         resp = self.request("POST", f"/{module}/{record_id}/actions/process_sync",
-                            params={"sync_service": sync_service}, json=body, accept=batch_answer)
+                            params={"sync_service": sync_service}, json=body, accept=batch_answer,
+                            idempotent=True)
         return self._results(resp, 1, 0)[0]
 
     # -- metadata --------------------------------------------------------------------------------------

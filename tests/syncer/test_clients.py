@@ -18,6 +18,7 @@ from syncer.clients import (
     RetryPolicy,
     ZohoApiError,
     ZohoAuthError,
+    ZohoOutcomeUnknown,
     ZohoRateLimitError,
     ZohoServerError,
     ZohoTransportError,
@@ -163,10 +164,28 @@ def test_timeouts_are_retried(zlab_lab):
     conn = Conn(zlab_lab, ("books",), timeout=0.3)
     books = conn.books()
     books.get_organization()  # token and first call outside the fault
+    item = books.create_item({"name": "Slow widget", "rate": 5})
     zlab_lab.faults.add(product="books", org=conn.tenant.org("books"), nth=1,
                         action={"type": "delay", "seconds": 1})
-    assert books.create_item({"name": "Slow widget", "rate": 5})["name"] == "Slow widget"
-    assert len(conn.policy.sleeps) == 1 and books.calls == 2  # the timed-out call had no answer
+    assert books.update_item(item["item_id"], {"rate": 6})["rate"] == 6  # an update by id is sent again
+    assert len(conn.policy.sleeps) == 1 and books.calls == 3  # the timed-out call had no answer
+
+
+def test_a_create_without_an_answer_is_not_sent_again(zlab_lab):
+    """It may have been applied (and may still be): the caller resolves it (issue 9)."""
+    conn = Conn(zlab_lab, ("books", "fsm"), timeout=0.3)
+    books, fsm = conn.books(), conn.fsm()
+    books.get_organization()
+    zlab_lab.faults.add(product="books", org=conn.tenant.org("books"), method="POST", nth=1,
+                        action={"type": "delay", "seconds": 1})
+    with pytest.raises(ZohoOutcomeUnknown) as err:
+        books.create_item({"name": "Slow widget", "rate": 5})
+    assert err.value.code == "TIMEOUT" and books.calls == 1 and len(conn.policy.sleeps) == 0
+    zlab_lab.faults.add(product="fsm", org=conn.tenant.org("fsm"), method="POST", nth=1, action={"type": "drop"})
+    with pytest.raises(ZohoOutcomeUnknown) as err:
+        fsm.create_records("Service_And_Parts", [{"Name": "Dropped", "Type": "Service", "Unit_Price": 1}])
+    assert err.value.code == "CONNECTION" and len(conn.policy.sleeps) == 0
+    zlab_lab.wait_until(lambda: len(list(books.list_items(name="Slow widget"))) == 1, timeout=5)
 
 
 def test_persistent_timeouts_give_up_with_a_transport_error(zlab_lab):

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 
-from syncer.clients import RetryPolicy, ZohoApiError, ZohoRateLimitError, ZohoServerError, ZohoTransportError
+from syncer.clients import (
+    RetryPolicy,
+    ZohoApiError,
+    ZohoOutcomeUnknown,
+    ZohoRateLimitError,
+    ZohoServerError,
+    ZohoTransportError,
+)
 from syncer.clients.base import error_class, fmt_books_datetime, fmt_crm_datetime, parse_retry_after
 from syncer.clients.fsm import search_value
 
@@ -35,7 +42,12 @@ def test_what_is_retried():
     timeout = ZohoTransportError("fsm", None, "TIMEOUT")
     assert p.retryable(timeout, "GET") and not p.retryable(timeout, "POST")
     assert p.retryable(ZohoTransportError("fsm", None, "CONNECT"), "POST")  # never sent
-    assert RetryPolicy().retryable(timeout, "POST")
+    assert RetryPolicy(retry_unsafe=True).retryable(timeout, "POST")
+    # a create sent without an answer is never re-sent blindly (it may be applied: issue 9)
+    lost = ZohoOutcomeUnknown("fsm", None, "TIMEOUT", method="POST")
+    assert not RetryPolicy().retryable(lost, "POST") and not RetryPolicy().retryable(timeout, "POST")
+    assert RetryPolicy().retryable(timeout, "PUT") and RetryPolicy().retryable(timeout, "DELETE")
+    assert RetryPolicy().retryable(timeout, "POST", idempotent=True)  # an action such as mark inactive
 
 
 def test_error_typing():
