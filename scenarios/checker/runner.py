@@ -40,6 +40,7 @@ class CheckOptions:
     target: str | None = None
     shrink_seconds: float = 300.0
     history_max: int = HISTORY_MAX
+    verbose: bool = False  # print every step played
 
 
 @dataclass
@@ -69,6 +70,11 @@ class CheckResult:
     shrink_tries: int = 0
     flaky: str | None = None
     notes: list[str] = field(default_factory=list)
+
+
+class ShrinkDone(Exception):
+    """Raised by every example once shrinking is over (a one-step reproducer, or the time is up):
+    Hypothesis then runs out of work at once; the shortest failure recorded is the result."""
 
 
 class Stack:
@@ -123,7 +129,11 @@ def run_check(opts: CheckOptions, *, progress: Callable[[str], None] = print) ->
     kill_p = min(0.9, opts.kills / syncs) if opts.kills > 0 else 0.0
     strategy = step_strategy(faults=opts.faults, kill=kill_p)
     stack = Stack(opts.target, opts.breaker)
-    state: dict[str, Any] = {"best": None, "shrinking": False}
+    state: dict[str, Any] = {"best": None, "shrinking": False, "shrink_until": None}
+
+    def shrink_done() -> bool:
+        best = state["best"]
+        return state["shrinking"] and (len(best.steps) <= 1 or time.monotonic() > state["shrink_until"])
 
     def record(world: World, steps: list[dict[str, Any]], exc: Exception) -> None:
         if isinstance(exc, Violation):
@@ -135,6 +145,7 @@ def run_check(opts: CheckOptions, *, progress: Callable[[str], None] = print) ->
             progress(f"VIOLATION after {len(steps)} steps: {failure.invariant}: {failure.detail}")
             progress("shrinking the history (Hypothesis)...")
             state["shrinking"] = True
+            state["shrink_until"] = time.monotonic() + opts.shrink_seconds
         else:
             result.shrink_tries += 1
         best = state["best"]
@@ -153,6 +164,9 @@ def run_check(opts: CheckOptions, *, progress: Callable[[str], None] = print) ->
 
         @rule(step=strategy)
         def step(self, step: dict[str, Any]) -> None:
+            if shrink_done():
+                state["stopped"] = True
+                raise ShrinkDone()
             if step["op"] == "noop" or self.failed:
                 return
             if not state["shrinking"] and result.steps_run >= opts.steps:
@@ -161,10 +175,20 @@ def run_check(opts: CheckOptions, *, progress: Callable[[str], None] = print) ->
                 self.world = stack.world(opts.batch_size)
                 result.examples += 1 if not state["shrinking"] else 0
             self.steps.append(step)
+            self.world.step_index = len(self.steps) - 1
+            acted = [False]
+
+            def play() -> None:
+                acted[0] = self.world.do(step)
+
+            self._guarded(play)
+            if not acted[0]:  # nothing to act on: not part of the history
+                self.steps.pop()
+                return
             if not state["shrinking"]:
                 result.steps_run += 1
-            self.world.step_index = len(self.steps) - 1
-            self._guarded(lambda: self.world.do(step))
+            if opts.verbose:
+                progress(f"  {len(self.steps)}. {describe(step)}")
 
         def _guarded(self, fn: Callable[[], None]) -> None:
             try:
@@ -178,6 +202,9 @@ def run_check(opts: CheckOptions, *, progress: Callable[[str], None] = print) ->
             w = self.world
             if w is None or self.failed:
                 return
+            if shrink_done():
+                state["stopped"] = True
+                raise ShrinkDone()
             w.step_index = len(self.steps)
             self._guarded(lambda: w.do({"op": "sync"}))
             if not state["shrinking"]:
@@ -193,16 +220,17 @@ def run_check(opts: CheckOptions, *, progress: Callable[[str], None] = print) ->
         return SyncHistory()
 
     seed(opts.seed)(factory)
-    hypothesis_engine.MAX_SHRINKING_SECONDS = int(opts.shrink_seconds)
+    hypothesis_engine.MAX_SHRINKING_SECONDS = int(opts.shrink_seconds) + 30  # ours stops it first
     run_settings = settings(max_examples=examples + 2, stateful_step_count=length, deadline=None, database=None,
                             phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck),
                             report_multiple_bugs=False, verbosity=Verbosity.quiet, print_blob=False)
     try:
         run_state_machine_as_test(factory, settings=run_settings)
-    except (Violation, HarnessError):
+    except (Violation, HarnessError, ShrinkDone):
         pass
     except Flaky as exc:  # a replay did not break the same way (a real SIGKILL lands where it lands)
-        result.flaky = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if not state.get("stopped"):  # (our ShrinkDone makes Hypothesis call its own data flaky)
+            result.flaky = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     finally:
         stack.close()
     result.shrunk = state["best"]

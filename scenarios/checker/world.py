@@ -46,8 +46,8 @@ SP = "Service_And_Parts"
 TOKEN = re.compile(r"\bk(\d+)\b")
 FSM_ONLY_CURRENCY = "CHF"  # FSM has it from the start; never added to Books
 BOOKS_CURRENCIES = ("JPY", "AUD", "SEK")  # added to Books by steps, one after the other
-CLIENT_TIMEOUT = 2.0  # the syncer's client time-out in the checker's runs (seconds)
-DELAY_PAST_TIMEOUT = 2.6  # a "timeout" fault: the fake answers this late (and applies the write)
+CLIENT_TIMEOUT = 1.0  # the syncer's client time-out in the checker's runs (seconds)
+DELAY_PAST_TIMEOUT = 1.4  # a "timeout" fault: the fake answers this late (and applies the write)
 LEASE_SECONDS = 1.0  # a killed run's lock blocks the next run this long (real time)
 CLOCK_PER_STEP = 5  # lab seconds before each step: edits get distinct times
 CLOCK_PER_RUN = 75  # lab seconds before each run: Accounts grants 10 tokens per 10 minutes
@@ -276,7 +276,8 @@ class World:
         self.step_index = len(steps)
         self.do({"op": "sync"})
 
-    def do(self, step: dict[str, Any]) -> None:
+    def do(self, step: dict[str, Any]) -> bool:
+        """Play one step; False when it had nothing to act on (no such record yet): skipped."""
         self.lab.clock.advance(CLOCK_PER_STEP)
         op = step["op"]
         if op == "sync":
@@ -284,19 +285,20 @@ class World:
         elif op == "create":
             self.create(step["side"], step["kind"], int(step.get("n", 0)), bool(step.get("cur")))
         elif op == "add_person":
-            self.add_person(step["side"], int(step["target"]))
+            return self.add_person(step["side"], int(step["target"]))
         elif op == "edit":
-            self.edit(step["side"], int(step["target"]))
+            return self.edit(step["side"], int(step["target"]))
         elif op == "deactivate":
-            self.deactivate(step["side"], int(step["target"]))
+            return self.deactivate(step["side"], int(step["target"]))
         elif op == "delete":
-            self.delete(step["side"], int(step["target"]))
+            return self.delete(step["side"], int(step["target"]))
         elif op == "currency":
-            self.currency(step["side"])
+            return self.currency(step["side"])
         elif op == "mapping":
             self.mapping_change()
         else:
             raise HarnessError(f"unknown step {step!r}")
+        return True
 
     def _now(self) -> float:
         from datetime import datetime
@@ -368,10 +370,10 @@ class World:
                 return c["currency_id"]
         raise HarnessError(f"Books has no currency {code}")
 
-    def add_person(self, side: str, target: int) -> None:
+    def add_person(self, side: str, target: int) -> bool:
         parents = [c for c in self._live(side, ("company",)) if c.currency is None]
         if not parents:
-            return
+            return False
         company = parents[target % len(parents)]
         p = self._new("person", side, company.key)
         if side == "books":
@@ -382,12 +384,13 @@ class World:
         else:
             p.ids["fsm"] = self._fsm_write("POST", "/Contacts", {"First_Name": p.first_name, "Last_Name": p.last_name(),
                                                                  "Email": p.email, "Company": company.ids["fsm"]})
+        return True
 
-    def edit(self, side: str, target: int) -> None:
+    def edit(self, side: str, target: int) -> bool:
         """A rename (and, for items, a new rate): the next revision, made on one side."""
         cands = self._live(side, ("item", "company"))
         if not cands:
-            return
+            return False
         e = cands[target % len(cands)]
         e.rev = max(r for _, _, r in e.edits) + 1
         rid = e.ids[side]
@@ -401,25 +404,27 @@ class World:
         else:
             self._fsm_write("PUT", f"/Companies/{rid}", {"Company_Name": e.name()})
         e.edits.append((self._now(), side, e.rev))
+        return True
 
-    def deactivate(self, side: str, target: int) -> None:
+    def deactivate(self, side: str, target: int) -> bool:
         cands = [e for e in self._live(side, ("item",)) if side not in e.inactive]
         if not cands:
-            return
+            return False
         e = cands[target % len(cands)]
         if side == "books":
             self._call("books", "POST", f"/items/{e.ids['books']}/inactive")
         else:
             self._fsm_write("PUT", f"/{SP}/{e.ids['fsm']}", {"$inactive": True})
         e.inactive[side] = self._now()
+        return True
 
-    def delete(self, side: str, target: int) -> None:
+    def delete(self, side: str, target: int) -> bool:
         cands = self._live(side, ("item", "company", "person", "individual"))
         if side == "fsm":  # an FSM Company deleted leaves its Contacts without one: not modelled
             cands = [e for e in cands if e.kind != "company"
                      or not any(p.parent == e.key and "fsm" not in p.deleted for p in self.ents.values())]
         if not cands:
-            return
+            return False
         e = cands[target % len(cands)]
         rid = e.ids[side]
         if side == "books":
@@ -434,16 +439,18 @@ class World:
             module = {"item": SP, "company": "Companies", "individual": "Contacts", "person": "Contacts"}[e.kind]
             self._call("fsm", "DELETE", f"/{module}/{rid}")
         e.deleted.add(side)
+        return True
 
-    def currency(self, side: str) -> None:
+    def currency(self, side: str) -> bool:
         if side == "books":  # a new Books currency: the next run creates it in FSM at rate 1 (TW-10)
-            if len(self.books_currencies) < len(BOOKS_CURRENCIES):
-                code = BOOKS_CURRENCIES[len(self.books_currencies)]
-                self._call("books", "POST", "/settings/currencies", json={"currency_code": code,
-                                                                          "currency_symbol": code})
-                self.books_currencies.append(code)
+            if len(self.books_currencies) >= len(BOOKS_CURRENCIES):
+                return False
+            code = BOOKS_CURRENCIES[len(self.books_currencies)]
+            self._call("books", "POST", "/settings/currencies", json={"currency_code": code, "currency_symbol": code})
+            self.books_currencies.append(code)
         else:  # a Company in a currency only FSM has: it must fail, naming the currency (TW-10)
             self.create("fsm", "company", 0, with_currency=True)
+        return True
 
     def mapping_change(self) -> None:
         """Through the syncer's API: the items mapping with or without SKU. The mapping version
@@ -486,7 +493,7 @@ class World:
             self.kills += 1
             time.sleep(LEASE_SECONDS + 0.1)  # the dead run's lock lease runs out
         if any(f["kind"] == "timeout" for f in faults):
-            time.sleep(DELAY_PAST_TIMEOUT)  # a delayed call still in the fakes lands before we look
+            time.sleep(DELAY_PAST_TIMEOUT - CLIENT_TIMEOUT + 0.2)  # a delayed call still in the fakes lands
         for e in self.ents.values():  # a run that did not finish cleanly may have made any partner
             if not e.synced:
                 e.maybe = True
