@@ -5,7 +5,6 @@ of today's syncer; the kill point and the arguments."""
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 from click.testing import CliRunner
@@ -13,6 +12,7 @@ from click.testing import CliRunner
 from scenarios.checker.runner import REPRODUCER_FORMAT, CheckOptions, Stack, replay, run_check, write_report
 from scenarios.checker.world import Violation
 from zlab.cli import cli
+
 
 def test_a_broken_syncer_is_caught_shrunk_and_replayed(tmp_path):
     """Breaker "persons-dropped": a new Company's contact persons never become its Contacts."""
