@@ -36,7 +36,7 @@ def _target(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
               show_default=True, help="Where report.json, report.md and reproducer.json go.")
 @click.option("--batch-size", type=click.IntRange(1, 100), default=3, show_default=True,
               help="Records per FSM write call in the syncer's runs (small: kills land mid-run).")
-@click.option("--shrink-seconds", type=click.IntRange(1, 36_000), default=300, show_default=True,
+@click.option("--shrink-seconds", type=click.IntRange(1, 36_000), default=600, show_default=True,
               help="At most this long shrinking a failing history.")
 @click.option("--replay", "replay_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Play a reproducer (reproducer.json) once instead: exit 1 if it still breaks.")

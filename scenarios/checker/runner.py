@@ -38,7 +38,7 @@ class CheckOptions:
     batch_size: int = 3
     breaker: str | None = None
     target: str | None = None
-    shrink_seconds: float = 300.0
+    shrink_seconds: float = 600.0
     history_max: int = HISTORY_MAX
     verbose: bool = False  # print every step played
 
@@ -100,7 +100,7 @@ class Stack:
         self.procs = SyncerProcesses(breaker=breaker)
         self.lab.clock.freeze()  # the checker moves time itself: edits get distinct, ordered times
 
-    def world(self, batch_size: int, log: Callable[[str], None] | None = None) -> World:
+    def world(self, batch_size: int = 3, log: Callable[[str], None] | None = None) -> World:
         return World(self.lab, self.syncer, self.procs, self.syncer_db, batch_size=batch_size, log=log)
 
     def close(self) -> None:
@@ -142,6 +142,10 @@ def run_check(opts: CheckOptions, *, progress: Callable[[str], None] = print) ->
             failure = Failure(list(steps), "harness", f"{type(exc).__name__}: {exc}", world.step_index)
         if result.first_failure is None:
             result.first_failure = failure
+            result.kills += world.kills
+            result.faulty_runs += world.faulty_runs
+            result.runs += world.runs
+            result.checks += world.checks
             progress(f"VIOLATION after {len(steps)} steps: {failure.invariant}: {failure.detail}")
             progress("shrinking the history (Hypothesis)...")
             state["shrinking"] = True

@@ -9,7 +9,8 @@ Records carry their model key in their names (``item k7 r2``: key 7, revision 2)
 recognised on either side whatever the syncer did, and a second record of one key on one side
 is a duplicate. The model keeps, per record: where it was made, which sides deleted or
 deactivated it, its edits (time, side, revision), whether a clean check saw both partners
-(``synced``) and whether a killed or faulty run may have made its partner (``maybe``). What must
+(``synced``: its partner exists, so it stays), whether a killed or faulty run may have made its
+partner (``maybe``), and what each side shows (``shown``: the revision, None when unknown). What must
 hold after a clean run, from RULES.md and docs/syncer-design.md:
 
 - every eligible record has exactly one partner; none has two on one side (no duplicates);
@@ -155,7 +156,8 @@ class Ent:
     inactive: dict[str, float] = field(default_factory=dict)  # side -> lab time of the deactivation
     edits: list[tuple[float, str, int]] = field(default_factory=list)  # (lab time, side, revision)
     rev: int = 0
-    synced: bool = False
+    synced: bool = False  # a clean check saw its partner: it stays whatever happens to the origin
+    shown: dict[str, int | None] = field(default_factory=dict)  # side -> revision it shows (None: unknown)
     maybe: bool = False
     currency: str | None = None  # FSM-only currency: the record must fail
 
@@ -175,8 +177,15 @@ class Ent:
     def email(self) -> str:
         return f"k{self.key}@checker.example"
 
-    def latest_rev(self) -> int:
-        return max(self.edits)[2] if self.edits else 0
+    def latest_rev(self) -> int | None:
+        """The revision of the latest change on either side (None: a change whose value the model
+        cannot know, e.g. a Books customer touched while a sync may have renamed it)."""
+        return max(self.edits, key=lambda x: x[0])[2] if self.edits else 0
+
+    def touch(self, side: str, at: float) -> None:
+        """A change of the record that is not a rename (a contact person added to or removed from a
+        Books customer moves its modified time): the latest change, with the values it shows."""
+        self.edits.append((at, side, self.shown.get(side)))
 
     def label(self) -> str:
         return f"{self.kind} k{self.key} (made in {'Books' if self.origin == 'books' else 'FSM'})"
@@ -309,6 +318,7 @@ class World:
         e = Ent(self.next_key, kind, origin, parent)
         self.next_key += 1
         e.edits.append((self._now(), origin, 0))
+        e.shown[origin] = 0
         self.ents[e.key] = e
         return e
 
@@ -381,6 +391,7 @@ class World:
                 "contact_id": company.ids["books"], "first_name": p.first_name, "last_name": p.last_name(),
                 "email": p.email})
             p.ids["books"] = made["contact_person"][0]["contact_person_id"]
+            company.touch("books", self._now())
         else:
             p.ids["fsm"] = self._fsm_write("POST", "/Contacts", {"First_Name": p.first_name, "Last_Name": p.last_name(),
                                                                  "Email": p.email, "Company": company.ids["fsm"]})
@@ -392,7 +403,8 @@ class World:
         if not cands:
             return False
         e = cands[target % len(cands)]
-        e.rev = max(r for _, _, r in e.edits) + 1
+        e.rev = max(r for _, _, r in e.edits if r is not None) + 1
+        e.shown[side] = e.rev
         rid = e.ids[side]
         if e.kind == "item":
             if side == "books":
@@ -431,6 +443,8 @@ class World:
             path = {"item": f"/items/{rid}", "company": f"/contacts/{rid}", "individual": f"/contacts/{rid}",
                     "person": f"/contacts/contactpersons/{rid}"}[e.kind]
             self._call("books", "DELETE", path)
+            if e.kind == "person" and e.parent is not None:
+                self.ents[e.parent].touch("books", self._now())
             if e.kind == "company":  # its contact persons go with it
                 for p in self.ents.values():
                     if p.parent == e.key:
@@ -497,6 +511,7 @@ class World:
         for e in self.ents.values():  # a run that did not finish cleanly may have made any partner
             if not e.synced:
                 e.maybe = True
+            e.shown = {}  # and written any value
 
     # -- the invariants ---------------------------------------------------------------------------
     def observe(self) -> dict[str, Observed]:
@@ -616,8 +631,10 @@ class World:
                 seen = obs[side].of(e.key)
                 if len(seen) == 1:
                     e.ids[side] = seen[0]["id"]
-            if all(obs[s].of(e.key) for s in ("books", "fsm")):
-                e.synced = True
+                    m = re.search(r"\br(\d+)\b", str(seen[0]["name"] or ""))
+                    e.shown[side] = int(m.group(1)) if m else None
+                    if side != e.origin:
+                        e.synced = True
             e.maybe = False
 
     def _check_pair(self, e: Ent, obs: dict[str, Observed], step: int) -> None:
@@ -630,12 +647,12 @@ class World:
             if e.inactive["books"] > max(fsm_edits) and not fsm[0]["inactive"]:
                 raise Violation("a Books deactivation deactivates the FSM partner",
                                 f"{e.label()} is inactive in Books, its FSM partner is active", step)
-        if e.inactive:
-            return  # inactive FSM records are ignored by the sync (TW-14): values may differ
+        if e.inactive or e.latest_rev() is None:
+            return  # inactive FSM records are ignored by the sync (TW-14); or a change of unknown value
         want = e.name(e.latest_rev())
         got = {"Books": books[0]["name"], "FSM": fsm[0]["name"]}
         if any(v != want for v in got.values()):
-            last = max(e.edits)
+            last = max(e.edits, key=lambda x: x[0])
             raise Violation("latest edit wins", f"{e.label()}: its latest edit (revision {last[2]}, in "
                             f"{_side_name(last[1])}) is {want!r}, but Books shows {got['Books']!r} and FSM "
                             f"{got['FSM']!r}", step)
