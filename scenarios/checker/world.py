@@ -49,7 +49,7 @@ FSM_ONLY_CURRENCY = "CHF"  # FSM has it from the start; never added to Books
 BOOKS_CURRENCIES = ("JPY", "AUD", "SEK")  # added to Books by steps, one after the other
 CLIENT_TIMEOUT = 1.0  # the syncer's client time-out in the checker's runs (seconds)
 DELAY_PAST_TIMEOUT = 1.4  # a "timeout" fault: the fake answers this late (and applies the write)
-LEASE_SECONDS = 1.0  # a killed run's lock blocks the next run this long (real time)
+LEASE_SECONDS = 0.5  # a killed run's lock blocks the next run this long (real time)
 CLOCK_PER_STEP = 5  # lab seconds before each step: edits get distinct times
 CLOCK_PER_RUN = 75  # lab seconds before each run: Accounts grants 10 tokens per 10 minutes
 
