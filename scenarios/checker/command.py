@@ -71,8 +71,8 @@ def sync(seed: int, steps: int, faults: float, kills: int, report_dir: Path, bat
         out.print(f"Replaying {replay_file}:")
         try:
             failure = replay(replay_file, target=target, breaker=breaker, progress=out.print)
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
+        except ValueError as exc:  # not a reproducer: a bad argument (exit 2)
+            raise click.BadParameter(str(exc), param_hint="'--replay'") from None
         if failure is None:
             out.print("[green]Every invariant held: the reproducer no longer breaks the syncer.[/]")
             sys.exit(0)

@@ -243,14 +243,25 @@ def run_check(opts: CheckOptions, *, progress: Callable[[str], None] = print) ->
     return result
 
 
-def replay(path: Path, *, target: str | None = None, breaker: str | None = None,
-           progress: Callable[[str], None] = print) -> Failure | None:
-    """Play a reproducer once; the Failure it causes, or None when every invariant held."""
-    data = json.loads(Path(path).read_text())
-    if data.get("format") != REPRODUCER_FORMAT or not isinstance(data.get("steps"), list):
+def load_reproducer(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or data.get("format") != REPRODUCER_FORMAT or not isinstance(data.get("steps"), list):
         raise ValueError(f"{path} is not a `zlab check sync` reproducer ({REPRODUCER_FORMAT})")
+    return data
+
+
+def replay(path: Path, *, target: str | None = None, breaker: str | None = None,
+           progress: Callable[[str], None] = print, stack: Stack | None = None) -> Failure | None:
+    """Play a reproducer once (on ``stack``, or a new one); the Failure it causes, or None when
+    every invariant held."""
+    data = load_reproducer(path)
     steps = data["steps"]
-    stack = Stack(target, breaker if breaker is not None else data.get("breaker"))
+    own = stack is None
+    if stack is None:
+        stack = Stack(target, breaker if breaker is not None else data.get("breaker"))
     try:
         world = stack.world(int(data.get("batch_size") or 3))
         try:
@@ -261,7 +272,8 @@ def replay(path: Path, *, target: str | None = None, breaker: str | None = None,
             return Failure(steps, "harness", f"{type(exc).__name__}: {exc}", world.step_index)
         return None
     finally:
-        stack.close()
+        if own:
+            stack.close()
 
 
 def reproducer(result: CheckResult) -> dict[str, Any]:
