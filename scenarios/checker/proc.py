@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     rest = argv[1:]
-    own, _, run_once_args = (rest[: rest.index("--")], "--", rest[rest.index("--") + 1:]) if "--" in rest else (rest, "", [])
+    cut = rest.index("--") if "--" in rest else len(rest)
+    own, run_once_args = rest[:cut], rest[cut + 1:]
     p = argparse.ArgumentParser(prog="python -m scenarios.checker.proc run")
     p.add_argument("--die-after-writes", type=int, default=None)
     p.add_argument("--breaker", default=None)
