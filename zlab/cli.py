@@ -850,3 +850,9 @@ def _demo_steps(base: str, *, seed: int, contacts: int, items: int) -> bool:
         out.print(f"[red]GET /books/v3/contacts -> HTTP {r.status_code}: {error_text(r)}[/]")
         return False
 
+
+
+# -- zlab check (the randomized sync checker lives in scenarios/checker) -----------------------
+from scenarios.checker.command import check as _check  # noqa: E402
+
+cli.add_command(_check)
