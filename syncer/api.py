@@ -135,7 +135,7 @@ def body() -> dict[str, Any]:
 def parse_body(raw: bytes) -> Any:
     """The JSON document, or ``ApiError`` 400: not JSON, too deep, or a string no store keeps."""
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_not_json, parse_float=_finite_float)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "invalid_json", "The body must be a JSON object") from None
     todo = [(data, 1, "body")]
@@ -154,6 +154,17 @@ def parse_body(raw: bytes) -> Any:
         elif isinstance(node, list):
             todo.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(node))
     return data
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity (RFC 8259 §6)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 def bad_text(value: str) -> str | None:

@@ -13,6 +13,7 @@ takes it). The checks cost a substring search unless the raw text can hold such 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -53,7 +54,7 @@ def parse_json(raw: str | bytes) -> Any:
     """``raw`` parsed, or ``Failure(MALFORMED_BODY)`` (bad syntax, too deep) or
     ``Failure(INVALID_VALUE)`` (a string no store keeps), never an exception of the parser."""
     try:
-        doc = json.loads(raw)
+        doc = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise Failure(Kind.MALFORMED_BODY, {"reason": "JSON is not well formed"}) from None
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
@@ -62,6 +63,17 @@ def parse_json(raw: str | bytes) -> Any:
     if _NUL_ESCAPE in data or _SURROGATE_ESCAPE.search(data):
         check_json_strings(doc)
     return doc
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python's extension, not JSON (RFC 8259 §6)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):  # 1e999: no store keeps it, no JSON encoder writes it back
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 def check_json_depth(doc: Any) -> None:
