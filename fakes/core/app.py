@@ -22,6 +22,7 @@ def build_app(lab: Lab, products: list[Product]) -> Flask:
     app = Flask("zlab_fakes")
     app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_BODY_BYTES  # a JSONString form field: the body's limit, not 500 KB
     app.url_map.strict_slashes = False  # Zoho accepts an optional trailing slash
     app.extensions["zlab"] = lab
 
