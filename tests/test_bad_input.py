@@ -87,9 +87,10 @@ def test_nul_in_search_text_criteria_coql_and_ids(lab):
     r = c.get("/_lab/tenants/a%00b@x.com")
     assert r.status_code == 400 and r.get_json()["error"] == "invalid_value"
     # a NUL in a token parameter (form body) is Accounts' invalid_request
-    r = c.post("/oauth/v2/token", data={"grant_type": "refresh_token", "client_id": "a\x00b",
-                                        "client_secret": "x", "refresh_token": "y"})
-    assert r.status_code == 400 and r.get_json()["error"] == "invalid_request"
+    for form_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        r = c.post("/oauth/v2/token", content_type=form_type, data={
+            "grant_type": "refresh_token", "client_id": "a\x00b", "client_secret": "x", "refresh_token": "y"})
+        assert r.status_code == 400 and r.get_json()["error"] == "invalid_request"
 
 
 @pytest.mark.parametrize("value", [str(2**63), str(2**64), str(2**31), "-1", "0"])

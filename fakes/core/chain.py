@@ -64,8 +64,11 @@ class CheckInput(Handler):
             # keep the raw body: once a product has parsed a form body (Accounts' token
             # parameters, Books' JSONString) the stream is spent and the journal saw nothing
             data = read_body_once(ctx)
-            if request.mimetype == "application/x-www-form-urlencoded" and (b"%00" in data or b"\x00" in data):
-                refuse_bad_text(request.form.items(), "body")
+            if request.mimetype in FORM_TYPES and (b"%00" in data or b"\x00" in data):
+                refuse_bad_text(request.form.items(), "body")  # form fields only, never file parts
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def refuse_long_url() -> None:
