@@ -84,6 +84,9 @@ def test_nul_in_search_text_criteria_coql_and_ids(lab):
                          json={"select_query": "select Last_Name from Contacts where Last_Name = 'a\x00b'"}),
                   400, "INVALID_DATA")
     assert d["api_name"] == "select_query"
+    books_error(c.get("/books/v3/contacts", query_string=q, headers={"Authorization": "Zoho-oauthtoken a\x00b"}),
+                401, 57)
+    crm_error(c.get("/crm/v8/Contacts", headers={**t.auth, "X-CRM-ORG": "1\x002"}), 400, "INVALID_DATA")
     r = c.get("/_lab/tenants/a%00b@x.com")
     assert r.status_code == 400 and r.get_json()["error"] == "invalid_value"
     # a NUL in a token parameter (form body) is Accounts' invalid_request

@@ -101,6 +101,8 @@ def refuse_nul_in_request() -> None:
         refuse_bad_text(request.args.items(multi=True), "query")
     for name, value in request.headers.items():
         if "\x00" in value:
+            if name.lower() == "authorization":  # a token that cannot exist: the product's 401
+                raise Failure(Kind.AUTH_INVALID)
             raise Failure(Kind.INVALID_VALUE, {"in": "header", "param": name, "reason": "contains a NUL character"})
 
 
