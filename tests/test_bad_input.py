@@ -150,6 +150,11 @@ def test_lab_bodies_of_the_wrong_type_are_400_naming_the_field(lab, path, body, 
     assert r.status_code == 400 and word in r.get_json()["error"], r.get_data(as_text=True)
 
 
+def test_a_fault_rule_id_beyond_the_database_integer_is_no_rule(lab):
+    r = lab[0].delete("/_lab/faults/39181337198")
+    assert r.status_code == 404 and "no fault rule" in r.get_json()["error"]
+
+
 def test_fsm_import_of_a_module_that_is_no_string(lab):
     client, t, _ = lab
     r = client.post(f"/_lab/fsm/orgs/{t.orgs['fsm']}/imports", json={"module": []})

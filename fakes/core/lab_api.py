@@ -177,7 +177,8 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
 
     @bp.delete("/faults/<int:rule_id>")
     def faults_delete(rule_id: int):
-        if not _lab().faults.remove(rule_id):
+        # ids are 32-bit integers in the database: a larger one (PostgreSQL: out of range) is no rule
+        if rule_id > 2**31 - 1 or not _lab().faults.remove(rule_id):
             raise lab_error(404, f"no fault rule {rule_id}")
         return json_response({"status": "deleted", "id": rule_id})
 
