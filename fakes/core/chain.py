@@ -57,15 +57,18 @@ class CheckInput(Handler):
     (and keep) a product call's body, once: JSON bodies get their own checks in ``parse_json``."""
 
     def on_request(self, lab, ctx):
+        ctx.body_refused = True  # until read below: a refused call's body is never read, not even by the journal
+        refuse_large_body()
         refuse_long_url()
-        refuse_large_body(ctx)
         refuse_nul_in_request()
         if ctx.product is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
             # keep the raw body: once a product has parsed a form body (Accounts' token
             # parameters, Books' JSONString) the stream is spent and the journal saw nothing
-            data = read_body_once(ctx)
+            data = read_body_once()
+            ctx.body_refused = False
             if request.mimetype in FORM_TYPES and (b"%00" in data or b"\x00" in data):
                 refuse_bad_text(request.form.items(), "body")  # form fields only, never file parts
+        ctx.body_refused = False
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -77,18 +80,16 @@ def refuse_long_url() -> None:
         raise Failure(Kind.URL_TOO_LONG, {"limit": MAX_URL_BYTES})
 
 
-def refuse_large_body(ctx: RequestContext) -> None:
+def refuse_large_body() -> None:
     """413 from the declared length, before a byte is read (a chunked body: ``read_body_once``)."""
     if (request.content_length or 0) > MAX_BODY_BYTES:
-        ctx.body_refused = True
         raise Failure(Kind.BODY_TOO_LARGE, {"limit": MAX_BODY_BYTES})
 
 
-def read_body_once(ctx: RequestContext) -> bytes:
+def read_body_once() -> bytes:
     try:
         return request.get_data(cache=True)
     except RequestEntityTooLarge:  # a chunked body that went past the limit while read
-        ctx.body_refused = True
         raise Failure(Kind.BODY_TOO_LARGE, {"limit": MAX_BODY_BYTES}) from None
 
 
