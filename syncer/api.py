@@ -3,11 +3,15 @@
 Every error answers ``{"error": code, "message": text}``: 400 bad input, 401/403 the support
 token, 404 unknown ids, 409 refusals (already enabled, import or sync in progress), 429 the
 31st Sync Now of a day (TW-05), 502 Zoho (or the fakes) refusing or failing. Bad input never
-gets a 500.
+gets a 500: bodies over ``MAX_BODY_BYTES`` get 413, URLs over ``MAX_URL_BYTES`` 414; JSON nested
+deeper than ``MAX_JSON_DEPTH``, a NUL or lone surrogate in any string, and control characters in
+the path are 400 (``check_request`` and ``parse_body``; the same limits as the fakes).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -48,6 +52,11 @@ from syncer.store.repo import (
 )
 
 API_PREFIX = "/api/v1"
+MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_URL_BYTES = 8192  # RFC 9110 §4.1: recipients should take request lines of at least 8,000 octets
+MAX_JSON_DEPTH = 64
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+ZOHO_ID = re.compile(r"[0-9]{1,30}")  # Zoho record ids are numeric strings
 STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (NotFound, 404), (InvalidValue, 400), (ManualSyncLimitReached, 429), (ReenableForbidden, 403),
     (PermissionDenied, 403), (EditionNotSupported, 403), (SupportOnly, 403),
@@ -124,12 +133,80 @@ def _failure_url(run_id: str, module: str) -> str:
 
 # -- input --------------------------------------------------------------------------------------------
 def body() -> dict[str, Any]:
-    if not request.data:
+    raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: werkzeug's 413
+    if not raw:
         return {}
-    data = request.get_json(silent=True)
+    data = parse_body(raw)
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "The body must be a JSON object")
     return data
+
+
+def parse_body(raw: bytes) -> Any:
+    """The JSON document, or ``ApiError`` 400: not JSON, too deep, or a string no store keeps."""
+    try:
+        data = json.loads(raw, parse_constant=_not_json, parse_float=_finite_float)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "invalid_json", "The body must be a JSON object") from None
+    todo = [(data, 1, "body")]
+    while todo:  # one pass over the containers and strings: bodies here are small
+        node, depth, where = todo.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ApiError(400, "invalid_json", f"The body nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(node, str):
+            if bad_text(node):
+                raise ApiError(400, "invalid_value", f"{where} {bad_text(node)}")
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if bad_text(key):
+                    raise ApiError(400, "invalid_value", f"a key of {where} {bad_text(key)}")
+                todo.append((value, depth + 1, f"{where}.{key}"))
+        elif isinstance(node, list):
+            todo.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(node))
+    return data
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity (RFC 8259 §6)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def bad_text(value: str) -> str | None:
+    """Why a string cannot be stored or sent on (a NUL, a lone surrogate), or None."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone UTF-16 surrogate"
+    return None
+
+
+def check_request() -> None:
+    """Before any view: the URL's length, control characters in path parameters (they end up in
+    Zoho URLs and database keys) and NUL in query parameters."""
+    size = len(request.environ.get("PATH_INFO", "")) + len(request.environ.get("QUERY_STRING", ""))
+    if size > MAX_URL_BYTES:
+        raise ApiError(414, "uri_too_long", f"The URL is longer than {MAX_URL_BYTES} bytes")
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and CONTROL_CHARS.search(value):
+            raise ApiError(400, "invalid_value", f"{name} contains a control character")
+    if "%00" in request.environ.get("QUERY_STRING", ""):
+        for name, value in request.args.items(multi=True):
+            if bad_text(name) or bad_text(value):
+                raise ApiError(400, "invalid_value", f"{name} contains a NUL character")
+
+
+def zoho_id(value: str, what: str) -> str:
+    if not ZOHO_ID.fullmatch(value):
+        raise ApiError(400, "invalid_value", f"{what} must be a Zoho record id (digits)")
+    return value
 
 
 def only(data: dict[str, Any], allowed: Iterable[str]) -> None:
@@ -194,6 +271,7 @@ def query_int(name: str, default: int, lo: int, hi: int) -> int:
 # -- the blueprint ------------------------------------------------------------------------------------
 def create_blueprint() -> Blueprint:
     bp = Blueprint("syncer_api", __name__, url_prefix=API_PREFIX)
+    bp.before_request(check_request)
 
     @bp.post("/integrations")
     def create_integration():
@@ -310,12 +388,12 @@ def create_blueprint() -> Blueprint:
     @bp.post("/integrations/<integration_id>/work-orders/<wo_id>/invoice")
     def work_order_invoice(integration_id: str, wo_id: str):
         """TW-23: generate (or answer the existing) invoice of a work order."""
-        return jsonify({"invoice": service().invoice_for_work_order(integration_id, wo_id)})
+        return jsonify({"invoice": service().invoice_for_work_order(integration_id, zoho_id(wo_id, "wo_id"))})
 
     @bp.post("/onboarding/offered-orgs")
     def onboarding_offered_orgs():
         """OB-01: the orgs a new FSM org may integrate with, for the signup account's OAuth client."""
-        data = request.get_json(silent=True)
+        data = body() if request.get_data(cache=True) else None
         if not isinstance(data, dict):
             raise ApiError(400, "invalid_json", "the body must be a JSON object")
         only(data, ("client_id", "client_secret", "refresh_token", "signup_email", "accounts_url", "api_domain"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify
 
-from syncer.api import API_PREFIX, create_blueprint, iso, register_errors
+from syncer.api import API_PREFIX, MAX_BODY_BYTES, create_blueprint, iso, register_errors
 from syncer.openapi import openapi_document
 from syncer.service import SyncerService
 
@@ -23,6 +23,7 @@ def create_app(service: SyncerService | None = None) -> Flask:
         service = SyncerService().start()
     app = Flask("zlab_syncer")
     app.json.sort_keys = False
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["zlab_syncer"] = service
     app.register_blueprint(create_blueprint())
     register_errors(app)

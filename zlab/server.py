@@ -129,6 +129,10 @@ def gunicorn_options(*, host: str, port: int, workers: int = 1, threads: int = 8
         "timeout": timeout,  # a 10,000-record seed call takes a few seconds; leave room
         "graceful_timeout": graceful_timeout,
         "keepalive": 5,
+        # no request-line limit in gunicorn (its default, 4094 bytes, answers an HTML page): the
+        # apps refuse URLs over 8 KB themselves, in the product's envelope (fakes/core/bodies.py
+        # MAX_URL_BYTES; RFC 9110 §4.1 asks recipients to take at least 8,000 octets)
+        "limit_request_line": 0,
         "accesslog": "-" if access_log else None,
         "loglevel": log_level,
         "proc_name": proc_name,

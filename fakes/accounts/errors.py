@@ -44,8 +44,12 @@ class AccountsErrors(ErrorCatalog):
             return oauth_error("invalid_request", 404)
         if failure.kind == Kind.METHOD_NOT_ALLOWED:
             return oauth_error("invalid_request", 405)
-        if failure.kind == Kind.MALFORMED_BODY:
+        if failure.kind in (Kind.MALFORMED_BODY, Kind.INVALID_VALUE):
             return oauth_error("invalid_request", 400)
+        if failure.kind == Kind.BODY_TOO_LARGE:
+            return oauth_error("invalid_request", 413)
+        if failure.kind == Kind.URL_TOO_LONG:
+            return oauth_error("invalid_request", 414)
         if failure.kind in (Kind.RATE_MINUTE, Kind.RATE_DAY, Kind.CONCURRENCY):
             err = too_many_requests()
             err.headers["Retry-After"] = str(failure.detail.get("retry_after", 60))

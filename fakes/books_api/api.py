@@ -77,15 +77,18 @@ def ok(message: str = "success", status: int = 200, **payload: Any):
     return json_response({"code": 0, "message": message, **payload}, status)
 
 
+JAVA_INT_MAX = 2**31 - 1
+
+
 def page_args() -> Page:
     try:
         page = int(request.args.get("page", 1))
         per_page = int(request.args.get("per_page", md.PER_PAGE_DEFAULT))
     except ValueError:
         raise errors.invalid_value("page") from None
-    if page < 1:
+    if not 1 <= page <= JAVA_INT_MAX:  # Zoho parses an int: beyond it, the value is invalid
         raise errors.invalid_value("page")
-    if per_page < 1:
+    if not 1 <= per_page <= JAVA_INT_MAX:
         raise errors.invalid_value("per_page")
     return Page(page, min(per_page, md.PER_PAGE_MAX))
 

@@ -129,6 +129,13 @@ class BooksErrors(ErrorCatalog):
             if d.get("reason") == "JSONString is missing":
                 return invalid_value("JSONString")
             return malformed_json()
+        if k == Kind.INVALID_VALUE:  # a NUL or lone surrogate: codes 2 (parameters) and 4 (body fields) [obs]
+            name = str(d.get("param") or "")
+            return invalid_field(name) if d.get("in") == "body" else invalid_value(name)
+        if k == Kind.BODY_TOO_LARGE:  # [lab] status 413; code and message ours (nothing public says)
+            return error(413, 4, "The request body is too large.")
+        if k == Kind.URL_TOO_LONG:  # [lab] status 414, in Books' envelope rather than a front server's page
+            return error(414, 5, "The request URL is too long.")
         if k == Kind.URL_NOT_FOUND:
             return error(404, 5, "Invalid URL Passed")
         if k == Kind.METHOD_NOT_ALLOWED:

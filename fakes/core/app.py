@@ -8,6 +8,7 @@ from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from . import chain
+from .bodies import MAX_BODY_BYTES, MAX_URL_BYTES
 from .context import json_response
 from .errors import Failure, Kind, LabErrors, ZohoError
 from .lab import Lab
@@ -20,7 +21,8 @@ LAB_ERRORS = LabErrors()
 def build_app(lab: Lab, products: list[Product]) -> Flask:
     app = Flask("zlab_fakes")
     app.json.sort_keys = False
-    app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_BODY_BYTES  # a JSONString form field: the body's limit, not 500 KB
     app.url_map.strict_slashes = False  # Zoho accepts an optional trailing slash
     app.extensions["zlab"] = lab
 
@@ -72,7 +74,12 @@ def build_app(lab: Lab, products: list[Product]) -> Flask:
         if isinstance(exc, NotFound):
             return _render(catalog().render(Failure(Kind.URL_NOT_FOUND)))
         if exc.code == 413:
-            return _render(catalog().render(Failure(Kind.MALFORMED_BODY, {"reason": "body too large"})))
+            ctx = g.get("zlab")
+            if ctx is not None:
+                ctx.body_refused = True  # the journal must not try to read it again
+            return _render(catalog().render(Failure(Kind.BODY_TOO_LARGE, {"limit": MAX_BODY_BYTES})))
+        if exc.code == 414:
+            return _render(catalog().render(Failure(Kind.URL_TOO_LONG, {"limit": MAX_URL_BYTES})))
         if exc.code and exc.code < 500:
             return _render(catalog().render(Failure(Kind.MALFORMED_BODY, {"reason": exc.description})))
         return _render(catalog().render(Failure(Kind.INTERNAL)))

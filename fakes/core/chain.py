@@ -1,6 +1,6 @@
 """The request handler chain, written once and applied to every product (LocalStack style).
 
-Request side, in order: request id -> product -> auth -> org -> faults -> rate limits.
+Request side, in order: request id -> product -> input limits -> auth -> org -> faults -> rate limits.
 Response side: limit headers (limit_headers.py), request id header, journal. Release of held concurrency slots
 runs at teardown so it happens even when a handler blew up.
 
@@ -18,7 +18,9 @@ import time
 from datetime import UTC
 
 from flask import Response, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from .bodies import MAX_BODY_BYTES, MAX_URL_BYTES, bad_text
 from .context import Principal, RequestContext
 from .errors import Failure, Kind, ZohoError
 from .journal import excerpt
@@ -48,10 +50,69 @@ class ResolveProduct(Handler):
         bp = request.blueprint or ""
         name = bp.split(".", 1)[0].split("@", 1)[0]
         ctx.product = lab.products.get(name)
+
+
+class CheckInput(Handler):
+    """Refuse what would crash a handler instead of getting an answer (README "Input limits"):
+    a URL or body over the limits, a NUL where PostgreSQL would store or compare it. Then read
+    (and keep) a product call's body, once: JSON bodies get their own checks in ``parse_json``."""
+
+    def on_request(self, lab, ctx):
+        ctx.body_refused = True  # until read below: a refused call's body is never read, not even by the journal
+        refuse_large_body()
+        refuse_long_url()
+        refuse_nul_in_request()
         if ctx.product is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
             # keep the raw body: once a product has parsed a form body (Accounts' token
             # parameters, Books' JSONString) the stream is spent and the journal saw nothing
-            request.get_data(cache=True)
+            data = read_body_once()
+            ctx.body_refused = False
+            if request.mimetype in FORM_TYPES and (b"%00" in data or b"\x00" in data):
+                refuse_bad_text(request.form.items(), "body")  # form fields only, never file parts
+        ctx.body_refused = False
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def refuse_long_url() -> None:
+    size = len(request.environ.get("PATH_INFO", "")) + len(request.environ.get("QUERY_STRING", ""))
+    if size > MAX_URL_BYTES:
+        raise Failure(Kind.URL_TOO_LONG, {"limit": MAX_URL_BYTES})
+
+
+def refuse_large_body() -> None:
+    """413 from the declared length, before a byte is read (a chunked body: ``read_body_once``)."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise Failure(Kind.BODY_TOO_LARGE, {"limit": MAX_BODY_BYTES})
+
+
+def read_body_once() -> bytes:
+    try:
+        return request.get_data(cache=True)
+    except RequestEntityTooLarge:  # a chunked body that went past the limit while read
+        raise Failure(Kind.BODY_TOO_LARGE, {"limit": MAX_BODY_BYTES}) from None
+
+
+def refuse_nul_in_request() -> None:
+    """A NUL in the path, the query or a header: cheap byte searches, parsing only on a hit."""
+    if "\x00" in request.path:
+        raise Failure(Kind.INVALID_VALUE, {"in": "path", "param": "id", "reason": "contains a NUL character"})
+    qs = request.query_string
+    if b"%00" in qs or b"\x00" in qs:
+        refuse_bad_text(request.args.items(multi=True), "query")
+    for name, value in request.headers.items():
+        if "\x00" in value:
+            if name.lower() == "authorization":  # a token that cannot exist: the product's 401
+                raise Failure(Kind.AUTH_INVALID)
+            raise Failure(Kind.INVALID_VALUE, {"in": "header", "param": name, "reason": "contains a NUL character"})
+
+
+def refuse_bad_text(pairs, where: str) -> None:
+    for name, value in pairs:
+        reason = bad_text(name) or bad_text(value)
+        if reason:
+            raise Failure(Kind.INVALID_VALUE, {"in": where, "param": name, "reason": reason})
 
 
 class Authenticate(Handler):
@@ -167,8 +228,8 @@ class Record(Handler):
             return response
         p = ctx.principal
         body = None
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            body = excerpt(request.get_data(cache=True))
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not ctx.body_refused:
+            body = excerpt(request.get_data(cache=True))  # cached by CheckInput: not read again
         out = None
         if (response.status_code >= 400 or request.method != "GET") and not response.is_streamed:
             out = excerpt(response.get_data())
@@ -195,7 +256,7 @@ def redact(text: str | None) -> str | None:
     return SECRET.sub(lambda m: m.group(1) + m.group(2)[:6] + "…", text) if text else text
 
 
-REQUEST_CHAIN: list[Handler] = [ResolveProduct(), Authenticate(), ResolveOrg(), InjectFaults(), RateLimit()]
+REQUEST_CHAIN: list[Handler] = [ResolveProduct(), CheckInput(), Authenticate(), ResolveOrg(), InjectFaults(), RateLimit()]
 RESPONSE_CHAIN: list[Handler] = [AdvertiseLimits(), AddHeaders(), Record()]  # type: ignore[list-item]
 
 

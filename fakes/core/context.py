@@ -38,6 +38,7 @@ class RequestContext:
     fault: str | None = None
     entry: Entry | None = None
     suppress_workflows: bool = False  # set by products when a write asks for no triggers
+    body_refused: bool = False  # refused by CheckInput (too large, ...): never read, not even by the journal
 
     @property
     def org_id(self) -> str | None:

@@ -41,7 +41,22 @@ class CrmStyleErrors(ErrorCatalog):
             return error(429, "TOO_MANY_REQUESTS", "too many requests continuously", {},
                          {"Retry-After": str(d.get("retry_after", 60))})
         if k == Kind.MALFORMED_BODY:
-            return error(400, "INVALID_DATA", "body", {"reason": d.get("reason", "the body is not valid JSON")})
+            # [obs] CRM answers a body it cannot read as INVALID_DATA with the message "body"
+            # ({"code":"INVALID_DATA","details":{"expected_data_type":"jsonobject"},"message":"body",...},
+            # quoted in a Deluge script on GitHub)
+            return error(400, "INVALID_DATA", "body", {"expected_data_type": "jsonobject",
+                                                        "reason": d.get("reason", "the body is not valid JSON")})
+        if k == Kind.INVALID_VALUE:  # [spec] INVALID_DATA with api_name / json_path, as for any bad field value
+            if d.get("in") == "body":
+                return error(400, "INVALID_DATA", "invalid data", {"api_name": d.get("param"),
+                                                                   "json_path": d.get("json_path"),
+                                                                   "reason": d.get("reason")})
+            return error(400, "INVALID_DATA", "Please check whether the input values are correct",
+                         {"param_name": d.get("param"), "reason": d.get("reason")})
+        if k == Kind.BODY_TOO_LARGE:  # [lab] status 413; LIMIT_EXCEEDED is in the spec's code enums
+            return error(413, "LIMIT_EXCEEDED", "the request body is too large", {"limit": d.get("limit")})
+        if k == Kind.URL_TOO_LONG:  # [lab] status 414, in CRM's envelope rather than a front server's page
+            return error(414, "LIMIT_EXCEEDED", "the request URL is too long", {"limit": d.get("limit")})
         if k == Kind.URL_NOT_FOUND:
             return error(404, "INVALID_URL_PATTERN", "Please check if the URL trying to access is a correct one")
         if k == Kind.METHOD_NOT_ALLOWED:

@@ -35,7 +35,12 @@ class Kind(enum.StrEnum):
     RATE_MINUTE = "rate_minute"  # per-minute (Books) / credits (CRM) exhausted
     RATE_DAY = "rate_day"  # per-day plan limit
     CONCURRENCY = "concurrency"
-    MALFORMED_BODY = "malformed_body"
+    MALFORMED_BODY = "malformed_body"  # not JSON, or nested deeper than bodies.MAX_JSON_DEPTH
+    # a value no store keeps (NUL, lone surrogate) in the body, query, path or a header;
+    # detail: "in" (body|query|path|header), "param", and for bodies "json_path"
+    INVALID_VALUE = "invalid_value"
+    BODY_TOO_LARGE = "body_too_large"  # over bodies.MAX_BODY_BYTES: 413
+    URL_TOO_LONG = "url_too_long"  # over bodies.MAX_URL_BYTES: 414
     URL_NOT_FOUND = "url_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     INTERNAL = "internal"  # a bug in the fake, or an injected 500 without a body
@@ -63,6 +68,9 @@ class LabErrors(ErrorCatalog):
     def render(self, failure: Failure) -> ZohoError:
         status = {
             Kind.MALFORMED_BODY: 400,
+            Kind.INVALID_VALUE: 400,
+            Kind.BODY_TOO_LARGE: 413,
+            Kind.URL_TOO_LONG: 414,
             Kind.URL_NOT_FOUND: 404,
             Kind.METHOD_NOT_ALLOWED: 405,
         }.get(failure.kind, 500)

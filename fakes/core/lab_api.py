@@ -17,9 +17,10 @@ from sqlmodel import select
 from . import snapshots
 from .bodies import read_json
 from .context import json_response
-from .errors import Failure, lab_error
+from .errors import Failure, Kind, lab_error
 from .faults import FaultSpecError
 from .lab import Lab
+from .lab_schemas import schema_error
 from .product import Product
 from .provision import add_org, create_tenant, org_json, org_options, update_org
 from .tenants import PRODUCTS, GrantCode, OAuthClient, Org, User, orgs_of_user, user_by_email
@@ -40,16 +41,22 @@ def lab_org(org_id: str, product: str) -> Org:
     return org
 
 
-def lab_body(required: bool = True) -> dict[str, Any]:
-    """A control call's JSON object body, or the control API's 400."""
+def lab_body(required: bool = True, schema: str | None = None) -> dict[str, Any]:
+    """A control call's JSON object body, or the control API's 400; checked against the named
+    schema of ``lab_schemas`` (the one ``/_lab/openapi.json`` shows) when one is given."""
     try:
         body = read_json(required=required)
-    except Failure:
+    except Failure as f:
+        if f.kind == Kind.INVALID_VALUE:
+            raise lab_error(400, f"{f.detail.get('json_path')} {f.detail.get('reason')}") from None
         raise lab_error(400, "the body must be well-formed JSON") from None
     if body is None:
         return {}
     if not isinstance(body, dict):
         raise lab_error(400, "the body must be a JSON object")
+    problem = schema_error(schema, body) if schema else None
+    if problem:
+        raise lab_error(400, problem)
     return body
 
 
@@ -69,14 +76,14 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
 
     @bp.post("/reset")
     def reset():
-        snapshots.reset(_lab(), keep_snapshots=not bool(lab_body(required=False).get("snapshots")))
+        snapshots.reset(_lab(), keep_snapshots=not bool(lab_body(required=False, schema="RESET").get("snapshots")))
         return json_response({"status": "reset"})
 
     # -- tenants and orgs -----------------------------------------------------------------
     @bp.post("/tenants")
     def tenants_create():
         lab = _lab()
-        answer = create_tenant(lab, lab_body(required=False))
+        answer = create_tenant(lab, lab_body(required=False, schema="TENANT"))
         answer["api_domain"] = api_domain(lab)
         answer["accounts_url"] = api_domain(lab)
         return json_response(answer, 201)
@@ -108,7 +115,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
     @bp.post("/orgs")
     def orgs_create():
         lab = _lab()
-        body = lab_body()
+        body = lab_body(schema="ORG_CREATE")
         email, product = body.pop("email", None), body.pop("product", None)
         if product not in PRODUCTS or product not in lab.products:
             raise lab_error(400, f"product must be one of {', '.join(p for p in PRODUCTS if p in lab.products)}")
@@ -132,7 +139,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
 
     @bp.route("/orgs/<org_id>", methods=["PATCH", "PUT"])
     def org_update(org_id: str):
-        return json_response(update_org(_lab(), org_id, lab_body()))
+        return json_response(update_org(_lab(), org_id, lab_body(schema="ORG_OPTIONS")))
 
     # -- clock --------------------------------------------------------------------------------
     @bp.get("/clock")
@@ -142,7 +149,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
     @bp.post("/clock")
     def clock_post():
         """One endpoint, an action: freeze, unfreeze, set, advance, reset."""
-        body = lab_body()
+        body = lab_body(schema="CLOCK")
         return _apply_clock(_lab(), body.get("action"), body)
 
     for _action in CLOCK_ACTIONS:
@@ -158,7 +165,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
     def faults_add():
         lab = _lab()
         try:
-            rule = lab.faults.add(lab_body(), lab.now())
+            rule = lab.faults.add(lab_body(), lab.now())  # FaultSpecError: checks every key
         except FaultSpecError as exc:
             raise lab_error(400, str(exc)) from None
         return json_response(rule.to_json(), 201)
@@ -170,7 +177,8 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
 
     @bp.delete("/faults/<int:rule_id>")
     def faults_delete(rule_id: int):
-        if not _lab().faults.remove(rule_id):
+        # ids are 32-bit integers in the database: a larger one (PostgreSQL: out of range) is no rule
+        if rule_id > 2**31 - 1 or not _lab().faults.remove(rule_id):
             raise lab_error(404, f"no fault rule {rule_id}")
         return json_response({"status": "deleted", "id": rule_id})
 
@@ -209,7 +217,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
 
     @bp.post("/snapshots")
     def snapshots_take():
-        name = lab_body().get("name")
+        name = lab_body(schema="SNAPSHOT").get("name")
         if not isinstance(name, str) or not name.strip() or len(name) > 120:
             raise lab_error(400, "name must be a non-empty string of at most 120 characters")
         return json_response(snapshots.take(_lab(), name), 201)
@@ -238,7 +246,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
         from .seeding import seed_org
 
         lab = _lab()
-        body = lab_body()
+        body = lab_body(schema="SEED")
         return json_response(seed_org(lab, body), 201)
 
     # -- workflow rules of record-style orgs (CRM, FSM) ----------------------------------------
@@ -247,7 +255,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
         from .workflows import WorkflowRule, validate_rule
 
         lab = _lab()
-        body = lab_body()
+        body = lab_body(schema="WORKFLOW")
         org = lab.lookup_org(str(body.get("org_id", "")))
         product = lab.products.get(org.product) if org else None
         if org is None or product is None or not product.modules:
@@ -318,7 +326,7 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
     @bp.post("/oauth/codes")
     def oauth_code():
         lab = _lab()
-        body = lab_body()
+        body = lab_body(schema="OAUTH_CODE")
         scopes = body.get("scopes") or body.get("scope") or []
         if isinstance(scopes, str):
             scopes = [x for x in scopes.replace(" ", ",").split(",") if x]
@@ -406,7 +414,7 @@ def _move_clock(lab: Lab, action: Any, body: dict[str, Any]) -> None:
 
 def _clock_shortcut(action: str):
     def view():
-        return _apply_clock(_lab(), action, lab_body(required=False))
+        return _apply_clock(_lab(), action, lab_body(required=False, schema="CLOCK_SHORTCUT"))
 
     view.__name__ = f"clock_{action}"
     return view

@@ -11,6 +11,19 @@ from typing import Any
 
 from flask import current_app
 
+from .lab_schemas import (
+    CLOCK,
+    CLOCK_SHORTCUT,
+    FAULT,
+    OAUTH_CODE,
+    ORG_CREATE,
+    ORG_OPTIONS,
+    RESET,
+    SEED,
+    SNAPSHOT,
+    TENANT,
+    WORKFLOW,
+)
 from .product import Product
 
 
@@ -35,74 +48,20 @@ def _p(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-ORG_OPTIONS = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string"},
-        "edition": {"type": "string", "description": "books: free…ultimate; crm: free…ultimate; fsm: free, standard, professional, premium"},
-        "currency_code": {"type": "string", "example": "USD"},
-        "currencies": {"type": "array", "items": {"type": "string"}, "description": "extra currencies of the org"},
-        "time_zone": {"type": "string", "example": "Asia/Kolkata"},
-        "tax_enabled": {"type": "boolean"},
-        "active": {"type": "boolean"},
-        "trial_expired": {"type": "boolean"},
-        "rate_limits": {"type": "boolean", "description": "enforce the product's API limits (off by default)"},
-        "settings": {"type": "object", "description": "product settings, e.g. books allow_duplicate_names"},
-    },
-}
-
-FAULT = {
-    "type": "object",
-    "properties": {
-        "product": {"enum": ["accounts", "books", "invoice", "crm", "fsm"]},
-        "method": {"type": "string", "example": "POST"},
-        "path": {"type": "string", "description": "glob (/books/v3/items*) or ^regex$ on the request path"},
-        "org": {"type": "string", "description": "org id the call addresses"},
-        "action": {
-            "type": "object",
-            "properties": {
-                "type": {"enum": ["error", "rate_limit", "delay", "drop"]},
-                "status": {"type": "integer", "description": "error: HTTP status (default 500)"},
-                "body": {"description": "error: the exact body; default is the product's own error"},
-                "headers": {"type": "object"},
-                "retry_after": {"type": "integer", "description": "rate_limit: Retry-After seconds"},
-                "kind": {"enum": ["rate_minute", "rate_day", "concurrency"], "description": "rate_limit: which limit"},
-                "seconds": {"type": "number", "description": "delay: seconds before answering normally"},
-            },
-        },
-        "probability": {"type": "number", "minimum": 0, "maximum": 1},
-        "nth": {"type": "integer", "minimum": 1, "description": "fire on the Nth matching call"},
-        "times": {"type": "integer", "minimum": 1, "description": "how many times to fire (default 1 with nth, unlimited otherwise)"},
-    },
-    "example": {"product": "books", "method": "POST", "path": "/books/v3/items", "nth": 2,
-                "action": {"type": "rate_limit", "retry_after": 30}},
-}
-
-
 def document(products: list[Product]) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/_lab/health": {"get": _op("Liveness: {\"status\": \"ok\"}")},
-        "/_lab/reset": {"post": _op("Delete all state (tenants, records, faults, clock); snapshots are kept unless {\"snapshots\": true}")},
+        "/_lab/reset": {"post": _op("Delete all state (tenants, records, faults, clock); snapshots are kept unless {\"snapshots\": true}",
+                                    body=RESET)},
         "/_lab/tenants": {
             "post": _op("Create a tenant: a user with one org per product, an OAuth client and a refresh token",
-                        ok="201", body={"type": "object", "properties": {
-                            "email": {"type": "string"}, "name": {"type": "string"}, "company": {"type": "string"},
-                            "products": {"type": "array", "items": {"enum": ["fsm", "books", "invoice", "crm"]}},
-                            "editions": {"type": "object", "additionalProperties": {"type": "string"}},
-                            "time_zone": {"type": "string"}, "currency_code": {"type": "string"},
-                            "currencies": {"type": "array", "items": {"type": "string"}},
-                            "tax_enabled": {"type": "boolean"}, "rate_limits": {"type": "boolean"},
-                            "scopes": {"type": "array", "items": {"type": "string"}},
-                            "orgs": {"type": "object", "additionalProperties": ORG_OPTIONS}}},
+                        ok="201", body=TENANT,
                         desc="Answers email, user_id, client_id, client_secret, refresh_token, scope, "
                              "orgs {product: org id}, org_details and api_domain."),
             "get": _op("List tenants with their org ids"),
         },
         "/_lab/tenants/{email}": {"get": _op("One tenant: orgs and OAuth clients", params=[_p("email")])},
-        "/_lab/orgs": {"post": _op("Add an org to a tenant", ok="201", body={
-            "allOf": [ORG_OPTIONS, {"type": "object", "required": ["email", "product"],
-                                    "properties": {"email": {"type": "string"},
-                                                   "product": {"enum": ["fsm", "books", "invoice", "crm"]}}}]})},
+        "/_lab/orgs": {"post": _op("Add an org to a tenant", ok="201", body=ORG_CREATE)},
         "/_lab/orgs/{org_id}": {
             "get": _op("An org's settings", params=[_p("org_id")]),
             "patch": _op("Change an org: edition, time_zone, tax_enabled, active, trial_expired, rate_limits, settings (merged)",
@@ -110,11 +69,9 @@ def document(products: list[Product]) -> dict[str, Any]:
         },
         "/_lab/clock": {
             "get": _op("The lab clock: now, frozen, offset"),
-            "post": _op("Move the clock", body={"type": "object", "required": ["action"], "properties": {
-                "action": {"enum": ["freeze", "unfreeze", "set", "advance", "reset"]},
-                "at": {"type": "string", "format": "date-time"}, "seconds": {"type": "number"}}}),
+            "post": _op("Move the clock", body=CLOCK),
         },
-        **{f"/_lab/clock/{a}": {"post": _op(f"Shortcut for action={a}")} for a in
+        **{f"/_lab/clock/{a}": {"post": _op(f"Shortcut for action={a}", body=CLOCK_SHORTCUT)} for a in
            ("freeze", "unfreeze", "set", "advance", "reset")},
         "/_lab/faults": {"get": _op("Fault rules with matched/fired counts"),
                          "post": _op("Add a fault rule", ok="201", body=FAULT),
@@ -126,22 +83,18 @@ def document(products: list[Product]) -> dict[str, Any]:
             _q("since_id", "only entries after this id", "integer"), _q("limit", "at most (≤ 5000)", "integer")]),
                           "delete": _op("Empty the journal")},
         "/_lab/snapshots": {"get": _op("List snapshots"),
-                            "post": _op("Take a named snapshot of all state", ok="201",
-                                        body={"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}})},
+                            "post": _op("Take a named snapshot of all state", ok="201", body=SNAPSHOT)},
         "/_lab/snapshots/{name}/restore": {"post": _op("Restore a snapshot (replaces all state)", params=[_p("name")])},
         "/_lab/snapshots/{name}": {"delete": _op("Delete a snapshot", params=[_p("name")])},
         "/_lab/seed": {
             "get": _op("Seedable modules per product"),
-            "post": _op("Fill an org with realistic records (Faker, deterministic by seed)", ok="201", body={
-                "type": "object", "required": ["org_id", "modules"], "properties": {
-                    "org_id": {"type": "string"}, "seed": {"type": "integer"},
-                    "start": {"type": "integer", "description": "index of the first record (chunked seeding)"},
-                    "modules": {"type": "object", "additionalProperties": {"type": "integer", "maximum": 10000}}}}),
+            "post": _op("Fill an org with realistic records (Faker, deterministic by seed)", ok="201", body=SEED),
         },
-        "/_lab/oauth/codes": {"post": _op("Mint a grant code for a client (the API console's self client)", ok="201", body={
-            "type": "object", "required": ["client_id", "scopes"], "properties": {
-                "client_id": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}},
-                "minutes": {"enum": [3, 5, 7, 10]}, "redirect_uri": {"type": "string"}}})},
+        "/_lab/oauth/codes": {"post": _op("Mint a grant code for a client (the API console's self client)", ok="201",
+                                          body=OAUTH_CODE)},
+        "/_lab/workflows": {"post": _op("Add a workflow rule to a CRM or FSM org", ok="201", body=WORKFLOW),
+                            "get": _op("An org's workflow rules with their run counts",
+                                       params=[_q("org_id", "the CRM or FSM org")])},
     }
     # product-internal endpoints (Zoho-internal state without a public API)
     for rule in current_app.url_map.iter_rules():

@@ -754,7 +754,7 @@ def make_lab_blueprint() -> Blueprint:
         org = lab_org(org_id, "fsm")
         data = lab_body()
         module = data.get("module")
-        if module not in md.MODULES:
+        if not isinstance(module, str) or module not in md.MODULES:
             raise lab_error(400, f"module must be one of {', '.join(md.MODULES)}")
         records = data.get("records") or []
         if not isinstance(records, list) or len(records) > 10_000:
