@@ -856,5 +856,7 @@ def _demo_steps(base: str, *, seed: int, contacts: int, items: int) -> bool:
 
 # -- commands defined in their own modules ------------------------------------------------------------
 from .bench.cli import bench  # noqa: E402 - registered after the group exists
+from .loadtest_cli import loadtest  # noqa: E402
 
 cli.add_command(bench)
+cli.add_command(loadtest)

@@ -114,7 +114,7 @@ def sqlmodel(db_url: str | None = None) -> Flask:
 def moto_app() -> Any:
     from moto.server import DomainDispatcherApplication, create_backend_app
 
-    return DomainDispatcherApplication(create_backend_app, service="s3")
+    return DomainDispatcherApplication(create_backend_app)  # no auth header: S3, its default
 
 
 def moto_available() -> bool:

@@ -30,7 +30,7 @@ import httpx
 from zlab.labclient import LabClient
 from zlab.server import wait_healthy
 
-from .apps import moto_available
+from .apps import CRM_RECORD, moto_available
 from .loadgen import LoadResult, RequestSpec, run_load
 
 STALL_RATIO = 0.8
@@ -186,13 +186,18 @@ def fakes_targets(url: str) -> list[Target]:
     ]
 
 
+# moto's server picks the AWS service from the request's credential scope; it checks no signature
+MOTO_AUTH = {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/s3/aws4_request, "
+                              "SignedHeaders=host, Signature=0"}
+
+
 def _moto_target(url: str) -> Target:
-    r = httpx.put(f"{url}/zlab-bench")  # a bucket
-    if r.status_code >= 400:
-        raise RuntimeError(f"moto: creating a bucket answered HTTP {r.status_code}")
-    httpx.put(f"{url}/zlab-bench/record.json", content=json.dumps({"hello": "world"}).encode()).raise_for_status()
-    return Target("peer: moto S3 object", "peer", RequestSpec("GET", f"{url}/zlab-bench/record.json"),
-                  RequestSpec("PUT", f"{url}/zlab-bench/new-{{n}}.json", body=b'{"n": "{n}"}'))
+    for path, body in (("/zlab-bench", b""), ("/zlab-bench/record.json", json.dumps(CRM_RECORD).encode())):
+        r = httpx.put(url + path, content=body, headers=MOTO_AUTH)  # a bucket, then the object read
+        if r.status_code >= 400:
+            raise RuntimeError(f"moto: PUT {path} answered HTTP {r.status_code}")
+    return Target("peer: moto S3 object", "peer", RequestSpec("GET", f"{url}/zlab-bench/record.json", dict(MOTO_AUTH)),
+                  RequestSpec("PUT", f"{url}/zlab-bench/new.json", dict(MOTO_AUTH), b'{"n": "{n}"}'))
 
 
 # -- the run -------------------------------------------------------------------------------------------
