@@ -58,6 +58,7 @@ class Buckets:
 
 
 BUCKETS = Buckets()
+WORKERS: set[str] = set()  # Locust workers that reported to this master
 EXTRA: dict[str, Any] = {}  # what a locustfile adds to the summary (the ceiling run: its phases)
 
 
@@ -81,6 +82,7 @@ def _register() -> None:
 
     @events.worker_report.add_listener
     def on_worker_report(client_id, data) -> None:
+        WORKERS.add(client_id)
         BUCKETS.merge(data.get("zlab_buckets") or {})
 
     @events.quitting.add_listener
@@ -90,7 +92,7 @@ def _register() -> None:
         stats = environment.stats.total
         out = Path(os.environ.get("ZLAB_REPORT_DIR", "."))
         out.mkdir(parents=True, exist_ok=True)
-        workers = len(environment.runner.clients) if isinstance(environment.runner, MasterRunner) else 0
+        workers = len(WORKERS) if isinstance(environment.runner, MasterRunner) else 0
         write_summary(out / SUMMARY_JSON, BUCKETS.take(), {
             "requests": stats.num_requests, "failures": stats.num_failures,
             "workers": workers, "host": environment.host, **EXTRA,
@@ -170,7 +172,8 @@ def _bar_chart(title: str, bars: list[tuple[str, float, str]], unit: str = "") -
         yy = 5 + i * row_h
         parts.append(f'<text x="170" y="{yy + 16}" text-anchor="end" font-size="12">{html.escape(label)}</text>')
         parts.append(f'<rect x="180" y="{yy}" width="{max(w, 1):.1f}" height="{row_h - 8}" fill="{color}"/>')
-        parts.append(f'<text x="{186 + w:.1f}" y="{yy + 14}" font-size="12">{v:,.1f}{html.escape(unit)}</text>')
+        shown = f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+        parts.append(f'<text x="{186 + w:.1f}" y="{yy + 14}" font-size="12">{shown}{html.escape(unit)}</text>')
     parts.append("</svg>")
     return f'<figure><figcaption>{html.escape(title)}</figcaption>{"".join(parts)}</figure>'
 

@@ -111,3 +111,19 @@ def test_loadtest_api_tiny_run_has_only_planned_errors(tmp_path):
     assert set(summary["planned_errors"]) <= {"400", "404"}  # what the mix's bad requests are answered
     for name in ("summary.html", "locust.html", "locust_stats.csv"):
         assert (report / name).is_file(), name
+
+
+def test_loadtest_ceiling_tiny_run_records_phases_and_outcome(tmp_path):
+    report = tmp_path / "ceiling"
+    r = subprocess.run([sys.executable, "-m", "zlab", "loadtest", "ceiling", "--records", "3", "--users", "2",
+                        "--report-dir", str(report)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    summary = json.loads((report / "zlab-summary.json").read_text())
+    outcome = summary["outcome"]
+    assert outcome["run_status"] != "failed" and outcome["integration_state"] == "enabled" and outcome["as_documented"]
+    phases = {p["name"]: p for p in summary["phases"]}
+    assert list(phases) == ["setup", "fill (Locust)", "sync"]
+    assert phases["fill (Locust)"]["calls"] >= 6  # 3 customers + 3 items through the public API
+    assert phases["sync"]["calls"] > 0
+    page = (report / "summary.html").read_text()
+    assert "Phase durations" in page and "as documented (TW-17)" in page

@@ -69,21 +69,24 @@ def _one_line(text: str) -> str:
 
 # -- HTTP to a running server ---------------------------------------------------------------------
 class LabHttp:
-    """A small client of the fakes' control API that turns every failure into a one-line error."""
+    """The shared lab client (``zlab.labclient``), turning every failure into a one-line error."""
 
     def __init__(self, url: str, timeout: float = 120.0) -> None:
-        self.url = url.rstrip("/")
-        self.client = httpx.Client(base_url=self.url, timeout=timeout, transport=HTTP_TRANSPORT)
+        from .labclient import LabClient
+
+        self.lab = LabClient(url, timeout=timeout, transport=HTTP_TRANSPORT)
+        self.url = self.lab.url
+        self.client = self.lab.http
 
     def __enter__(self) -> LabHttp:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self.client.close()
+        self.lab.close()
 
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
-            return self.client.request(method, path, **kw)
+            return self.lab.request(method, path, **kw)
         except httpx.HTTPError as exc:
             reason = _one_line(str(exc)) or type(exc).__name__
             raise click.ClickException(
