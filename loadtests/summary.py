@@ -186,8 +186,10 @@ def render_html(summary: dict[str, Any], title: str = "Load test") -> str:
     unplanned = s.get("unplanned_errors", {})
     err_bars = [(f"planned {code}", n, "#9ca3af") for code, n in sorted(planned.items())]
     err_bars += [(f"UNPLANNED {code}", n, "#dc2626") for code, n in sorted(unplanned.items())]
-    verdict = ("only planned bad requests failed" if not unplanned and not s.get("failures")
-               else f"{sum(unplanned.values())} unplanned errors, {s.get('failures', 0)} Locust failures")
+    if unplanned or s.get("failures"):
+        verdict = f"{sum(unplanned.values())} unplanned errors, {s.get('failures', 0)} Locust failures"
+    else:
+        verdict = "only the planned bad requests" if planned else "none"
     dur = max((p["t"] for p in series), default=0) + 1
     cards = [("requests", f"{s.get('requests', 0):,}"), ("duration", f"{dur} s"),
              ("mean throughput", f"{s.get('requests', 0) / dur:,.0f} req/s"),
