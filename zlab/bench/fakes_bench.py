@@ -231,7 +231,9 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _m: Non
         servers += [hello, floor, mock, fakes]
         moto = None
         if cfg.moto and moto_available():
-            moto = Server("moto", [*apps, "moto", "--port", "{port}", *shape], tmp / "moto.log")
+            # moto keeps its state in process memory: one worker, with all the threads of the shape
+            moto = Server("moto", [*apps, "moto", "--port", "{port}", "--workers", "1", "--threads",
+                                   str(cfg.workers * cfg.threads)], tmp / "moto.log")
             servers.append(moto)
         progress(f"starting {len(servers)} servers ({cfg.workers} workers x {cfg.threads} threads each)")
         hello.wait("/hello")
