@@ -63,3 +63,30 @@ def test_bench_fakes_tiny_run_reports_ratios_peers_and_acceptance(tmp_path):
     print_fakes_table(result, console)
     text = console.export_text()
     assert "books contact" in text and "x hello" in text and "stateless CRM mock" in text
+
+
+def test_minimum_full_sync_calls_follow_the_page_and_batch_limits():
+    from zlab.bench.sync_bench import minimum_full_sync_calls
+
+    assert minimum_full_sync_calls(100) == 2 * 1 + 2 * 1
+    assert minimum_full_sync_calls(10_000) == 2 * 50 + 2 * 100
+    assert minimum_full_sync_calls(10_001) == 2 * 51 + 2 * 101
+
+
+def test_bench_sync_tiny_run_prints_its_table():
+    from zlab.bench.cli import print_sync_table
+    from zlab.bench.sync_bench import run_sync_bench
+
+    result = run_sync_bench(records=20, changes=2, small=5)
+    full = result["full"]
+    assert full["status"] == "succeeded" and full["calls"] >= full["minimum_calls"] > 0
+    assert full["seconds"] > 0 and full["syncer_peak_rss_mb"] and full["syncer_cpu_share"] is not None
+    assert set(result["incremental"]) == {"20", "5"}
+    for inc in result["incremental"].values():
+        assert inc["status"] == "succeeded" and inc["changed"] == 2 and inc["calls"] > 0
+    inc = result["incremental"]
+    assert result["incremental_calls_difference"] == inc["20"]["calls"] - inc["5"]["calls"]
+    console = Console(record=True, width=200)
+    print_sync_table(result, console)
+    text = console.export_text()
+    assert "full initial" in text and "2 changes at 20" in text

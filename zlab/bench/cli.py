@@ -96,3 +96,42 @@ def print_fakes_table(result: dict[str, Any], console: Console = out) -> None:
     console.print(f"single-record GETs >= 0.5x hello: {acc['get_at_least_half_hello']}; "
                   f"no GET round below 0.8x its median: {acc['no_get_stalls']}; "
                   f"only 2xx answers: {acc['no_unexpected_answers']}")
+
+
+@bench.command("sync")
+@click.option("--records", default=10_000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Customers and items (each) of the org the full sync reads.")
+@click.option("--changes", default=10, show_default=True, type=click.IntRange(1, 1000),
+              help="Items changed before each incremental sync.")
+@click.option("--small", default=100, show_default=True, type=click.IntRange(1, 100_000),
+              help="Size of the second org the incremental sync is measured at.")
+@click.option("--json", "json_path", default=".zlab/reports/bench-sync.json", show_default=True,
+              type=click.Path(dir_okay=False), help="Where to write the results.")
+def bench_sync(records: int, changes: int, small: int, json_path: str) -> None:
+    """A full initial sync of N customers + N items (calls vs the minimum, wall time, the syncer's
+    CPU share and peak memory), and k changes synced at two org sizes."""
+    from .sync_bench import run_sync_bench
+
+    with err.status("starting") as status:
+        result = run_sync_bench(records, changes, small, progress=lambda m: status.update(m))
+    print_sync_table(result)
+    path = Path(json_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    out.print(f"results: {path}")
+
+
+def print_sync_table(result: dict[str, Any], console: Console = out) -> None:
+    full = result["full"]
+    t = Table(title=f"zlab bench sync: {result['records']:,} customers + {result['records']:,} items",
+              box=box.SIMPLE_HEAVY)
+    for col in ("sync", "status", "API calls", "minimum", "wall s", "syncer CPU share", "peak RSS MiB"):
+        t.add_column(col, justify="right" if col != "sync" else "left")
+    t.add_row("full initial", str(full["status"]), f"{full['calls']:,}", f"{full['minimum_calls']:,}",
+              f"{full['seconds']:.1f}", str(full["syncer_cpu_share"]), str(full["syncer_peak_rss_mb"]))
+    for size, inc in result["incremental"].items():
+        t.add_row(f"{inc['changed']} changes at {int(size):,}", str(inc["status"]), f"{inc['calls']:,}", "-",
+                  f"{inc['seconds']:.1f}", str(inc["syncer_cpu_share"]), "-")
+    console.print(t)
+    console.print(f"incremental calls at {result['records']:,} minus at the small org: "
+                  f"{result['incremental_calls_difference']}")

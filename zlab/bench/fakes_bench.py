@@ -108,21 +108,7 @@ class Server:
 
         On a machine shared with other work, req/s swings with the neighbours' load; the CPU a
         request costs the server does not, so the bench reports requests per CPU-second too."""
-        ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        total = 0
-        try:
-            pids = [d for d in os.listdir("/proc") if d.isdigit()]
-        except OSError:
-            return None
-        for pid in pids:
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[3]) == self.proc.pid:  # session id (field 6 of stat)
-                total += int(fields[11]) + int(fields[12])  # utime + stime
-        return total / ticks
+        return session_cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -132,6 +118,46 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def _session_stats(sid: int) -> list[tuple[int, list[str]]]:
+    """(pid, stat fields after the command name) of every process in session ``sid`` (Linux)."""
+    out = []
+    try:
+        pids = [d for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return out
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[3]) == sid:  # session id (field 6 of stat)
+            out.append((int(pid), fields))
+    return out
+
+
+def session_cpu_seconds(sid: int) -> float | None:
+    """User + system CPU seconds of the processes of session ``sid`` (None off Linux)."""
+    if not Path("/proc").is_dir():
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(f[11]) + int(f[12]) for _, f in _session_stats(sid)) / ticks
+
+
+def session_peak_rss_mb(sid: int) -> float | None:
+    """The largest peak resident set (VmHWM) among the processes of session ``sid``, in MiB."""
+    peak = None
+    for pid, _ in _session_stats(sid):
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    kb = int(line.split()[1])
+                    peak = max(peak or 0, kb / 1024)
+        except OSError:
+            continue
+    return round(peak, 1) if peak is not None else None
 
 
 def _python() -> str:
