@@ -2,7 +2,7 @@
 code with the planned bad requests apart, written as JSON and as one self-contained HTML page
 (inline SVG charts, no scripts) that a person would rather look at than Locust's tables.
 
-Importing this module in a locustfile registers Locust event listeners: every request lands in
+A locustfile calls ``register_listeners()``: every request lands in
 a one-second bucket; in distributed mode workers ship their buckets with each report to the
 master, which merges them. When the run ends, the master (or the single process) writes
 ``zlab-summary.json`` into ``$ZLAB_REPORT_DIR`` (default: the current directory);
@@ -62,12 +62,11 @@ WORKERS: set[str] = set()  # Locust workers that reported to this master
 EXTRA: dict[str, Any] = {}  # what a locustfile adds to the summary (the ceiling run: its phases)
 
 
-def _register() -> None:
-    try:
-        from locust import events
-        from locust.runners import MasterRunner, WorkerRunner
-    except ImportError:  # rendering only (tests, the CLI): no listeners needed
-        return
+def register_listeners() -> None:
+    """Called by the locustfiles only: importing locust monkey-patches the process (gevent), so
+    the CLI and the tests that render pages import this module without it."""
+    from locust import events
+    from locust.runners import MasterRunner, WorkerRunner
 
     @events.request.add_listener
     def on_request(request_type, name, response_time, response_length, response=None, context=None,
@@ -221,6 +220,3 @@ def render_html(summary: dict[str, Any], title: str = "Load test") -> str:
              "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 10px;text-align:right}")
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
-
-
-_register()

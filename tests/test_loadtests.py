@@ -33,6 +33,12 @@ def _no_duplicates(loader, node, deep=False):
 StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
+def test_the_summary_module_does_not_import_locust():
+    # locust monkey-patches the process it is imported in (gevent): that broke pytest-xdist workers
+    code = "import sys, loadtests.summary, zlab.loadtest_cli; assert 'locust' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
 def test_strict_loader_refuses_a_duplicate_key():
     with pytest.raises(yaml.constructor.ConstructorError):
         yaml.load("a: 1\nb: 2\na: 3\n", Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
