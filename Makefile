@@ -3,6 +3,7 @@
 #   make test    the whole test suite (pytest -n 2)
 #   make serve   the fakes alone, in the foreground (Ctrl-C stops)
 #   make lint    ruff
+#   make bench   zlab bench fakes, with moto's server installed as a peer (BENCH_ARGS=...)
 #   make clean   remove .zlab (local databases), caches and build output
 #   make distclean   clean, and remove .venv too
 
@@ -18,8 +19,9 @@ STAMP := $(VENV)/.zlab-installed
 PYTEST_ARGS ?=
 SERVE_ARGS ?=
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: all install demo test serve lint clean distclean
+.PHONY: all install demo test serve lint bench clean distclean
 
 all: test
 
@@ -52,6 +54,10 @@ serve: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	$(BIN)/zlab bench fakes $(BENCH_ARGS)
 
 clean:
 	rm -rf .zlab .pytest_cache .ruff_cache build dist *.egg-info reports out

@@ -192,7 +192,10 @@ def test_serve_answers_health_and_logs_its_url(server):
     assert r.status_code == 200 and r.json()["status"] == "ok"
     out = server.output()
     assert "Starting gunicorn" in out  # the production server, not a development one
-    assert "1 worker x 4 threads" in out
+    from zlab.server import serve_shape
+
+    workers, _, note = serve_shape(None, 4)  # no --workers: one per CPU, and the line says so
+    assert f"{workers} worker{'s' if workers > 1 else ''} x 4 threads{note})" in out and "chosen for" in note
     assert "accounts" in r.json()["products"]
 
 
@@ -421,3 +424,12 @@ def test_makefile_targets():
         r = subprocess.run(["make", "-n", "-C", str(ROOT), target], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         assert expect in r.stdout, (target, r.stdout)
+
+
+def test_serve_shape_follows_the_cpu_count_unless_given():
+    from zlab.server import serve_shape
+
+    assert serve_shape(cpus=1) == (1, 4, "; chosen for 1 CPU")
+    assert serve_shape(cpus=2) == (2, 4, "; chosen for 2 CPUs")
+    assert serve_shape(cpus=64)[0] == 8  # each worker holds its own caches and connections: a cap
+    assert serve_shape(3, 8, cpus=2) == (3, 8, "")

@@ -69,21 +69,24 @@ def _one_line(text: str) -> str:
 
 # -- HTTP to a running server ---------------------------------------------------------------------
 class LabHttp:
-    """A small client of the fakes' control API that turns every failure into a one-line error."""
+    """The shared lab client (``zlab.labclient``), turning every failure into a one-line error."""
 
     def __init__(self, url: str, timeout: float = 120.0) -> None:
-        self.url = url.rstrip("/")
-        self.client = httpx.Client(base_url=self.url, timeout=timeout, transport=HTTP_TRANSPORT)
+        from .labclient import LabClient
+
+        self.lab = LabClient(url, timeout=timeout, transport=HTTP_TRANSPORT)
+        self.url = self.lab.url
+        self.client = self.lab.http
 
     def __enter__(self) -> LabHttp:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self.client.close()
+        self.lab.close()
 
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
-            return self.client.request(method, path, **kw)
+            return self.lab.request(method, path, **kw)
         except httpx.HTTPError as exc:
             reason = _one_line(str(exc)) or type(exc).__name__
             raise click.ClickException(
@@ -261,10 +264,11 @@ def _mask(url: str) -> str:
 @click.option("--only", multiple=True, metavar="PRODUCT",
               help="Serve only this product (repeatable or comma-separated): accounts, books, crm, fsm. "
                    "Accounts always comes along.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 128),
-              help="gunicorn worker processes; more than 1 shares state through the database.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 512),
-              help="Threads per worker (gthread).")
+@click.option("--workers", default=None, type=click.IntRange(1, 128),
+              help="gunicorn worker processes (default: one per CPU, see `zlab bench fakes`); more than 1 "
+                   "shares state through the database.")
+@click.option("--threads", default=None, type=click.IntRange(1, 512),
+              help="Threads per worker (gthread; default 4).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of generated ids and data.")
 @click.option("--base-url", metavar="URL", envvar="ZLAB_BASE_URL",
               help="Base URL to advertise as api_domain (default: the URL each request came in on).")
@@ -272,7 +276,7 @@ def _mask(url: str) -> str:
               help="Log every request (gunicorn access log on stderr).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
-def serve(host: str, port: int, db_url: str | None, only: tuple[str, ...], workers: int, threads: int,
+def serve(host: str, port: int, db_url: str | None, only: tuple[str, ...], workers: int | None, threads: int | None,
           seed: int, base_url: str | None, access_log: bool, log_level: str) -> None:
     """Serve the fakes under gunicorn (all products, one port).
 
@@ -286,9 +290,10 @@ def serve(host: str, port: int, db_url: str | None, only: tuple[str, ...], worke
     if unknown:
         raise click.BadParameter(f"unknown product {', '.join(map(repr, unknown))}; "
                                  f"choose from {', '.join(available)}", param_hint="'--only'")
-    shared = workers > 1
+    from .server import check_port_free, run_gunicorn, serve_shape
 
-    from .server import check_port_free, run_gunicorn
+    workers, threads, shape_note = serve_shape(workers, threads)
+    shared = workers > 1
 
     try:
         check_port_free(host, port)
@@ -321,7 +326,7 @@ def serve(host: str, port: int, db_url: str | None, only: tuple[str, ...], worke
         plural = "s" if workers > 1 else ""
         err.print(f"[bold green]zlab fakes listening on {url}[/]  "
                   f"(products: {', '.join(served)}; db: {escape(shown_db)}; "
-                  f"{workers} worker{plural} x {threads} threads) - Ctrl-C to stop",
+                  f"{workers} worker{plural} x {threads} threads{shape_note}) - Ctrl-C to stop",
                   soft_wrap=True, markup=True)
         err.print(f"  health: {url}/_lab/health   control API: {url}/_lab/openapi.json", soft_wrap=True)
 
@@ -856,3 +861,10 @@ def _demo_steps(base: str, *, seed: int, contacts: int, items: int) -> bool:
 from scenarios.checker.command import check as _check  # noqa: E402
 
 cli.add_command(_check)
+
+# -- commands defined in their own modules ------------------------------------------------------------
+from .bench.cli import bench  # noqa: E402 - registered after the group exists
+from .loadtest_cli import loadtest  # noqa: E402
+
+cli.add_command(bench)
+cli.add_command(loadtest)

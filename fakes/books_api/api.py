@@ -162,7 +162,7 @@ def make_blueprint(name: str) -> Blueprint:
     @bp.get("/contacts/<contact_id>")
     def contacts_get(contact_id: str):
         with store() as st:
-            return ok(contact=complete("contact", st.contact_json(st.contact(contact_id))))
+            return ok(contact=complete("contact", st.contact_json(st.contact_row(contact_id))))
 
     @bp.put("/contacts/<contact_id>")
     def contacts_update(contact_id: str):
@@ -262,7 +262,7 @@ def make_blueprint(name: str) -> Blueprint:
     @bp.get("/items/<item_id>")
     def items_get(item_id: str):
         with store() as st:
-            return ok(item=complete("item", st.item_json(st.item(item_id))))
+            return ok(item=complete("item", st.item_json(st.item_row(item_id))))
 
     @bp.put("/items/<item_id>")
     def items_update(item_id: str):
@@ -312,7 +312,7 @@ def make_blueprint(name: str) -> Blueprint:
     @bp.get("/invoices/<invoice_id>")
     def invoices_get(invoice_id: str):
         with store() as st:
-            return ok(invoice=complete("invoice", st.invoice_json(st.invoice(invoice_id))))
+            return ok(invoice=complete("invoice", st.invoice_json(st.invoice_row(invoice_id))))
 
     @bp.put("/invoices/<invoice_id>")
     def invoices_update(invoice_id: str):

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Index, String, case, func, or_
+from sqlalchemy import Column, Index, String, bindparam, case, func, or_
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
-from fakes.core import unique
+from fakes.core import fastread, unique
 from fakes.core.db import datetime_column, json_column
 from fakes.core.errors import ZohoError
 from fakes.core.lab import Lab
@@ -197,6 +197,25 @@ def money(x: float) -> float:
 
 
 # ================================================================================ service
+
+
+# -- prepared reads of the single-record GETs (see fakes.core.fastread): read-only rows --------------
+_CONTACT_ROW = fastread.by_key(BooksContact, "id")
+_PERSON_ROWS = fastread.by_key(BooksContactPerson, "contact_id",
+                               order_by=(BooksContactPerson.position, BooksContactPerson.id))
+_CURRENCY_ROW = fastread.by_key(BooksCurrency, "id")
+_TAX_ROW = fastread.by_key(BooksTax, "id")
+_ITEM_ROW = fastread.by_key(BooksItem, "id")
+_INVOICE_ROW = fastread.by_key(BooksInvoice, "id")
+
+
+def _receivables_query():
+    due = case((col(BooksInvoice.status).not_in(("draft", "void")), BooksInvoice.balance), else_=0.0)
+    return select(func.count(), func.coalesce(func.sum(due), 0.0)).where(
+        BooksInvoice.customer_id == bindparam("contact_id", required=False))
+
+
+_RECEIVABLES = fastread.Prepared(_receivables_query, names=("count", "total"))
 
 
 @dataclass
@@ -419,6 +438,13 @@ class BooksStore:
             raise errors.contact_not_found()
         return c
 
+    def contact_row(self, contact_id: str) -> Any:
+        """The contact as a read-only row, for answers that only render it (GET)."""
+        c = _CONTACT_ROW.first(self.s, id=contact_id)
+        if c is None or c.org_id != self.org.id:
+            raise errors.contact_not_found()
+        return c
+
     def _check_duplicate_name(self, c: BooksContact, old_name: str | None = None) -> None:
         if (self.org.settings or {}).get("allow_duplicate_names"):
             return
@@ -607,9 +633,9 @@ class BooksStore:
 
     def contact_json(self, c: BooksContact, persons: list[BooksContactPerson] | None = None,
                      has_transaction: bool | None = None) -> dict[str, Any]:
-        persons = self.persons(c.id) if persons is None else persons
+        persons = _PERSON_ROWS.rows(self.s, contact_id=c.id) if persons is None else persons
         doc = c.doc or {}
-        cur = self.s.get(BooksCurrency, c.currency_id) if c.currency_id else None
+        cur = _CURRENCY_ROW.first(self.s, id=c.currency_id) if c.currency_id else None
         primary = next((p for p in persons if p.is_primary), None)
         invoices, outstanding = self._receivables(c.id)  # one query for both
         if has_transaction is None:
@@ -661,9 +687,7 @@ class BooksStore:
 
     def _receivables(self, contact_id: str) -> tuple[int, float]:
         """How many invoices the contact has, and the balance of those that count (not draft or void)."""
-        due = case((col(BooksInvoice.status).not_in(("draft", "void")), BooksInvoice.balance), else_=0.0)
-        count, total = self.s.exec(select(func.count(), func.coalesce(func.sum(due), 0.0)).where(
-            BooksInvoice.customer_id == contact_id)).one()
+        count, total = _RECEIVABLES.first(self.s, contact_id=contact_id)
         return int(count or 0), money(float(total or 0.0))
 
     # -- contact persons --------------------------------------------------------------------------------
@@ -729,6 +753,13 @@ class BooksStore:
     # -- items --------------------------------------------------------------------------------------
     def item(self, item_id: str) -> BooksItem:
         i = self.s.get(BooksItem, item_id)
+        if i is None or i.org_id != self.org.id:
+            raise errors.item_not_found()
+        return i
+
+    def item_row(self, item_id: str) -> Any:
+        """The item as a read-only row, for answers that only render it (GET)."""
+        i = _ITEM_ROW.first(self.s, id=item_id)
         if i is None or i.org_id != self.org.id:
             raise errors.item_not_found()
         return i
@@ -819,7 +850,7 @@ class BooksStore:
 
     def item_json(self, it: BooksItem, taxes: dict[str, BooksTax] | None = None) -> dict[str, Any]:
         doc = it.doc or {}
-        tax = (taxes.get(it.tax_id) if taxes is not None else self.s.get(BooksTax, it.tax_id)) if it.tax_id else None
+        tax = (taxes.get(it.tax_id) if taxes is not None else _TAX_ROW.first(self.s, id=it.tax_id)) if it.tax_id else None
         out = {
             "item_id": it.id, "name": it.name, "status": it.status, "description": doc.get("description", ""),
             "rate": it.rate, "unit": doc.get("unit", ""), "tax_id": it.tax_id,
@@ -837,6 +868,13 @@ class BooksStore:
     # -- invoices -----------------------------------------------------------------------------------
     def invoice(self, invoice_id: str) -> BooksInvoice:
         inv = self.s.get(BooksInvoice, invoice_id)
+        if inv is None or inv.org_id != self.org.id:
+            raise errors.invoice_not_found()
+        return inv
+
+    def invoice_row(self, invoice_id: str) -> Any:
+        """The invoice as a read-only row, for answers that only render it (GET)."""
+        inv = _INVOICE_ROW.first(self.s, id=invoice_id)
         if inv is None or inv.org_id != self.org.id:
             raise errors.invoice_not_found()
         return inv
@@ -1021,7 +1059,7 @@ class BooksStore:
 
     def invoice_json(self, inv: BooksInvoice, full: bool = True) -> dict[str, Any]:
         doc = inv.doc or {}
-        cur = self.s.get(BooksCurrency, doc.get("currency_id", "")) if doc.get("currency_id") else None
+        cur = _CURRENCY_ROW.first(self.s, id=doc["currency_id"]) if doc.get("currency_id") else None
         out = {
             "invoice_id": inv.id, "invoice_number": inv.invoice_number, "status": inv.status,
             "date": inv.date, "due_date": inv.due_date, "customer_id": inv.customer_id,

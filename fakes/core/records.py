@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Column, Index, String, and_, func, not_, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from . import fastread
 from .db import datetime_column, json_column
 from .fields import FieldDef, FieldError, ModuleDef, coerce
 from .lab import Lab
@@ -101,6 +102,11 @@ class Group:
 Criteria = Cond | Group
 
 
+# prepared reads of the single-record GETs (see fastread): read-only rows
+_RECORD_ROW = fastread.by_key(Record, "id")
+_USER_ROW = fastread.by_key(User, "id")
+
+
 # -- the store ----------------------------------------------------------------------------------
 
 
@@ -145,6 +151,15 @@ class RecordStore:
             return None
         return r
 
+    def find_row(self, module: str, record_id: str) -> Any | None:
+        """Like ``find``, as a read-only row: for answers that only render the record (GET)."""
+        if not isinstance(record_id, str) or not record_id.isdigit():
+            return None
+        r = _RECORD_ROW.first(self.s, id=record_id)
+        if r is None or r.org_id != self.org.id or r.module != module or r.deleted_time is not None:
+            return None
+        return r
+
     def display_name(self, module: str, record: Record) -> str:
         mdef = self.modules.get(module)
         if mdef is None:
@@ -162,7 +177,7 @@ class RecordStore:
     def user(self, user_id: str) -> dict[str, str]:
         """A user (by zuid) as records show it: ``id`` is the product's user id for that zuid."""
         if user_id not in self._users:
-            u = self.s.get(User, user_id) if user_id else None
+            u = _USER_ROW.first(self.s, id=user_id) if user_id else None
             self._users[user_id] = {"name": u.name if u else "", "id": self.user_ref(user_id),
                                     "email": u.email if u else ""}
         return self._users[user_id]

@@ -279,7 +279,7 @@ def make_blueprint(name: str) -> Blueprint:
         fields = fields_param(version, required=False)
         since = if_modified_since()
         with store() as st:
-            rec = st.rs.find(module, record_id)
+            rec = st.rs.find_row(module, record_id)
             if rec is None:
                 return no_content()
             if since is not None and as_utc(rec.modified_time) <= since:

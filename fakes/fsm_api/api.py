@@ -434,7 +434,7 @@ def make_blueprint(name: str) -> Blueprint:
         module = module_of(module)
         checked_id(record_id)
         with store() as st:
-            rec = st.find(module, record_id)
+            rec = st.find_row(module, record_id)
             if rec is None:
                 return no_content()
             return ok({"data": [st.render_record(rec, fields_arg())]})

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 from sqlalchemy import Column, Index, String, Text, cast
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from fakes.core import unique
+from fakes.core import fastread, unique
 from fakes.core.db import datetime_column, json_column, json_list_column
 from fakes.core.ids import IdSequence
 from fakes.core.lab import Lab
@@ -160,6 +160,9 @@ class FsmAttachment(SQLModel, table=True):
 
 
 # ================================================================================ the store
+
+
+_CURRENCY_ROWS = fastread.by_key(FsmCurrency, "org_id", order_by=(col(FsmCurrency.is_base).desc(), FsmCurrency.code))
 
 
 class FsmStore(RecordStore):
@@ -651,8 +654,11 @@ class FsmStore(RecordStore):
                     out[name] = {**out[name], "name": None}
         if "Currency" in mdef.fields or rec.module == "Service_And_Parts":
             code = (rec.doc or {}).get("Currency")
-            cur = self.currency_by_code(code) if isinstance(code, str) else None
-            out["$currency_symbol"] = (cur or self.base_currency()).symbol
+            # read-only rows (fastread): an ORM load of the currencies cost more than the record
+            rows = self._currency_rows if self._currency_rows is not None else _CURRENCY_ROWS.rows(self.s, org_id=self.org.id)
+            cur = next((c for c in rows if c.code == code.upper()), None) if isinstance(code, str) else None
+            cur = cur or next((c for c in rows if c.is_base), None) or self.base_currency()
+            out["$currency_symbol"] = cur.symbol
         out["$editable"] = True
         return out
 

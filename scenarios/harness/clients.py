@@ -11,18 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+# LabApiError: the control API refused a setup call (a broken scenario or an incompatible
+# target); the same class as the CLI's and the load tests' lab client, which makes the calls.
+from zlab.labclient import LabApiError, LabClient
+
 if TYPE_CHECKING:
     from .lab import Lab
 
 
-class LabApiError(RuntimeError):
-    """The control API refused a setup call: a broken scenario or an incompatible target."""
-
 
 def _ok(r: httpx.Response, what: str) -> Any:
-    if r.status_code >= 400:
-        raise LabApiError(f"{what}: HTTP {r.status_code}: {r.text[:300]}")
-    return r.json() if r.content else None
+    return LabClient.answer(r, what)
 
 
 class ZohoApi:
@@ -166,33 +165,37 @@ class Control:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
 
+    @property
+    def client(self) -> LabClient:
+        """The shared lab client, on this lab's URL (known once it started) and HTTP client."""
+        return LabClient(self.lab.url, http=self.lab.http)
+
     def _get(self, path: str, **params: Any) -> Any:
-        return _ok(self.lab.http.get(f"{self.lab.url}/_lab{path}", params=params), f"GET /_lab{path}")
+        return self.client.call("GET", path, params=params)
 
     def _post(self, path: str, body: Any = None) -> Any:
-        return _ok(self.lab.http.post(f"{self.lab.url}/_lab{path}", json=body or {}), f"POST /_lab{path}")
+        return self.client.call("POST", path, body or {})
 
     def health(self) -> dict[str, Any]:
-        return self._get("/health")
+        return self.client.health()
 
     def create_tenant(self, **options: Any) -> dict[str, Any]:
-        return self._post("/tenants", options)
+        return self.client.create_tenant(**options)
 
     def patch_org(self, org_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        return _ok(self.lab.http.patch(f"{self.lab.url}/_lab/orgs/{org_id}", json=changes), f"PATCH org {org_id}")
+        return self.client.patch_org(org_id, changes)
 
     def journal(self, *, email: str | None = None, org: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        params = {k: v for k, v in (("email", email), ("org", org), ("limit", limit)) if v is not None}
-        return self._get("/journal", **params)["entries"]
+        return self.client.journal(email=email, org=org, limit=limit)
 
     def seed(self, org_id: str, modules: dict[str, int], *, seed: int = 0, start: int = 0) -> dict[str, Any]:
-        return self._post("/seed", {"org_id": org_id, "modules": modules, "seed": seed, "start": start})
+        return self.client.seed(org_id, modules, seed=seed, start=start)
 
     def snapshot(self, name: str) -> dict[str, Any]:
-        return self._post("/snapshots", {"name": name})
+        return self.client.snapshot(name)
 
     def restore(self, name: str) -> dict[str, Any]:
-        return self._post(f"/snapshots/{name}/restore")
+        return self.client.restore(name)
 
     def add_workflow(self, **rule: Any) -> dict[str, Any]:
         return self._post("/workflows", rule)

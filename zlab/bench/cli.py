@@ -1,0 +1,137 @@
+"""``zlab bench``: benchmarks whose numbers people quote (never asserted by timed tests)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)  # a wide table in logs too
+err = Console(stderr=True, highlight=False)
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks: the fakes' throughput beside a hello and peers; the syncer's cost."""
+
+
+@bench.command("fakes")
+@click.option("--seconds", default=5.0, show_default=True, type=click.FloatRange(0.1, 600),
+              help="Length of each measurement.")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 50),
+              help="Rounds over all targets (alternating); figures are medians.")
+@click.option("--connections", default=16, show_default=True, type=click.IntRange(1, 1024),
+              help="Keep-alive connections of the load generator.")
+@click.option("--workers", default=None, type=click.IntRange(1, 128),
+              help="gunicorn workers of every server (default: as `zlab serve` chooses).")
+@click.option("--threads", default=None, type=click.IntRange(1, 512), help="Threads per worker (default: as `zlab serve`).")
+@click.option("--db", "db_url", metavar="URL", help="The fakes' database (default: a fresh SQLite file).")
+@click.option("--only", multiple=True, metavar="PRODUCT",
+              type=click.Choice(["crm record", "fsm record", "books contact", "books item", "invoice"]),
+              help="Bench only these products (repeatable).")
+@click.option("--moto/--no-moto", default=True, show_default=True, help="Measure moto's server as a peer when installed.")
+@click.option("--posts/--no-posts", default=True, show_default=True, help="Measure single-record creates too.")
+@click.option("--json", "json_path", default=".zlab/reports/bench-fakes.json", show_default=True,
+              type=click.Path(dir_okay=False), help="Where to write the results.")
+def bench_fakes(seconds: float, rounds: int, connections: int, workers: int | None, threads: int | None,
+                db_url: str | None, only: tuple[str, ...], moto: bool, posts: bool, json_path: str) -> None:
+    """Single-record GET and POST of every product beside a Flask hello, a one-query SQLModel GET
+    and peer mocks, all under the same gunicorn shape, in alternating rounds."""
+    from zlab.server import serve_shape
+
+    from .fakes_bench import BenchConfig, run_bench
+
+    workers, threads, _ = serve_shape(workers, threads)
+    cfg = BenchConfig(seconds=seconds, rounds=rounds, connections=connections, workers=workers, threads=threads,
+                      db_url=db_url, only=only, moto=moto, posts=posts)
+    with err.status("starting") as status:
+        result = run_bench(cfg, progress=lambda m: status.update(m))
+    print_fakes_table(result)
+    path = Path(json_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    out.print(f"results: {path}")
+
+
+def _x(v: Any) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def print_fakes_table(result: dict[str, Any], console: Console = out) -> None:
+    cfg = result["config"]
+    peers = result["peers"]
+    t = Table(title=f"zlab bench fakes: {cfg['workers']} workers x {cfg['threads']} threads, {cfg['connections']} "
+                    f"connections, {cfg['rounds']} rounds of {cfg['seconds']:g} s (medians)",
+              box=box.SIMPLE_HEAVY)
+    t.add_column("target")
+    t.add_column("GET req/s", justify="right")
+    t.add_column("x hello", justify="right")
+    for p in peers:
+        t.add_column(f"x {p.removeprefix('peer: ')}", justify="right")
+    t.add_column("GET req/CPU-s (x hello)", justify="right")
+    t.add_column("rounds", justify="right")
+    t.add_column("POST req/s (x hello)", justify="right")
+    for row in result["targets"]:
+        g, p = row.get("get"), row.get("post")
+        cells = [row["name"]]
+        if g:
+            stall = f" [red]stall r{','.join(map(str, g['stalls']))}[/]" if g["stalls"] else ""
+            cells += [f"{g['median']:,.0f}", _x(g["ratios"]["hello"]), *[_x(g["ratios"].get(pe)) for pe in peers],
+                      f"{g['median_per_cpu']:,.0f} ({_x(g['cpu_ratio_hello'])})",
+                      " ".join(f"{v:,.0f}" for v in g["rounds"]) + stall]
+        else:
+            cells += ["-"] * (4 + len(peers))
+        cells.append(f"{p['median']:,.0f} ({_x(p['ratios']['hello'])})" if p else "-")
+        t.add_row(*cells)
+    console.print(t)
+    for note in result["notes"]:
+        console.print(f"note: {note}")
+    acc = result["acceptance"]
+    console.print(f"single-record GETs >= 0.5x hello: {acc['get_at_least_half_hello']}; "
+                  f"no GET round below 0.8x its median: {acc['no_get_stalls']}; "
+                  f"only 2xx answers: {acc['no_unexpected_answers']}")
+
+
+@bench.command("sync")
+@click.option("--records", default=10_000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Customers and items (each) of the org the full sync reads.")
+@click.option("--changes", default=10, show_default=True, type=click.IntRange(1, 1000),
+              help="Items changed before each incremental sync.")
+@click.option("--small", default=100, show_default=True, type=click.IntRange(1, 100_000),
+              help="Size of the second org the incremental sync is measured at.")
+@click.option("--json", "json_path", default=".zlab/reports/bench-sync.json", show_default=True,
+              type=click.Path(dir_okay=False), help="Where to write the results.")
+def bench_sync(records: int, changes: int, small: int, json_path: str) -> None:
+    """A full initial sync of N customers + N items (calls vs the minimum, wall time, the syncer's
+    CPU share and peak memory), and k changes synced at two org sizes."""
+    from .sync_bench import run_sync_bench
+
+    with err.status("starting") as status:
+        result = run_sync_bench(records, changes, small, progress=lambda m: status.update(m))
+    print_sync_table(result)
+    path = Path(json_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    out.print(f"results: {path}")
+
+
+def print_sync_table(result: dict[str, Any], console: Console = out) -> None:
+    full = result["full"]
+    t = Table(title=f"zlab bench sync: {result['records']:,} customers + {result['records']:,} items",
+              box=box.SIMPLE_HEAVY)
+    for col in ("sync", "status", "API calls", "minimum", "wall s", "syncer CPU share", "peak RSS MiB"):
+        t.add_column(col, justify="right" if col != "sync" else "left")
+    t.add_row("full initial", str(full["status"]), f"{full['calls']:,}", f"{full['minimum_calls']:,}",
+              f"{full['seconds']:.1f}", str(full["syncer_cpu_share"]), str(full["syncer_peak_rss_mb"]))
+    for size, inc in result["incremental"].items():
+        t.add_row(f"{inc['changed']} changes at {int(size):,}", str(inc["status"]), f"{inc['calls']:,}", "-",
+                  f"{inc['seconds']:.1f}", str(inc["syncer_cpu_share"]), "-")
+    console.print(t)
+    console.print(f"incremental calls at {result['records']:,} minus at the small org: "
+                  f"{result['incremental_calls_difference']}")

@@ -1,0 +1,93 @@
+"""``zlab bench sync``: what a sync costs — a full initial sync of N customers + N items, and an
+incremental sync of k changed items at two org sizes — against the fakes (one worker, so that its
+journal ids count every API call) and ``zlab syncer`` in child processes.
+
+For the full sync it reports the calls made next to the fewest the APIs allow (a Books list
+page holds at most 200 records, an FSM write at most 100), the wall time, the syncer's share of
+one CPU over that time and its peak resident memory.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+BOOKS_PAGE = 200  # records per Books list page (per_page's maximum)
+FSM_BATCH = 100  # records per FSM create/update call
+
+
+def minimum_full_sync_calls(records: int) -> int:
+    """Reading N customers and N items from Books in full pages, writing each kind to FSM in
+    full batches: the floor any syncer pays for a first sync of an empty FSM org."""
+    return 2 * math.ceil(records / BOOKS_PAGE) + 2 * math.ceil(records / FSM_BATCH)
+
+
+def _wait_run(integ, started: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
+    run, deadline = started, time.monotonic() + timeout
+    while run.get("status") in (None, "running") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        runs = integ.runs()
+        run = next((r for r in runs if r.get("id") == started.get("id")), run)
+    return run
+
+
+def _seed(lab, org_id: str, records: int, seed: int) -> None:
+    for module in ("contacts", "items"):
+        for start in range(0, records, 10_000):
+            lab.control.seed(org_id, {module: min(10_000, records - start)}, seed=seed, start=start)
+
+
+def run_sync_bench(records: int, changes: int, small: int,
+                   progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    from scenarios.harness.lab import Lab
+    from zlab.loadtest_cli import EmbeddedFakes, EmbeddedSyncer, _journal_mark
+
+    from .fakes_bench import session_cpu_seconds, session_peak_rss_mb
+
+    out: dict[str, Any] = {"benchmark": "zlab bench sync", "records": records, "changes": changes,
+                           "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    with EmbeddedFakes(workers=1) as fakes, EmbeddedSyncer(fakes.url, fakes.tmp) as syncer, \
+            Lab(fakes.url, syncer_url=syncer.url, timeout=600) as lab:
+
+        def org_of(size: int):
+            progress(f"seeding a Books org with {size:,} customers and {size:,} items")
+            t = lab.tenant(products=["fsm", "books"])
+            _seed(lab, t.org("books"), size, seed=size)
+            integ = lab.syncer.create_integration(t, "books", notify_email="admin@example.com")
+            integ.enable(duplicate_policy="clone")
+            return t, integ
+
+        def measured_sync(integ) -> dict[str, Any]:
+            mark, cpu0, t0 = _journal_mark(lab.url), session_cpu_seconds(syncer.proc.pid), time.monotonic()
+            run = _wait_run(integ, integ.sync_now(wait=False))
+            wall = time.monotonic() - t0
+            cpu = session_cpu_seconds(syncer.proc.pid)
+            return {"status": run.get("status"), "totals": run.get("totals"), "failure_reason": run.get("failure_reason"),
+                    "calls": _journal_mark(lab.url) - mark, "seconds": round(wall, 2),
+                    "syncer_cpu_share": round((cpu - cpu0) / wall, 2) if cpu is not None and wall else None}
+
+        def incremental(t, integ) -> dict[str, Any]:
+            books = t.books()
+            items = books.get("/items", params={"per_page": changes}).json()["items"][:changes]
+            for i, it in enumerate(items):
+                books.put(f"/items/{it['item_id']}", json={"rate": float(it["rate"]) + 1 + i}).raise_for_status()
+            progress(f"incremental sync of {len(items)} changed items")
+            return {"changed": len(items), **measured_sync(integ)}
+
+        t, integ = org_of(records)
+        progress(f"full initial sync of {records:,} customers + {records:,} items")
+        full = measured_sync(integ)
+        full["minimum_calls"] = minimum_full_sync_calls(records)
+        full["syncer_peak_rss_mb"] = session_peak_rss_mb(syncer.proc.pid)
+        out["full"] = full
+        out["incremental"] = {str(records): incremental(t, integ)}
+        ts, integ_s = org_of(small)
+        measured_sync(integ_s)  # its own full sync first
+        out["incremental"][str(small)] = incremental(ts, integ_s)
+    inc = out["incremental"]
+    out["incremental_calls_difference"] = inc[str(records)]["calls"] - inc[str(small)]["calls"]
+    return out

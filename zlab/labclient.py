@@ -1,0 +1,105 @@
+"""The one client of the lab's control API (``/_lab``) and its token exchange, over HTTP.
+
+Used by the command line (``zlab tenants``, ``seed``, ``bench``, ``loadtest``), the scenario
+harness (``scenarios.harness.clients.Control``) and the load tests (``loadtests/``), so the
+three never drift apart. It only needs httpx: the load tests import it inside Locust workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class LabApiError(RuntimeError):
+    """The control API refused a call (or answered something that is not JSON)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LabClient:
+    """``LabClient("http://127.0.0.1:8700")``; pass ``http=`` to share an ``httpx.Client``."""
+
+    def __init__(self, url: str, *, http: httpx.Client | None = None, timeout: float = 120.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.url = url.rstrip("/")
+        self._owns_http = http is None
+        self.http = http or httpx.Client(timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self.http.close()
+
+    def __enter__(self) -> LabClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- raw --------------------------------------------------------------------------------------
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """Any call under the lab's URL (``path`` starts with ``/``); transport errors propagate."""
+        return self.http.request(method, f"{self.url}{path}", **kw)
+
+    def call(self, method: str, path: str, body: Any = None, *, params: dict[str, Any] | None = None,
+             expect: tuple[int, ...] | None = None) -> Any:
+        """A control call under ``/_lab``: its JSON answer, or ``LabApiError`` on a refusal."""
+        kw: dict[str, Any] = {"params": params} if params else {}
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            kw["json"] = body if body is not None else {}
+        r = self.request(method, f"/_lab{path}", **kw)
+        return self.answer(r, f"{method} /_lab{path}", expect)
+
+    @staticmethod
+    def answer(r: httpx.Response, what: str, expect: tuple[int, ...] | None = None) -> Any:
+        if (r.status_code not in expect) if expect else r.status_code >= 400:
+            raise LabApiError(f"{what}: HTTP {r.status_code}: {r.text[:300]}", r.status_code)
+        if not r.content:
+            return None
+        try:
+            return r.json()
+        except ValueError:
+            raise LabApiError(f"{what}: the answer is not JSON", r.status_code) from None
+
+    # -- the calls everyone makes -----------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return self.call("GET", "/health")
+
+    def create_tenant(self, **options: Any) -> dict[str, Any]:
+        """A user with one org per product (``products=[...]``, ``rate_limits``, ``editions``…)."""
+        return self.call("POST", "/tenants", options)
+
+    def tenants(self) -> list[dict[str, Any]]:
+        return self.call("GET", "/tenants")["tenants"]
+
+    def patch_org(self, org_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        return self.call("PATCH", f"/orgs/{org_id}", changes)
+
+    def seed(self, org_id: str, modules: dict[str, int], *, seed: int = 0, start: int = 0) -> dict[str, Any]:
+        return self.call("POST", "/seed", {"org_id": org_id, "modules": modules, "seed": seed, "start": start})
+
+    def journal(self, **filters: Any) -> list[dict[str, Any]]:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self.call("GET", "/journal", params=params)["entries"]
+
+    def snapshot(self, name: str) -> dict[str, Any]:
+        return self.call("POST", "/snapshots", {"name": name})
+
+    def restore(self, name: str) -> dict[str, Any]:
+        return self.call("POST", f"/snapshots/{name}/restore")
+
+    def reset(self, *, snapshots: bool = False) -> dict[str, Any]:
+        return self.call("POST", "/reset", {"snapshots": snapshots})
+
+    def access_token(self, tenant: dict[str, Any]) -> str:
+        """Exchange a tenant's refresh token (as ``create_tenant`` returned it) for an access token."""
+        r = self.request("POST", "/oauth/v2/token", data={
+            "grant_type": "refresh_token", "client_id": tenant["client_id"],
+            "client_secret": tenant["client_secret"], "refresh_token": tenant["refresh_token"]})
+        body = self.answer(r, "token exchange")
+        if not isinstance(body, dict) or "access_token" not in body:
+            raise LabApiError(f"token exchange refused: {body}", r.status_code)
+        return body["access_token"]
