@@ -48,9 +48,6 @@ def test_a_kill_mid_create_without_crash_recovery_is_caught_and_the_reproducer_r
     assert replay(path, breaker="", progress=lambda _m: None) is None  # the real recovery holds
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 holes 1 and 2, fixed on another branch: contact persons lost "
-                   "when a run dies between the Companies and the Contacts batches; duplicates when a batch "
-                   "write outlives the client's time-out and is retried")
 def test_a_quick_clean_check_of_the_syncer_holds():
     result = run_check(CheckOptions(seed=3, steps=30, faults=0.1, kills=2, shrink_seconds=30),
                        progress=lambda _msg: None)
@@ -79,7 +76,6 @@ def test_a_write_kill_lands_at_its_write_and_the_model_sees_a_broken_invariant()
         stack.close()
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 holes 1 and 2, fixed on another branch (see each file's 'about')")
 def test_the_reproducers_of_the_known_holes_hold():
     """What `zlab check sync` found in today's syncer, kept as replayable reproducers: they must
     hold once the holes are closed."""

@@ -61,8 +61,8 @@ def prepare(*, die_after_writes: int | None, breaker: str | None, client_timeout
 
     build_clients = run_once.clients_for
 
-    def clients_for(clock):
-        build = build_clients(clock)
+    def clients_for(clock, token_store=None, **kw):
+        build = build_clients(clock, token_store, **kw)
 
         def clients(integration):
             fsm, books = build(integration)

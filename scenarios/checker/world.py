@@ -49,6 +49,7 @@ FSM_ONLY_CURRENCY = "CHF"  # FSM has it from the start; never added to Books
 BOOKS_CURRENCIES = ("JPY", "AUD", "SEK")  # added to Books by steps, one after the other
 CLIENT_TIMEOUT = 1.0  # the syncer's client time-out in the checker's runs (seconds)
 DELAY_PAST_TIMEOUT = 1.4  # a "timeout" fault: the fake answers this late (and applies the write)
+UNKNOWN_OUTCOME_WAIT = 3.0
 LEASE_SECONDS = 0.5  # a killed run's lock blocks the next run this long (real time)
 CLOCK_PER_STEP = 5  # lab seconds before each step: edits get distinct times
 CLOCK_PER_RUN = 75  # lab seconds before each run: Accounts grants 10 tokens per 10 minutes
@@ -479,7 +480,10 @@ class World:
     # -- runs -------------------------------------------------------------------------------------
     def _argv(self) -> list[str]:
         return ["--integration", self.integration.id, "--db", self.syncer_db, "--fakes", self.lab.url,
-                "--trigger", "auto", "--lease-seconds", str(LEASE_SECONDS), "--batch-size", str(self.batch_size)]
+                "--trigger", "auto", "--lease-seconds", str(LEASE_SECONDS), "--batch-size", str(self.batch_size),
+                # a write of unknown outcome is looked for this long before it is sent again: longer
+                # than the late answers the checker injects, far shorter than the 30 s default
+                "--unknown-outcome-wait", str(UNKNOWN_OUTCOME_WAIT)]
 
     def sync(self, kill: dict[str, Any] | None, faults: list[dict[str, Any]]) -> None:
         self.lab.clock.advance(CLOCK_PER_RUN)
