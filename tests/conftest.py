@@ -65,6 +65,14 @@ def fresh_pg_schema() -> Iterator[str]:
         yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
     finally:
         with admin.begin() as conn:
+            # a connection the test leaked (a session left in a transaction) holds locks in this
+            # schema, and the DROP would wait for it for ever: the schema is this test's alone, so
+            # whatever still locks something in it is the test's leftover and is ended
+            conn.execute(sa.text(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = :schema AND l.pid <> pg_backend_pid() GROUP BY l.pid"), {"schema": schema})
+            conn.execute(sa.text("SET LOCAL lock_timeout = '60s'"))
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 

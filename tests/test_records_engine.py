@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.orm import close_all_sessions
 from sqlmodel import select
 
 from fakes import create_app
@@ -45,6 +46,7 @@ def env(backend):
         return s, RecordStore(lab, s, org, MODULES, family="crm")
 
     yield lab, store, events
+    close_all_sessions()  # a test that failed half-way leaves its session open: give its connection back
     lab.db.dispose()
 
 

@@ -48,8 +48,8 @@ def prepare(*, die_after_writes: int | None, breaker: str | None, client_timeout
         writes = [0]
         original_send = base.ApiClient._send
 
-        def send(self, method, url, params, json, headers):
-            resp = original_send(self, method, url, params, json, headers)
+        def send(self, method, url, *args, **kwargs):
+            resp = original_send(self, method, url, *args, **kwargs)
             if _is_counted_write(method, url):
                 writes[0] += 1
                 if writes[0] >= die_after_writes:
