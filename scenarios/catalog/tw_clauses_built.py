@@ -807,15 +807,16 @@ def _(p):
 LIMIT_DAY = ("2026-07-01T09:00:00Z", "2026-07-01T10:00:00Z")  # seeded records older than the first sync
 
 
-def _grown_org(lab, product, count):
-    """An integration whose first sync ran on an empty org, then ``count`` items dated before that
-    sync: the next run reads none of them (TW-07), so it is the count alone that matters."""
+def _grown_org(lab, product, count, module="items"):
+    """An integration whose first sync ran on an empty org, then ``count`` records of ``module``
+    (Books items or contacts) dated before that sync: the next run reads none of them (TW-07), so
+    it is the count alone that matters."""
     t, integ = integrate(lab, product)
     lab.clock.freeze(LIMIT_DAY[1])
     succeeded(integ.sync_now())
     lab.clock.freeze(LIMIT_DAY[0])
     for start in range(0, count, 10_000):  # the seed call takes 10,000 at most
-        lab.control.seed(t.org(product), {"items": min(10_000, count - start)}, seed=4, start=start)
+        lab.control.seed(t.org(product), {module: min(10_000, count - start)}, seed=4, start=start)
     lab.clock.freeze(LIMIT_DAY[1])
     lab.clock.advance(600)
     t.token(fresh=True)
@@ -850,6 +851,32 @@ def invoice_boundary(lab):
         _t, books_integ = _grown_org(lab, "books", 10_001)
         succeeded(books_integ.sync_now())
         expect(books_integ.refresh()["state"], "Books integration's state").equals("enabled")
+
+
+@scenario("TW-17-CUSTOMERS", "Customers count too: exactly 10,000 Invoice customers pass and 10,001 fail, "
+          "disabling the sync", rules=("TW-17",), tags=("sync", "invoice", "edge", "slow"), exclusive=True)
+def invoice_customer_boundary(lab):
+    with lab.step("Given an Invoice org with exactly 10,000 customers"):
+        t, integ = _grown_org(lab, "invoice", 10_000, module="contacts")
+    with lab.step("Then Sync Now succeeds"):
+        succeeded(integ.sync_now())
+    with lab.step("When one more customer is added and Sync Now runs"):
+        lab.clock.freeze(LIMIT_DAY[0])
+        lab.control.seed(t.org("invoice"), {"contacts": 1}, seed=4, start=10_000)
+        lab.clock.freeze(LIMIT_DAY[1])
+        lab.clock.advance(1200)
+        run = integ.sync_now()
+    with lab.step("Then it fails naming the customers and the limit, and sync is disabled"):
+        expect(run["status"], "run status").equals("failed")
+        expect(run.get("failure_reason") or "", "reason").contains("10,000")
+        expect(run.get("failure_reason") or "", "reason").contains("Customers")
+        expect(integ.refresh()["state"], "state").equals("disabled")
+
+
+@breaker("TW-17", "TW-17-customers-not-counted", "Only items are counted against the limit")
+def _(p):
+    _books_state_seen_as(p, lambda s: {**s, "counts": {k: v for k, v in (s.get("counts") or {}).items()
+                                                        if k != "customers"}})
 
 
 @breaker("TW-17", "TW-17-limit-off-by-one", "10,000 records already fail the sync (>= instead of >)")
