@@ -19,7 +19,7 @@ def _persons_dropped() -> None:
     """A new Company's contact persons are never queued as its Contacts: they never reach FSM."""
     from syncer.books_sync.customers import CustomersPhase
 
-    CustomersPhase._queue_contacts = lambda self, persons, company_id, customer: None
+    CustomersPhase._queue_contacts = lambda self, persons, company_id, customer, *rest, **kw: None
 
 
 BREAKERS: dict[str, Callable[[], None]] = {
