@@ -126,38 +126,32 @@ def clone_duplicates(lab):
         expect(len(t.fsm().get("/Companies").json()["data"]), "FSM Companies").equals(2)
 
 
-@breaker("TW-02", "TW-02-company-name-not-matched", "Overwrite no longer matches Company_Name to company_name")
-def _(p):
+def _overwrite_not_matching(p, module_name: str) -> None:
+    """Overwrite adopts records of ``module_name`` as Clone would: no match by name or email."""
     from syncer.books_sync import customers as c
+    module = getattr(c, module_name)
     for name in ("_adopt_for_fsm", "_adopt_for_books"):
         original = getattr(c.CustomersPhase, name)
 
-        def broken(self, rec, module, _original=original):
-            if module != c.COMPANIES or self.integ.duplicate_policy != "overwrite":
-                return _original(self, rec, module)
+        def broken(self, rec, mod, _original=original):
+            if mod != module or self.integ.duplicate_policy != "overwrite":
+                return _original(self, rec, mod)
             self.integ.duplicate_policy = "clone"
             try:
-                return _original(self, rec, module)
+                return _original(self, rec, mod)
             finally:
                 self.integ.duplicate_policy = "overwrite"
         p.setattr(c.CustomersPhase, name, broken)
+
+
+@breaker("TW-02", "TW-02-company-name-not-matched", "Overwrite no longer matches Company_Name to company_name")
+def _(p):
+    _overwrite_not_matching(p, "COMPANIES")
 
 
 @breaker("TW-02", "TW-02-email-not-matched", "Overwrite no longer matches a Contact's Email to an individual's email")
 def _(p):
-    from syncer.books_sync import customers as c
-    for name in ("_adopt_for_fsm", "_adopt_for_books"):
-        original = getattr(c.CustomersPhase, name)
-
-        def broken(self, rec, module, _original=original):
-            if module != c.CONTACTS or self.integ.duplicate_policy != "overwrite":
-                return _original(self, rec, module)
-            self.integ.duplicate_policy = "clone"
-            try:
-                return _original(self, rec, module)
-            finally:
-                self.integ.duplicate_policy = "overwrite"
-        p.setattr(c.CustomersPhase, name, broken)
+    _overwrite_not_matching(p, "CONTACTS")
 
 
 @breaker("TW-02", "TW-02-item-name-not-matched", "Overwrite no longer finds the Books item of the same name")
