@@ -574,7 +574,22 @@ class CrmStore:
             if kind in ("DeactiveUsers", "NotConfirmedUsers", "DeletedUsers"):
                 continue
             out.append(self.user_json(u, role))
+        if kind in ("AllUsers", "ActiveUsers", "ActiveConfirmedUsers"):
+            out.extend(self.lab_user_json(i, u) for i, u in enumerate(lab_users(self.org.settings or {})))
         return out
+
+    def lab_user_json(self, index: int, u: dict[str, Any]) -> dict[str, Any]:
+        """[lab] a user the lab added to the org with a profile (org settings ``users``:
+        ``[{"email", "name"?, "profile"}]``) -- the Users API's ``profile`` ``{name, id}``
+        (https://www.zoho.com/crm/developer/docs/api/v8/get-users.html). CR-02 reads it."""
+        uid = md.meta_id(self.lab.seed, self.org.id, "lab-user", u["email"])
+        name = str(u.get("name") or u["email"].split("@")[0])
+        first, _, last = name.partition(" ")
+        return {"id": uid, "zuid": uid, "email": u["email"], "full_name": name, "first_name": first if last else "",
+                "last_name": last or first, "status": "active", "confirm": True, "category": "regular_user",
+                "profile": {"name": u["profile"], "id": md.meta_id(self.lab.seed, self.org.id, "profile", u["profile"])},
+                "role": {"name": "Manager", "id": md.meta_id(self.lab.seed, self.org.id, "role", "member")},
+                "time_zone": self.org.time_zone, "created_time": self.dt(self.org.created_time)}
 
     def org_json(self) -> dict[str, Any]:
         o = self.org
@@ -790,6 +805,11 @@ def books_integration(settings: dict[str, Any]) -> dict[str, Any]:
     return {"enabled": bool(b.get("enabled", b.get("linked_org_id") is not None)),
             "linked_org_id": b.get("linked_org_id"), "product": b.get("product", "books"),
             "sync_type": b.get("sync_type"), "sync_in_progress": bool(b.get("sync_in_progress"))}
+
+
+def lab_users(settings: dict[str, Any]) -> list[dict[str, Any]]:
+    return [u for u in settings.get("users") or [] if isinstance(u, dict) and isinstance(u.get("email"), str)
+            and isinstance(u.get("profile"), str)]
 
 
 def extensions(settings: dict[str, Any]) -> list[dict[str, Any]]:

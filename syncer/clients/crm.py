@@ -47,6 +47,16 @@ class CrmClient(RecordApiClient):
         """The record, or None (204: unknown or deleted)."""
         return self._get_first(f"/{module}/{record_id}", self._params(fields))
 
+    def get_records(self, module: str, ids: Sequence[str], fields: Sequence[str] = DEFAULT_FIELDS) -> list[dict[str, Any]]:
+        """Records by id (``?ids=``, ≤ 100 a call); unknown or deleted ids are left out."""
+        out: list[dict[str, Any]] = []
+        ids = [str(i) for i in ids]
+        for start in range(0, len(ids), 100):
+            body = self.call("GET", f"/{module}", params={"ids": ",".join(ids[start:start + 100]),
+                                                          **self._params(fields)}) or {}
+            out.extend(body.get("data") or [])
+        return out
+
     def search(self, module: str, *, criteria: str | None = None, email: str | None = None,
                phone: str | None = None, word: str | None = None, fields: Sequence[str] | None = None,
                per_page: int = 200) -> Iterator[dict[str, Any]]:
@@ -102,6 +112,14 @@ class CrmClient(RecordApiClient):
         orgs = (self.call("GET", "/org") or {}).get("org") or []
         return orgs[0] if orgs else None
 
+    def users(self, type: str = "AllUsers") -> list[dict[str, Any]]:
+        """Users of the org (all pages) with their ``profile`` ``{"name", "id"}``."""
+        return list(self.iter_records("/users", {"type": type}, key="users", use_page_token=False))
+
+    def user_by_email(self, email: str) -> dict[str, Any] | None:
+        wanted = email.strip().lower()
+        return next((u for u in self.users() if str(u.get("email", "")).lower() == wanted), None)
+
     def internal_settings(self) -> dict[str, Any]:
         """``GET /_internal/settings`` — the lab's Zoho-internal state (not a Zoho API)."""
         return (self.call("GET", "/_internal/settings") or {}).get("settings", {})
@@ -110,6 +128,10 @@ class CrmClient(RecordApiClient):
     def watch(self, watch: list[dict[str, Any]]) -> dict[str, Any]:
         """``POST /actions/watch {"watch": [...]}``."""
         return self.call("POST", "/actions/watch", json={"watch": watch}, accept=batch_answer) or {}
+
+    def renew_watch(self, watch: list[dict[str, Any]]) -> dict[str, Any]:
+        """``PATCH /actions/watch``: a channel's new ``channel_expiry`` (or other details)."""
+        return self.call("PATCH", "/actions/watch", json={"watch": watch}, accept=batch_answer) or {}
 
     def channels(self, **params: Any) -> list[dict[str, Any]]:
         return (self.call("GET", "/actions/watch", params=params) or {}).get("watch", [])
