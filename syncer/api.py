@@ -20,6 +20,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from syncer.clients import ZohoApiError, ZohoAuthError
+from syncer.crm_sync.engine import DELETION_DEFAULTS
 from syncer.service import (
     EditionNotSupported,
     ImportInProgress,
@@ -27,6 +28,7 @@ from syncer.service import (
     SupportOnly,
     SyncerService,
     Unauthorized,
+    check_email,
 )
 from syncer.store.models import (
     BOOKS_PRODUCTS,
@@ -87,6 +89,8 @@ def iso(value: datetime | None) -> str | None:
 
 
 def integration_json(integ: Integration, svc: SyncerService) -> dict[str, Any]:
+    if is_crm(integ):
+        return crm_integration_json(integ, svc)
     mappings: dict[str, list[dict[str, Any]]] = {}
     for m in svc.repo.get_mappings(integ.id):
         mappings.setdefault(m.module, []).append({
@@ -276,6 +280,10 @@ def create_blueprint() -> Blueprint:
     @bp.post("/integrations")
     def create_integration():
         data = body()
+        kind = text(data, "kind", choices=("books", "crm"))
+        if kind == "crm":
+            return create_crm_integration(data)
+        data.pop("kind", None)
         only(data, ("fsm_org_id", "books_org_id", "books_product", "client_id", "client_secret", "refresh_token",
                     "accounts_url", "api_domain", "name", "notify_email", "time_zone", "sync_type", "mode", "verify",
                     "new_org", "choice", "signup_email"))
@@ -320,6 +328,8 @@ def create_blueprint() -> Blueprint:
     @bp.post("/integrations/<integration_id>/enable")
     def enable(integration_id: str):
         data = body()
+        if is_crm(service().repo.get_integration(integration_id)):
+            return crm_enable(integration_id, data)
         only(data, ("duplicate_policy", "sync_type", "mode", "mappings"))
         svc = service()
         svc.repo.get_integration(integration_id)  # 404 before 400
@@ -332,6 +342,8 @@ def create_blueprint() -> Blueprint:
     @bp.patch("/integrations/<integration_id>/settings")
     def settings(integration_id: str):
         data = body()
+        if is_crm(service().repo.get_integration(integration_id)):
+            return crm_settings(integration_id, data)
         only(data, ("auto_sync", "notify_email", "mappings", "name", "time_zone", "tax_enabled"))
         svc = service()
         svc.repo.get_integration(integration_id)
@@ -345,7 +357,12 @@ def create_blueprint() -> Blueprint:
     def sync_now(integration_id: str):
         svc = service()
         wait = query_flag("wait")
-        run = svc.sync_now(integration_id, wait=wait)
+        integ = svc.repo.get_integration(integration_id)
+        if is_crm(integ):
+            svc.crm.check_access(integ, crm_user())  # CR-02
+            run = svc.crm.sync_now(integration_id, wait=wait)
+        else:
+            run = svc.sync_now(integration_id, wait=wait)
         resp = jsonify(run_json(run, svc))
         resp.status_code = 200 if wait else 202
         resp.headers["Location"] = f"{API_PREFIX}/runs/{run.id}"
@@ -383,6 +400,10 @@ def create_blueprint() -> Blueprint:
     @bp.get("/integrations/<integration_id>/records/<fsm_module>/<fsm_id>")
     def record(integration_id: str, fsm_module: str, fsm_id: str):
         svc = service()
+        integ = svc.repo.get_integration(integration_id)
+        if is_crm(integ):
+            svc.crm.check_access(integ, crm_user())  # CR-02
+            return jsonify(crm_record_json(svc, svc.crm.record(integration_id, fsm_module, zoho_id(fsm_id, "fsm_id"))))
         return jsonify(link_json(svc, *svc.record(integration_id, fsm_module, fsm_id)))
 
     @bp.post("/integrations/<integration_id>/work-orders/<wo_id>/invoice")
@@ -408,6 +429,40 @@ def create_blueprint() -> Blueprint:
     def books_record(integration_id: str, books_entity: str, books_id: str):
         svc = service()
         return jsonify(link_json(svc, *svc.record_by_books(integration_id, books_entity, books_id)))
+
+    @bp.get("/integrations/<integration_id>/partner-records/<crm_module>/<crm_id>")
+    def partner_record(integration_id: str, crm_module: str, crm_id: str):
+        """CR-13 from the CRM side: the synced FSM record of a CRM record, with its FSM link."""
+        svc = service()
+        integ = svc.repo.get_integration(integration_id)
+        if not is_crm(integ):
+            return jsonify(link_json(svc, *svc.record_by_books(integration_id, crm_module, crm_id)))
+        svc.crm.check_access(integ, crm_user())  # CR-02
+        return jsonify(crm_record_json(svc, svc.crm.partner_record(integration_id, crm_module,
+                                                                   zoho_id(crm_id, "crm_id")), from_crm=True))
+
+    @bp.post("/notifications/<source>/<integration_id>")
+    def notification(source: str, integration_id: str):
+        """CR-09: a CRM actions/watch callback or an FSM notification, stored before the 200."""
+        if source not in ("crm", "fsm"):
+            raise ApiError(404, "not_found", "notifications come from crm or fsm")
+        svc = service()
+        item = svc.receive(source, integration_id, body())
+        return jsonify({"status": "stored", "id": item.id})
+
+    @bp.get("/integrations/<integration_id>/notifications")
+    def notifications(integration_id: str):
+        """The integration's stored notifications (newest first): state pending|claimed|done|failed."""
+        svc = service()
+        svc.repo.get_integration(integration_id)
+        state = request.args.get("state")
+        if state is not None and state not in ("pending", "claimed", "done", "failed"):
+            raise ApiError(400, "invalid_value", "state must be pending, claimed, done or failed")
+        return jsonify({"notifications": [
+            {"id": i.id, "source": i.source, "state": i.state, "received_at": iso(i.received_at),
+             "applied_at": iso(i.applied_at), "attempts": i.attempts, "error": i.error, "payload": i.payload,
+             "result": i.result} for i in svc.inbox.items(integration_id, state=state,
+                                                          limit=query_int("limit", 100, 1, 1000))]})
 
     @bp.get("/mail")
     def mail():
@@ -452,6 +507,113 @@ def create_blueprint() -> Blueprint:
     return bp
 
 
+# -- the CRM direct sync (kind "crm", docs/crm-sync.md) -----------------------------------------------------
+CRM_USER_HEADER = "X-Zlab-Crm-User"  # CR-02: the CRM user acting through the extension
+
+
+def is_crm(integ: Integration) -> bool:
+    return getattr(integ, "kind", "books") == "crm"
+
+
+def crm_user() -> str | None:
+    value = request.headers.get(CRM_USER_HEADER)
+    return value.strip() if value and value.strip() else None
+
+
+def crm_integration_json(integ: Integration, svc: SyncerService) -> dict[str, Any]:
+    settings = integ.settings or {}
+    channels = settings.get("channels") or {}
+    return {
+        "id": integ.id, "kind": "crm", "name": integ.name, "fsm_org_id": integ.fsm_org_id,
+        "partner_product": "crm", "partner_org_id": integ.partner_org_id, "client_id": integ.client_id,
+        "accounts_url": integ.accounts_url, "api_domain": integ.api_domain or None, "state": integ.state,
+        "disabled_reason": integ.disabled_reason, "duplicate_policy": integ.duplicate_policy,
+        "notify_email": settings.get("notify_email"), "installed_by": settings.get("installed_by"),
+        "access": settings.get("access") or {"mode": "admins", "profiles": []},
+        "deletion": {**DELETION_DEFAULTS, **(settings.get("deletion") or {})},
+        "views": {m: (settings.get("views") or {}).get(m) for m in ("Contacts", "Accounts")},
+        "mappings": {k: [{"fsm_field": r["fsm_field"], "crm_field": r["crm_field"], "direction": r["direction"]}
+                         for r in rows] for k, rows in svc.crm.mappings(integ).items()},
+        "channels": {"channel_id": channels.get("channel_id"), "expires_at": channels.get("expires_at"),
+                     "notify_base": channels.get("notify_base")} if channels else None,
+        "next_daily_log_at": settings.get("next_daily_at"), "next_reconcile_at": settings.get("next_reconcile_at"),
+        "last_run_started_at": iso(integ.last_run_started_at), "last_run_ended_at": iso(integ.last_run_ended_at),
+        "enabled_at": iso(integ.enabled_at), "created_at": iso(integ.created_at), "updated_at": iso(integ.updated_at),
+        "sync_running": svc.repo.is_sync_running(integ.id),
+    }
+
+
+def create_crm_integration(data: dict[str, Any]) -> Response:
+    only(data, ("kind", "fsm_org_id", "crm_org_id", "client_id", "client_secret", "refresh_token", "accounts_url",
+                "api_domain", "name", "notify_email", "installed_by", "access"))
+    svc = service()
+    for url_key in ("accounts_url", "api_domain"):
+        url = text(data, url_key)
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ApiError(400, "invalid_value", f"{url_key} must be an http(s) URL")
+    notify = text(data, "notify_email")
+    if notify is not None:
+        check_email(notify)
+    installed_by = text(data, "installed_by")
+    if installed_by is not None:
+        check_email(installed_by)
+    integ = svc.crm.create(
+        fsm_org_id=text(data, "fsm_org_id", required=True, max_len=40),
+        crm_org_id=text(data, "crm_org_id", required=True, max_len=40),
+        client_id=text(data, "client_id", required=True), client_secret=text(data, "client_secret", required=True),
+        refresh_token=text(data, "refresh_token", required=True), accounts_url=text(data, "accounts_url"),
+        api_domain=text(data, "api_domain"), name=text(data, "name", max_len=200) or "", notify_email=notify,
+        installed_by=installed_by, access=data.get("access"))
+    resp = jsonify(integration_json(integ, svc))
+    resp.status_code = 201
+    resp.headers["Location"] = f"{API_PREFIX}/integrations/{integ.id}"
+    return resp
+
+
+def crm_enable(integration_id: str, data: dict[str, Any]) -> Response:
+    only(data, ("duplicate_policy", "deletion", "views", "mappings"))
+    svc = service()
+    base = svc.config_public_url() or request.host_url.rstrip("/")
+    integ = svc.crm.enable(integration_id,
+                           duplicate_policy=text(data, "duplicate_policy", required=True, choices=DUPLICATE_POLICIES),
+                           deletion=data.get("deletion"), views=data.get("views"), mappings=data.get("mappings"),
+                           notify_base=base, wait=query_flag("wait"))
+    return jsonify(integration_json(integ, svc))
+
+
+def crm_settings(integration_id: str, data: dict[str, Any]) -> Response:
+    only(data, ("deletion", "views", "mappings", "access", "notify_email", "name"))
+    svc = service()
+    integ = svc.repo.get_integration(integration_id)
+    svc.crm.check_access(integ, crm_user())  # CR-02
+    notify = text(data, "notify_email")
+    if notify is not None:
+        check_email(notify)
+    integ = svc.crm.update_settings(integration_id, deletion=data.get("deletion"), views=data.get("views"),
+                                    mappings=data.get("mappings"), access=data.get("access"), notify_email=notify,
+                                    name=text(data, "name", max_len=200))
+    return jsonify(integration_json(integ, svc))
+
+
+def crm_record_json(svc: SyncerService, view: dict[str, Any], *, from_crm: bool = False) -> dict[str, Any]:
+    """CR-13: the record, its partner and a link to it in the other app."""
+    integ = svc.repo.get_integration(view["integration_id"])
+    fsm, crm = svc.crm.clients(integ)
+    out = dict(view)
+    try:
+        out["fsm"] = {**view["fsm"], "record": fsm.get_record(view["fsm"]["module"], view["fsm"]["id"])}
+        if from_crm:
+            found = crm.get_records(view["partner"]["module"], [view["partner"]["id"]],
+                                    ["Modified_Time", "Created_Time"])
+            out["crm"] = {"module": view["partner"]["module"], "id": view["partner"]["id"],
+                          "record": found[0] if found else None}
+            out["partner"] = {"product": "fsm", "module": view["fsm"]["module"], "id": view["fsm"]["id"],
+                              "url": view["fsm"]["url"]}
+    except ZohoApiError:
+        pass
+    return out
+
+
 def link_json(svc: SyncerService, integ: Integration, link) -> dict[str, Any]:
     return {
         "integration_id": integ.id,
@@ -476,7 +638,9 @@ def register_errors(app) -> None:
 
     @app.errorhandler(StoreError)
     def _store_error(exc: StoreError):
-        status = next((s for cls, s in STATUS_OF if isinstance(exc, cls)), 409)
+        status = getattr(exc, "http_status", None) or next((s for cls, s in STATUS_OF if isinstance(exc, cls)), 409)
+        if hasattr(exc, "http_status"):  # the CRM sync's refusals also carry "code" (docs/crm-sync.md)
+            return error_response(status, exc.code, str(exc), code=exc.code)
         return error_response(status, exc.code, str(exc))
 
     @app.errorhandler(ZohoAuthError)

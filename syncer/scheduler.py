@@ -66,6 +66,10 @@ class Scheduler:
                     runs.append(run)
             else:
                 self._executor().submit(self._run, integration_id)
+        # the CRM direct syncs' periodic work (CR-09, CR-12, CR-14): on an explicit tick, all of it now
+        crm = getattr(self.service, "crm", None)
+        if crm is not None:
+            crm.tick(now, force=wait)
         return runs
 
     def _still_due(self, integration_id: str, now: datetime | None) -> bool:

@@ -26,6 +26,7 @@ from typing import Any
 from syncer.books_sync import SyncEngine
 from syncer.clients import AccountsClient, BooksClient, Clock, FsmClient, LabClock, system_clock
 from syncer.config import SyncerConfig
+from syncer.crm_sync.engine import CrmEngine
 from syncer.mail import MailSender, MailSink
 from syncer.scheduler import Scheduler
 from syncer.store import StoreDB
@@ -42,6 +43,7 @@ from syncer.store.repo import (
     StoreError,
     failure_csv_filename,
 )
+from syncer.sync_core.inbox import Inbox, InboxWorker
 
 log = logging.getLogger("zlab.syncer")
 
@@ -142,6 +144,11 @@ class SyncerService:
             smtp_url = self.sink.url
         self.mailer = MailSender(self.repo, smtp_url or "")
         self.engine = SyncEngine(self.repo, clients=self.clients_for, mailer=self.mailer)
+        # the CRM direct sync: its engine, and the inbox its notifications wait in (CR-09)
+        self.inbox = Inbox(self.db, self.clock)
+        self.crm = CrmEngine(self.repo, mailer=self.mailer, inbox=self.inbox, clock=self.clock,
+                             accounts_url=self.config.accounts_url, public_url=self.config_public_url())
+        self.inbox_worker = InboxWorker(self.inbox, self.crm.apply)
         self.scheduler = Scheduler(self, interval=self.config.scheduler_interval)
         self._clients: dict[str, tuple[tuple, FsmClient, BooksClient]] = {}
         self._clients_lock = threading.Lock()
@@ -149,15 +156,38 @@ class SyncerService:
         self._threads_lock = threading.Lock()
 
     # -- life cycle -------------------------------------------------------------------------------
-    def start(self) -> SyncerService:
+    def start(self, *, inbox_worker: bool = True) -> SyncerService:
+        """``inbox_worker=False``: notifications are stored but not applied (tests of a crash
+        between storing and applying one)."""
         if self.config.support_token_generated:
             log.warning("support token (X-Support-Token) for this run: %s (set ZLAB_SUPPORT_TOKEN to choose it)",
                         self.config.support_token)
         self.scheduler.start()
+        if inbox_worker:
+            self.inbox_worker.start()
+            self.inbox_worker.wake()  # what an earlier process stored and did not apply
         return self
 
+    def config_public_url(self) -> str | None:
+        """Where Zoho reaches this syncer (notification URLs): ``ZLAB_SYNCER_PUBLIC_URL``, else the
+        URL the enable request came to."""
+        import os
+
+        return (os.environ.get("ZLAB_SYNCER_PUBLIC_URL") or "").rstrip("/") or None
+
+    def receive(self, source: str, integration_id: str, body: Mapping[str, Any]):
+        """A notification (CR-09): the channel's token checked, stored durably, the worker woken."""
+        integ = self.repo.get_integration(integration_id)
+        if getattr(integ, "kind", "books") != "crm" or not self.crm.verify_token(integ, body.get("token")):
+            raise Unauthorized("The notification's channel token is not this integration's", status=403)
+        item = self.inbox.put(integration_id, source, dict(body))
+        self.inbox_worker.wake()
+        return item
+
     def close(self) -> None:
+        self.inbox_worker.stop()
         self.scheduler.stop()
+        self.crm.close()
         with self._threads_lock:
             threads = list(self._threads)
         for t in threads:

@@ -258,5 +258,27 @@ class StoredAccessToken(SyncerModel, table=True):
     obtained_at: datetime | None = _dt()
 
 
+class InboxItem(SyncerModel, table=True):
+    """A change notification, stored before the receiver answers 200 and applied by a worker
+    afterwards (``syncer.sync_core.inbox``): a lost process loses no event."""
+
+    __tablename__ = "syncer_inbox"
+    __table_args__ = (Index("ix_syncer_inbox_state", "state", "received_seq"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=40)
+    integration_id: str = Field(max_length=40, index=True)
+    source: str  # the product that sent it: fsm | crm
+    payload: dict = _json()
+    received_seq: str = Field(default_factory=new_id, max_length=40)  # arrival order
+    received_at: datetime | None = _dt()  # lab clock
+    state: str = "pending"  # pending | claimed | done | failed
+    claimed_by: str | None = None
+    claimed_at: datetime | None = _dt()  # real time (a lease; the lab clock may stand still)
+    attempts: int = 0
+    applied_at: datetime | None = _dt(index=True)  # lab clock
+    result: dict = _json()  # what applying it did: {"results": [{module, record_id, ok, reason, ...}]}
+    error: str | None = None
+
+
 ALL_TABLES = (Integration, FieldMapping, RecordLink, PendingWrite, SyncLock, SyncRun, RunModuleStat,
-              RecordFailure, ManualSyncCounter, MailMessage, StoredAccessToken)
+              RecordFailure, ManualSyncCounter, MailMessage, StoredAccessToken, InboxItem)
