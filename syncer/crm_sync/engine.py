@@ -571,6 +571,10 @@ class CrmEngine:
             self._update_fsm(ctx, pair, link, c, fsm_rec=f)
         elif fsm_changed:
             self._update_crm(ctx, pair, link, f, crm_rec=c)
+        elif c_t == link.partner_modified_time and f_t == link.fsm_modified_time:
+            # a standing lab clock gives an edit the time of the last sync: which side changed cannot be
+            # told, so values that differ are settled as Overwrite does, the CRM value first (CR-04)
+            self._update_fsm(ctx, pair, link, c, fsm_rec=f)
 
     # -- resolvers, outcomes ----------------------------------------------------------------------------
     def _resolver_to_fsm(self, ctx: Ctx) -> Callable[[str, str], str | None]:

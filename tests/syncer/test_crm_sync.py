@@ -441,3 +441,18 @@ def test_a_missed_notification_is_caught_up_by_the_reconciliation_and_the_channe
     assert zlab_lab.control.get(f"/crm/orgs/{t.org('crm')}/channels")["channels"]  # subscribed again
     page = syncer.request("GET", "/dashboard").text
     assert "direct sync (instant)" in page and "Quiet Ltd" not in page
+
+
+def test_the_reconciliation_catches_up_under_a_standing_lab_clock_too(zlab_lab, syncer):
+    t = crm_tenant(zlab_lab)
+    zlab_lab.clock.freeze()
+    crm_id = crm_create(t, "Contacts", {"Last_Name": "Still", "Email": "still@acme.example"})
+    integ = install(syncer, t)
+    enable(syncer, integ)
+    [f] = fsm_all(t, "Contacts")
+    settle(syncer, integ)
+    channel_id = syncer.integration(integ["id"])["channels"]["channel_id"]
+    t.crm().delete("/actions/watch", params={"channel_ids": channel_id})
+    t.crm().put(f"/Contacts/{crm_id}", json={"data": [{"Phone": "999"}]})  # same second as the sync
+    syncer.tick()
+    assert fsm_get(t, "Contacts", f["id"])["Phone"] == "999"
