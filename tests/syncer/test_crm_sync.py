@@ -456,3 +456,22 @@ def test_the_reconciliation_catches_up_under_a_standing_lab_clock_too(zlab_lab, 
     t.crm().put(f"/Contacts/{crm_id}", json={"data": [{"Phone": "999"}]})  # same second as the sync
     syncer.tick()
     assert fsm_get(t, "Contacts", f["id"])["Phone"] == "999"
+
+
+def test_fsm_pii_fields_stay_out_while_pii_access_by_api_is_off(zlab_lab, syncer):
+    t = crm_tenant(zlab_lab)
+    fsm_org = t.org("fsm")
+    zlab_lab.control.call("PUT", f"/fsm/orgs/{fsm_org}/fields/Companies/Phone", {"pii": True})
+    zlab_lab.control.call("PUT", f"/fsm/orgs/{fsm_org}/pii-access", {"enabled": False})
+    acct = crm_create(t, "Accounts", {"Account_Name": "Hidden Phone Ltd", "Phone": "0101", "Website": "a.example"})
+    integ = install(syncer, t)
+    enable(syncer, integ)
+    zlab_lab.control.call("PUT", f"/fsm/orgs/{fsm_org}/pii-access", {"enabled": True})  # to look at FSM
+    [company] = fsm_all(t, "Companies")
+    assert company["Website"] == "a.example" and not company.get("Phone")
+    zlab_lab.control.call("PUT", f"/fsm/orgs/{fsm_org}/pii-access", {"enabled": False})
+    t.crm().put(f"/Accounts/{acct}", json={"data": [{"Phone": "0202", "Website": "b.example"}]})
+    settle(syncer, integ)
+    zlab_lab.control.call("PUT", f"/fsm/orgs/{fsm_org}/pii-access", {"enabled": True})
+    company = fsm_get(t, "Companies", company["id"])
+    assert company["Website"] == "b.example" and not company.get("Phone")
