@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import httpx
 import pytest
 
-from tests.browser import rendered_dom
+from tests.browser import browser_page
 
 
 class Links(HTMLParser):
@@ -96,10 +96,9 @@ def test_syncer_docs_is_swagger_ui_of_its_api(zlab_lab):
 
 
 # -- in headless Chromium ----------------------------------------------------------------------------
-def _operations(dom: str) -> set[str]:
-    """The operations Swagger UI rendered: ``METHOD /path`` of each ``opblock``."""
-    found = re.findall(r'opblock-summary-method">(\w+)</span>.*?data-path="([^"]+)"', dom, re.S)
-    return {f"{m} {p}" for m, p in found}
+OPERATIONS = """[...document.querySelectorAll('.opblock')].map(op =>
+    op.querySelector('.opblock-summary-method').textContent + ' ' +
+    op.querySelector('.opblock-summary-path').getAttribute('data-path'))"""
 
 
 @pytest.fixture
@@ -110,17 +109,95 @@ def lab_urls(zlab_lab):
 
 def test_fakes_docs_renders_the_control_api_in_chromium(lab_urls):
     fakes_url, _ = lab_urls
-    dom = rendered_dom(f"{fakes_url}/docs/")
-    ops = _operations(dom)
-    assert 'class="opblock ' in dom and "Unable to render" not in dom
-    assert {"POST /_lab/tenants", "GET /_lab/journal", "POST /_lab/faults", "GET /_lab/workflows/runs"} <= ops, ops
-    assert "control API of the fakes" in dom  # the document's title, so it is this document
+    with browser_page() as page:
+        page.goto(f"{fakes_url}/docs")
+        page.wait_for("document.querySelectorAll('.opblock').length > 0")
+        ops = set(page.evaluate(OPERATIONS))
+        assert {"POST /_lab/tenants", "GET /_lab/journal", "POST /_lab/faults", "GET /_lab/workflows/runs",
+                "GET /_lab/deliveries"} <= ops, ops
+        assert "control API of the fakes" in page.evaluate("document.querySelector('.info .title').textContent")
+        assert page.evaluate("document.querySelector('.errors-wrapper')") is None
+        # open "POST /_lab/tenants": its answer is described by a schema, so Swagger UI shows its fields
+        page.click("#operations-default-post__lab_tenants .opblock-summary-control")
+        example = page.wait_for("(document.querySelector('#operations-default-post__lab_tenants "
+                                ".responses-wrapper .microlight') || {}).textContent")
+        assert '"client_secret"' in example and '"org_details"' in example
 
 
 def test_syncer_docs_renders_its_api_in_chromium(lab_urls):
     _, syncer_url = lab_urls
-    dom = rendered_dom(f"{syncer_url}/docs/")
-    ops = _operations(dom)
-    assert 'class="opblock ' in dom and "Unable to render" not in dom
-    assert {"POST /api/v1/integrations", "POST /api/v1/integrations/{integration_id}/sync",
-            "GET /api/v1/runs/{run_id}"} <= ops, ops
+    with browser_page() as page:
+        page.goto(f"{syncer_url}/docs/")
+        page.wait_for("document.querySelectorAll('.opblock').length > 0")
+        ops = set(page.evaluate(OPERATIONS))
+        assert {"POST /api/v1/integrations", "POST /api/v1/integrations/{integration_id}/sync",
+                "GET /api/v1/runs/{run_id}"} <= ops, ops
+        assert "syncer API" in page.evaluate("document.querySelector('.info .title').textContent")
+        assert page.evaluate("document.querySelector('.errors-wrapper')") is None
+
+
+# -- the scenario report -----------------------------------------------------------------------------
+def _report(tmp_path):
+    from scenarios.harness.model import Failure, Result, StepRecord
+    from scenarios.harness.report import write_html
+    from scenarios.harness.rules import Rule
+
+    def result(sid, status, rules, tags=()):
+        failure = Failure("Then it holds", "it to hold", "it did not", kind=status) if status != "passed" else None
+        return Result(sid, f"title of {sid}", tuple(rules), tuple(tags), status, 0.5,
+                      [StepRecord("Then it holds", status)], failure)
+
+    results = [result("QA-LIMIT", "passed", ["QA-01"], ["books"]), result("QA-BROKEN", "failed", ["QA-02"]),
+               result("QA-CRASH", "error", ["QA-03"], ["crm"]), result("QA-BOTH", "passed", ["QA-01", "QA-02"])]
+    rules = [Rule("QA-01", "limits", ""), Rule("QA-02", "broken things", ""), Rule("QA-03", "crashes", ""),
+             Rule("QA-04", "nobody tests this", "")]
+    coverage = {"QA-01": ["QA-LIMIT", "QA-BOTH"], "QA-02": ["QA-BROKEN", "QA-BOTH"], "QA-03": ["QA-CRASH"], "QA-04": []}
+    return write_html(results, rules, coverage, tmp_path / "report.html")
+
+
+def test_report_has_a_filter_and_loads_nothing_from_the_network(tmp_path):
+    page = _report(tmp_path).read_text()
+    assert "id=filter" in page and "id=failed-only" in page
+    assert not links(page).loads and not re.search(r"(https?:)?//[a-z]", page.split("<script>")[1])
+    assert page.count('class=scenario data-status="passed"') == 2
+
+
+VISIBLE = """[...document.querySelectorAll('%s')].filter(el => !el.hidden).map(el => el.id ||
+             el.querySelector('code').textContent)"""
+
+
+def _visible(page) -> dict[str, list[str]]:
+    return {"rows": page.evaluate(VISIBLE % "tr.scenario"), "details": page.evaluate(VISIBLE % "details[data-text]"),
+            "rules": page.evaluate(VISIBLE % "tr.rule"), "shown": page.evaluate("document.getElementById('shown').textContent")}
+
+
+def test_report_filter_and_failed_only_in_chromium(tmp_path):
+    url = _report(tmp_path).as_uri()
+    with browser_page() as page:
+        page.goto(url)
+        v = _visible(page)
+        assert v["rows"] == ["QA-LIMIT", "QA-BROKEN", "QA-CRASH", "QA-BOTH"] and len(v["rules"]) == 4
+        assert v["shown"] == "4 of 4 scenarios shown"
+        page.type("#filter", "qa-02")  # a rule id, typed: rows whose rules, id, title or tags hold it
+        v = _visible(page)
+        assert v["rows"] == ["QA-BROKEN", "QA-BOTH"] and sorted(v["details"]) == ["QA-BOTH", "QA-BROKEN"]
+        assert v["rules"] == ["QA-02"] and v["shown"] == "2 of 4 scenarios shown"
+        page.click("#failed-only")
+        v = _visible(page)
+        assert v["rows"] == ["QA-BROKEN"] and v["details"] == ["QA-BROKEN"] and v["rules"] == ["QA-02"]
+        assert page.evaluate("location.search") == "?q=qa-02&failed=1"  # a filtered view has an address
+        page.clear("#filter")
+        v = _visible(page)  # failed only: the failed and the errored scenario, the rules they fail
+        assert v["rows"] == ["QA-BROKEN", "QA-CRASH"] and v["rules"] == ["QA-02", "QA-03"]
+        page.type("#filter", "crm title")  # every word must match
+        assert _visible(page)["rows"] == ["QA-CRASH"]
+        page.click("#failed-only")
+        page.clear("#filter")
+        assert _visible(page)["rows"] == ["QA-LIMIT", "QA-BROKEN", "QA-CRASH", "QA-BOTH"]
+        # a shared address opens the same view
+        page.goto(url + "?q=limit&failed=1")
+        assert _visible(page)["rows"] == [] and page.evaluate("document.getElementById('failed-only').checked")
+        page.goto(url + "?q=limit")
+        v = _visible(page)
+        assert v["rows"] == ["QA-LIMIT"] and v["rules"] == ["QA-01"]
+        assert page.evaluate("document.getElementById('filter').value") == "limit"
