@@ -95,6 +95,16 @@ def test_syncer_docs_is_swagger_ui_of_its_api(zlab_lab):
         assert http.get("/").json()["docs"] == "/docs"
 
 
+def test_syncer_document_is_valid_openapi_3_1_and_names_its_docs_page():
+    from openapi_spec_validator import validate
+
+    from syncer.openapi import openapi_document
+
+    doc = openapi_document()
+    validate(doc)
+    assert {"/docs/", "/docs/{path}"} <= set(doc["paths"])  # tests/syncer/test_api.py: routes == document
+
+
 # -- in headless Chromium ----------------------------------------------------------------------------
 OPERATIONS = """[...document.querySelectorAll('.opblock')].map(op =>
     op.querySelector('.opblock-summary-method').textContent + ' ' +
