@@ -128,8 +128,8 @@ def test_fakes_docs_renders_the_control_api_in_chromium(lab_urls):
         assert "control API of the fakes" in page.evaluate("document.querySelector('.info .title').textContent")
         assert page.evaluate("document.querySelector('.errors-wrapper')") is None
         # open "POST /_lab/tenants": its answer is described by a schema, so Swagger UI shows its fields
-        page.click("#operations-default-post__lab_tenants .opblock-summary-control")
-        example = page.wait_for("(document.querySelector('#operations-default-post__lab_tenants "
+        page.click("#operations-tenants-post__lab_tenants .opblock-summary-control")
+        example = page.wait_for("(document.querySelector('#operations-tenants-post__lab_tenants "
                                 ".responses-wrapper .microlight') || {}).textContent")
         assert '"client_secret"' in example and '"org_details"' in example
 

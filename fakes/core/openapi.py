@@ -58,6 +58,29 @@ def _op(summary: str, answer: str, *, body: dict[str, Any] | None = None, ok: st
     return op
 
 
+TAGS = {  # Swagger UI groups operations by tag, in this order
+    "lab": "Health, this document, reset", "tenants": "Tenants: users with orgs and OAuth credentials",
+    "orgs": "Orgs and their settings", "clock": "The lab clock every fake reads",
+    "faults": "Fault injection", "journal": "Recent product calls", "snapshots": "Snapshots of all state",
+    "seed": "Realistic records", "oauth": "Grant codes (the API console's self client)",
+    "workflows": "Workflow rules of CRM and FSM orgs", "deliveries": "Outgoing calls the fakes made",
+}
+
+
+def _tag_operations(paths: dict[str, Any], products: list[Product]) -> list[dict[str, str]]:
+    """Tag each operation by what it is about (its path's first part; a product's internal routes by
+    the product) and answer the tags in use, in the order Swagger UI should show them."""
+    internal = {p.name: f"{p.name}: Zoho-internal state without a public API" for p in products}
+    used: set[str] = set()
+    for path, item in paths.items():
+        head = path.split("/")[2]
+        tag = head if head in TAGS or head in internal else "lab"
+        used.add(tag)
+        for op in item.values():
+            op["tags"] = [tag]
+    return [{"name": name, "description": text} for name, text in {**TAGS, **internal}.items() if name in used]
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -156,6 +179,7 @@ def document(products: list[Product]) -> dict[str, Any]:
             paths.setdefault(oapath, {})[method.lower()] = _op(
                 f"[internal] {doc}", "InternalState", ok="201" if method == "POST" else "200", params=params,
                 body={"type": "object"} if writes else None, errors=(400, 404) if writes else (404,))
+    tags = _tag_operations(paths, products)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -165,6 +189,7 @@ def document(products: list[Product]) -> dict[str, Any]:
                            "Internal endpoints expose Zoho state that has no public API.\n\n"
                            + "\n\n".join(p.internal_doc for p in products if p.internal_doc),
         },
+        "tags": tags,
         "paths": paths,
         "components": {
             "schemas": ANSWER_SCHEMAS,

@@ -67,6 +67,11 @@ def test_every_answer_has_a_json_schema(doc):
         for code, answer in responses.items():
             if not code.startswith("2"):
                 assert answer["$ref"].startswith("#/components/responses/"), (method, path, code)
+    tags = [t["name"] for t in doc["tags"]]
+    for method, path in operations(doc):  # grouped in Swagger UI: the lab's own, then each product's
+        [tag] = doc["paths"][path][method]["tags"]
+        assert tag in tags, (method, path, tag)
+    assert doc["paths"]["/_lab/crm/orgs/{org_id}/extensions"]["post"]["tags"] == ["crm"]
     for name, response in doc["components"]["responses"].items():
         assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}, name
 
