@@ -793,6 +793,7 @@ class CrmEngine:
             return {"skipped": "the integration is not an enabled CRM sync", "results": []}
         with self.lock(integ.id):
             ctx = self.context(integ, sync_id=f"instant-{item.id}")
+            self._recover_intents(ctx)  # a create whose answer was lost (a retried item) is found, not repeated
             payload = item.payload or {}
             if item.source == "crm":
                 self._apply_crm(ctx, payload)

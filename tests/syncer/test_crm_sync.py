@@ -475,3 +475,23 @@ def test_fsm_pii_fields_stay_out_while_pii_access_by_api_is_off(zlab_lab, syncer
     zlab_lab.control.call("PUT", f"/fsm/orgs/{fsm_org}/pii-access", {"enabled": True})
     company = fsm_get(t, "Companies", company["id"])
     assert company["Website"] == "b.example" and not company.get("Phone")
+
+
+def test_a_create_whose_answer_was_lost_is_found_and_linked_not_made_twice(zlab_lab, syncer):
+    t = crm_tenant(zlab_lab)
+    crm_id = crm_create(t, "Contacts", {"Last_Name": "Lost", "Email": "lost@acme.example"})
+    integ = install(syncer, t)
+    enable(syncer, integ, views={"Contacts": "(Last_Name:equals:Nobody)"})  # not synced at first
+    assert fsm_all(t, "Contacts") == []
+    # what a worker leaves when it dies between FSM's insert and saving the link: the intent, the record
+    zlab_lab._syncer_service.repo.record_pending(integ["id"], side="fsm", module="Contacts", source_module="Contacts",
+                                                 source_id=crm_id, payload={"match": {"field": "Email",
+                                                                                      "value": "lost@acme.example"}})
+    made = fsm_create(t, "Contacts", {"Last_Name": "Lost", "Email": "lost@acme.example"})
+    settle(syncer, integ)
+    syncer._call("PATCH", f"/integrations/{integ['id']}/settings", json={"views": {"Contacts": None}})
+    t.crm().put(f"/Contacts/{crm_id}", json={"data": [{"Phone": "5"}]})
+    wait_for(lambda: fsm_get(t, "Contacts", made).get("Phone") == "5", "the edit on the record found")
+    settle(syncer, integ)
+    assert [c["id"] for c in fsm_all(t, "Contacts")] == [made]
+    assert [c["id"] for c in crm_all(t, "Contacts")] == [crm_id]
