@@ -36,6 +36,7 @@ from syncer.clients import AccountsClient, CrmClient, FsmClient, ZohoApiError
 from syncer.clients.base import chunks, fmt_crm_datetime
 from syncer.store.models import InboxItem, Integration, RecordLink, SyncRun, new_id
 from syncer.store.repo import AlreadyEnabled, InvalidValue, LinkSpec, NotFound, Refused, Repo, StoreError
+from syncer.sync_core.engine import RunHooks
 from syncer.sync_core.inbox import Inbox
 
 from . import install, pii
@@ -439,9 +440,19 @@ class CrmEngine:
         return bool(expected) and isinstance(token, str) and hmac.compare_digest(token.encode(), str(expected).encode())
 
     # -- runs ---------------------------------------------------------------------------------------------
-    def run(self, integration_id: str, *, trigger: str, run_id: str | None = None) -> SyncRun:
-        """One full reconciliation (initial | manual | reconcile) as a run with its log."""
-        run = self.repo.start_run(integration_id, trigger, run_id=run_id, count_manual=False)
+    def run(self, integration_id: str, *, trigger: str, run_id: str | None = None,
+            hooks: RunHooks | None = None) -> SyncRun:
+        """One full reconciliation (initial | manual | reconcile) as a run with its log
+        (``sync_core.engine.Engine``: a refusal is a ``refused`` run, told through ``hooks``)."""
+        hooks = hooks or RunHooks()
+        try:  # CRM manual syncs are not counted against the Books engine's 30 a day (TW-05)
+            run = self.repo.start_run(integration_id, trigger, run_id=run_id, count_manual=False)
+        except Refused as exc:
+            if hooks.refused is not None:
+                hooks.refused(exc)
+            return self.repo.record_refused_run(integration_id, trigger, str(exc))
+        if hooks.started is not None:
+            hooks.started(run)
         status, reason = "succeeded", None
         ctx: Ctx | None = None
         with self.lock(integration_id), self.repo.keep_alive(integration_id, run.id):
