@@ -56,7 +56,7 @@ class Scheduler:
         here, one after the other, and return the runs; else hand them to the pool (returns [])."""
         self.ticks += 1
         runs: list[SyncRun] = []
-        self._tick_engines(now)
+        self._tick_engines(now, explicit=wait)
         for integration_id in self.due(now):
             if not self._claim(integration_id):
                 continue
@@ -70,18 +70,17 @@ class Scheduler:
                     runs.append(run)
             else:
                 self._executor().submit(self._run, integration_id)
-        # an explicit tick (POST /scheduler/tick) does the CRM syncs' periodic work now, unthrottled
-        crm = self.service.engines.get("crm")
-        if wait and crm is not None:
-            crm.tick(now or self.service.repo.now(), force=True)
         return runs
 
-    def _tick_engines(self, now: datetime | None) -> None:
-        """Each engine's periodic work of its kind; one engine's trouble does not stop the others."""
+    def _tick_engines(self, now: datetime | None, *, explicit: bool = False) -> None:
+        """Each engine's periodic work of its kind; one engine's trouble does not stop the others.
+        ``explicit`` (``POST /scheduler/tick``): an engine that spaces its work out (the CRM engine
+        checks each integration every few seconds) does all of it now, through its ``tick_now``."""
         at = now or self.service.repo.now()
         for kind, engine in self.service.engines.items():
             try:
-                engine.tick(at)
+                tick_now = getattr(engine, "tick_now", None) if explicit else None
+                (tick_now or engine.tick)(at)
             except Exception:  # noqa: BLE001 - logged; the next tick tries again
                 log.exception("tick of the %s engine failed", kind)
 

@@ -974,6 +974,10 @@ class CrmEngine:
                 except Exception:  # noqa: BLE001 - one integration's trouble must not stop the others
                     log.exception("CRM periodic work of %s failed", integ.id)
 
+    def tick_now(self, now: datetime | None = None) -> None:
+        """All the periodic work, now (an explicit ``POST /scheduler/tick``)."""
+        self.tick(now, force=True)
+
     def _tick_lock(self, integration_id: str) -> threading.Lock:
         with self._locks_guard:
             return self._tick_locks.setdefault(integration_id, threading.Lock())

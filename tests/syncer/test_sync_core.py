@@ -57,9 +57,19 @@ def crm_integration(svc, **fields):
     return svc.repo.enable_integration(integ.id, duplicate_policy="clone")
 
 
+def standin(svc) -> RecordingEngine:
+    """The recording engine in place of the service's CRM engine."""
+    svc.engines = EngineRegistry([svc.engines["books"]])
+    return svc.engines.register(RecordingEngine(svc.repo))
+
+
 def test_the_registry_answers_the_engine_of_a_kind(svc):
+    from syncer.crm_sync.engine import CrmEngine
+
     books = svc.engines["books"]
-    assert isinstance(books, SyncEngine) and isinstance(books, Engine) and list(svc.engines) == ["books"]
+    assert isinstance(books, SyncEngine) and isinstance(books, Engine) and list(svc.engines) == ["books", "crm"]
+    assert isinstance(svc.engines["crm"], CrmEngine) and isinstance(svc.engines["crm"], Engine)
+    svc.engines = EngineRegistry([books])  # a service without a CRM engine
     integ = crm_integration(svc)
     with pytest.raises(InvalidValue, match="No sync engine for integrations of kind 'crm'"):
         svc.engines.for_integration(integ)
@@ -71,7 +81,7 @@ def test_the_registry_answers_the_engine_of_a_kind(svc):
 
 
 def test_the_service_runs_an_integration_by_the_engine_of_its_kind_with_the_id_it_chose(svc):
-    crm = svc.engines.register(RecordingEngine(svc.repo))
+    crm = standin(svc)
     integ = crm_integration(svc)
     run = svc.run_sync(integ.id, trigger="manual")
     assert crm.runs == [(integ.id, "manual", run.id)] and run.status == "succeeded"
@@ -96,7 +106,7 @@ def test_open_run_reports_through_its_hooks(svc):
 
 
 def test_the_scheduler_ticks_every_engine_and_starts_due_runs_by_kind(svc):
-    crm = svc.engines.register(RecordingEngine(svc.repo))
+    crm = standin(svc)
     integ = crm_integration(svc, next_auto_sync_at=AT - timedelta(minutes=1))
     [run] = svc.scheduler.tick(wait=True)
     assert crm.ticks == [AT] and crm.runs == [(integ.id, "auto", run.id)] and run.trigger == "auto"
