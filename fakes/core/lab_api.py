@@ -1,7 +1,9 @@
 """The control API, under ``/_lab`` (never under a Zoho path). Documented in ``openapi.py``.
 
-Unauthenticated on purpose: it is the lab's back door for tests, scenarios and the CLI, like
-LocalStack's ``/_localstack`` endpoints. Bind the server to loopback (the default).
+Open by default: it is the lab's back door for tests, scenarios and the CLI, like LocalStack's
+``/_localstack`` endpoints; bind the server to loopback (the default). A shared stack sets
+``ZLAB_LAB_TOKEN`` and every call but ``/_lab/health`` then presents it (the guard is in
+``app.py``): tenants' secrets, tokens and the journal are the token holder's only.
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from zlab.labclient import lab_token_headers
+
 from .clients import Clock, Control, Faults, Tenant
 from .model import StepRecord
 from .syncer_client import SyncerClient
@@ -45,7 +47,8 @@ class Lab:
         self._syncer_service = None
         self._syncer_server = None
         self.seed = seed
-        self.http = httpx.Client(timeout=timeout)
+        # every call to the stack carries the lab token when $ZLAB_LAB_TOKEN is set (a guarded stack)
+        self.http = httpx.Client(timeout=timeout, headers=lab_token_headers())
         self._server = None
         self._tmp: tempfile.TemporaryDirectory | None = None
         self.url = self.target or ""

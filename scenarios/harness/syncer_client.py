@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from zlab.labclient import lab_token_headers
+
 if TYPE_CHECKING:
     from .clients import Tenant
 
@@ -95,7 +97,8 @@ class SyncerClient:
     def __init__(self, url: str, *, http: httpx.Client | None = None, support_token: str | None = None,
                  timeout: float = 120.0) -> None:
         self.url = url.rstrip("/")
-        self.http = http or httpx.Client(timeout=timeout)
+        # a guarded stack ($ZLAB_LAB_TOKEN): the syncer's API wants the lab token too
+        self.http = http or httpx.Client(timeout=timeout, headers=lab_token_headers())
         self.support_token = support_token
 
     # -- raw ------------------------------------------------------------------------------------------
