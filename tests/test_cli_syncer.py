@@ -18,7 +18,8 @@ import pytest
 FAKES_LINE = re.compile(r"zlab fakes listening on (http://\S+)")
 SYNCER_LINE = re.compile(r"zlab syncer listening on (http://\S+)")
 ENV_DROP = ("ZLAB_DATABASE_URL", "ZLAB_SYNCER_DATABASE_URL", "ZLAB_FAKES_URL", "ZLAB_SMTP_URL", "ZLAB_URL",
-            "ZLAB_SUPPORT_TOKEN", "ZLAB_SCHEDULER_INTERVAL", "ZLAB_ACCOUNTS_URL")
+            "ZLAB_SUPPORT_TOKEN", "ZLAB_SCHEDULER_INTERVAL", "ZLAB_ACCOUNTS_URL", "ZLAB_LAB_TOKEN",
+            "ZLAB_SYNCER_URL", "ZLAB_MAIL_URL")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

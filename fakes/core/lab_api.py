@@ -9,6 +9,7 @@ Open by default: it is the lab's back door for tests, scenarios and the CLI, lik
 from __future__ import annotations
 
 import math
+import os
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -349,7 +350,27 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
             answer = {"code": code.code, "expires_in": minutes * 60, "scope": ",".join(scopes)}
         return json_response(answer, 201)
 
+    @bp.get("/stack")
+    def stack():
+        """Where the rest of the stack is, so one URL is enough (``zlab scenarios run --target``)."""
+        return json_response(stack_json(_lab()))
+
     return bp
+
+
+# What GET /_lab/stack answers: set by `zlab up` (app.config["ZLAB_STACK"]), else from the fakes'
+# environment (docker-compose.yml sets these for the host's view of the stack).
+STACK_ENV = {"syncer_url": "ZLAB_SYNCER_URL", "support_token": "ZLAB_SUPPORT_TOKEN", "mail_url": "ZLAB_MAIL_URL"}
+
+
+def stack_json(lab: Lab) -> dict[str, Any]:
+    known = current_app.config.get("ZLAB_STACK") or {}
+    out: dict[str, Any] = {"fakes_url": api_domain(lab)}
+    for key, env in STACK_ENV.items():
+        value = known.get(key) or os.environ.get(env) or ""
+        out[key] = (value.rstrip("/") if key.endswith("_url") else value) or None
+    out["dashboard_url"] = f"{out['syncer_url']}/dashboard" if out["syncer_url"] else None
+    return out
 
 
 def api_domain(lab: Lab) -> str:

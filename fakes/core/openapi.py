@@ -92,6 +92,8 @@ def document(products: list[Product]) -> dict[str, Any]:
         },
         "/_lab/oauth/codes": {"post": _op("Mint a grant code for a client (the API console's self client)", ok="201",
                                           body=OAUTH_CODE)},
+        "/_lab/stack": {"get": _op("Where the rest of the stack is: fakes_url, syncer_url, dashboard_url, mail_url "
+                                   "and the syncer's support_token (null when not known)")},
         "/_lab/workflows": {"post": _op("Add a workflow rule to a CRM or FSM org", ok="201", body=WORKFLOW),
                             "get": _op("An org's workflow rules with their run counts",
                                        params=[_q("org_id", "the CRM or FSM org")])},
