@@ -781,6 +781,91 @@ def seed(org_id: str | None, email: str | None, product: str | None, modules: tu
     out.print(f"{total} records in {secs:.1f} s ({total / secs:.0f}/s), seed {seed}, start {start}.")
 
 
+# -- snapshots -------------------------------------------------------------------------------------
+@cli.group()
+def snapshot() -> None:
+    """Named snapshots of a running server's whole state (tenants, records, faults, clock)."""
+
+
+def _with_progress(events, what: str) -> dict[str, Any]:
+    """Show a stream of ``start``/``progress``/``done`` events as a bar; the ``done`` event."""
+    from .labclient import LabApiError
+
+    columns = (TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    done: dict[str, Any] = {}
+    try:
+        with Progress(*columns, console=err, transient=True) as progress:
+            bar = progress.add_task(what, total=None)
+            for event in events:
+                kind = event.get("event")
+                if kind == "start":
+                    progress.update(bar, total=event.get("rows") or 0)
+                elif kind == "progress":
+                    progress.update(bar, completed=event.get("rows", 0),
+                                    description=f"{what} {event.get('table', '')}"[:28])
+                elif kind == "done":
+                    done = event
+    except LabApiError as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"the stream broke off: {_one_line(str(exc)) or type(exc).__name__}") from None
+    if not done:
+        raise click.ClickException("the server ended the stream before it was done")
+    return done
+
+
+@snapshot.command("take")
+@click.argument("name")
+@url_option
+def snapshot_take(name: str, url: str) -> None:
+    """Snapshot everything as NAME (replacing one of that name), with progress."""
+    with LabHttp(url) as http:
+        done = _with_progress(_guarded(http, lambda: http.lab.snapshot_events(name)), "taking")
+    out.print(f"Snapshot {done['name']!r}: {done['rows']} rows in {done['seconds']:.1f} s.", markup=False)
+
+
+@snapshot.command("restore")
+@click.argument("name")
+@url_option
+def snapshot_restore(name: str, url: str) -> None:
+    """Replace all state by snapshot NAME, with progress."""
+    with LabHttp(url) as http:
+        done = _with_progress(_guarded(http, lambda: http.lab.restore_events(name)), "restoring")
+    out.print(f"Restored {done['name']!r}: {done['rows']} rows in {done['seconds']:.1f} s.", markup=False)
+
+
+@snapshot.command("list")
+@url_option
+def snapshot_list(url: str) -> None:
+    """The server's snapshots."""
+    with LabHttp(url) as http:
+        snaps = http.call("GET", "/_lab/snapshots").get("snapshots") or []
+    if not snaps:
+        out.print("No snapshots.")
+        return
+    for snap in snaps:
+        out.print(f"{snap['name']}  {snap.get('created_time') or ''}", markup=False)
+
+
+@snapshot.command("drop")
+@click.argument("name")
+@url_option
+def snapshot_drop(name: str, url: str) -> None:
+    """Delete snapshot NAME."""
+    with LabHttp(url) as http:
+        http.call("DELETE", f"/_lab/snapshots/{quote(name, safe='')}")
+    out.print(f"Deleted snapshot {name!r}.", markup=False)
+
+
+def _guarded(http: LabHttp, start):
+    """The events of ``start()``, with an unreachable server as the CLI's one-line error."""
+    try:
+        yield from start()
+    except httpx.ConnectError as exc:
+        raise click.ClickException(f"cannot reach the fakes at {http.url} ({_one_line(str(exc))}); "
+                                   "is `zlab serve` running there?") from None
+
+
 # -- demo ------------------------------------------------------------------------------------------
 def _fresh_sqlite(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,11 @@ this client sends it (``lab_token=``, else that environment variable) as ``X-Zla
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -107,6 +110,30 @@ class LabClient:
 
     def restore(self, name: str) -> dict[str, Any]:
         return self.call("POST", f"/snapshots/{name}/restore")
+
+    def progress_events(self, path: str, body: Any = None) -> Iterator[dict[str, Any]]:
+        """A control call that streams its progress (``?progress=1``): its NDJSON events as they
+        come (``start``, ``progress``…, ``done``); ``LabApiError`` on a refusal or an ``error`` event."""
+        kw: dict[str, Any] = {"json": body if body is not None else {}, "params": {"progress": "1"}}
+        if self.token_headers:
+            kw["headers"] = dict(self.token_headers)
+        with self.http.stream("POST", f"{self.url}/_lab{path}", **kw) as r:
+            if r.status_code >= 400:
+                r.read()
+                self.answer(r, f"POST /_lab{path}")
+            for line in r.iter_lines():
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if event.get("event") == "error":
+                    raise LabApiError(f"POST /_lab{path}: {event.get('error')}", r.status_code)
+                yield event
+
+    def snapshot_events(self, name: str) -> Iterator[dict[str, Any]]:
+        return self.progress_events("/snapshots", {"name": name})
+
+    def restore_events(self, name: str) -> Iterator[dict[str, Any]]:
+        return self.progress_events(f"/snapshots/{quote(name, safe='')}/restore")
 
     def reset(self, *, snapshots: bool = False) -> dict[str, Any]:
         return self.call("POST", "/reset", {"snapshots": snapshots})

@@ -8,13 +8,16 @@ Open by default: it is the lab's back door for tests, scenarios and the CLI, lik
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import os
 import secrets
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, Response, current_app, request, stream_with_context
 from sqlmodel import select
 
 from . import snapshots
@@ -223,10 +226,18 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
         name = lab_body(schema="SNAPSHOT").get("name")
         if not isinstance(name, str) or not name.strip() or len(name) > 120:
             raise lab_error(400, "name must be a non-empty string of at most 120 characters")
+        if wants_progress():
+            return progress_stream(snapshots.take_steps(_lab(), name), 201)
         return json_response(snapshots.take(_lab(), name), 201)
 
     @bp.post("/snapshots/<name>/restore")
     def snapshots_restore(name: str):
+        if wants_progress():
+            steps = snapshots.restore_steps(_lab(), name)
+            first = next(steps, None)  # the 404 must come before the stream starts
+            if first is None:
+                raise lab_error(404, f"no snapshot {name}")
+            return progress_stream(itertools.chain([first], steps), 200)
         answer = snapshots.restore(_lab(), name)
         if answer is None:
             raise lab_error(404, f"no snapshot {name}")
@@ -371,6 +382,27 @@ def stack_json(lab: Lab) -> dict[str, Any]:
         out[key] = (value.rstrip("/") if key.endswith("_url") else value) or None
     out["dashboard_url"] = f"{out['syncer_url']}/dashboard" if out["syncer_url"] else None
     return out
+
+
+def wants_progress() -> bool:
+    """``?progress=1`` or ``Accept: application/x-ndjson``: stream progress events, one JSON a line."""
+    return request.args.get("progress", "").lower() in ("1", "true", "yes") or \
+        "application/x-ndjson" in request.headers.get("Accept", "")
+
+
+def progress_stream(events: Iterator[dict[str, Any]], status: int) -> Response:
+    """NDJSON lines as the work goes (``start``, ``progress``…, ``done``); a failure half-way is
+    an ``error`` line, since the status line has gone out already."""
+    def lines() -> Iterator[str]:
+        try:
+            for event in events:
+                yield json.dumps(event) + "\n"
+        except Exception as exc:  # noqa: BLE001 - reported in the stream, and logged
+            current_app.logger.exception("snapshot stream failed")
+            yield json.dumps({"event": "error", "error": f"{type(exc).__name__}: {exc}"}) + "\n"
+
+    return Response(stream_with_context(lines()), status=status, mimetype="application/x-ndjson",
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 def api_domain(lab: Lab) -> str:
