@@ -48,6 +48,10 @@ def _p(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+PROGRESS = _q("progress", "1: stream NDJSON progress events (start, progress…, done or error) "
+                           "instead of one answer at the end (so does Accept: application/x-ndjson)")
+
+
 def document(products: list[Product]) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/_lab/health": {"get": _op("Liveness: {\"status\": \"ok\"}")},
@@ -83,8 +87,10 @@ def document(products: list[Product]) -> dict[str, Any]:
             _q("since_id", "only entries after this id", "integer"), _q("limit", "at most (≤ 5000)", "integer")]),
                           "delete": _op("Empty the journal")},
         "/_lab/snapshots": {"get": _op("List snapshots"),
-                            "post": _op("Take a named snapshot of all state", ok="201", body=SNAPSHOT)},
-        "/_lab/snapshots/{name}/restore": {"post": _op("Restore a snapshot (replaces all state)", params=[_p("name")])},
+                            "post": _op("Take a named snapshot of all state: {name, rows, seconds}", ok="201",
+                                        body=SNAPSHOT, params=[PROGRESS])},
+        "/_lab/snapshots/{name}/restore": {"post": _op("Restore a snapshot (replaces all state): {name, rows, seconds}",
+                                                       params=[_p("name"), PROGRESS])},
         "/_lab/snapshots/{name}": {"delete": _op("Delete a snapshot", params=[_p("name")])},
         "/_lab/seed": {
             "get": _op("Seedable modules per product"),
