@@ -44,6 +44,9 @@ def test_snapshot_commands_on_a_guarded_server(tmp_path, monkeypatch):
         assert emails == [tenant["email"]]
         missing = zlab("snapshot", "restore", "nope", "--url", url)
         assert missing.returncode == 1 and "no snapshot nope" in missing.stderr
+        listed = zlab("tenants", "list", "--url", url)  # the other commands send the token too
+        assert listed.returncode == 0 and tenant["email"] in listed.stdout, listed.stderr
+        assert zlab("tenants", "list", "--url", url, token=None).returncode == 1
         refused = zlab("snapshot", "take", "x", "--url", url, token=None)
         assert refused.returncode == 1 and "401" in refused.stderr and "Traceback" not in refused.stderr
         dropped = zlab("snapshot", "drop", "before", "--url", url)

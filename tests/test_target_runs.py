@@ -100,3 +100,19 @@ def test_a_target_without_a_syncer_skips_what_needs_it(tmp_path, monkeypatch):
     case = next(c for c in suite.iter("testcase") if c.get("name").startswith("TW-06"))
     assert case.find("skipped") is not None and case.find("error") is None
     assert "Skipped:" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_the_stack_answer_comes_from_the_fakes_environment_under_compose(tmp_path, monkeypatch):
+    import fakes
+
+    for name in ("ZLAB_SYNCER_URL", "ZLAB_SUPPORT_TOKEN", "ZLAB_MAIL_URL", "ZLAB_LAB_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    bare = fakes.create_app(f"sqlite:///{tmp_path / 'a.db'}").test_client().get("/_lab/stack").get_json()
+    assert bare == {"fakes_url": "http://localhost", "syncer_url": None, "support_token": None, "mail_url": None,
+                    "dashboard_url": None}
+    monkeypatch.setenv("ZLAB_SYNCER_URL", "http://127.0.0.1:8710/")
+    monkeypatch.setenv("ZLAB_SUPPORT_TOKEN", "sup/port")
+    monkeypatch.setenv("ZLAB_MAIL_URL", "http://127.0.0.1:8025")
+    told = fakes.create_app(f"sqlite:///{tmp_path / 'b.db'}").test_client().get("/_lab/stack").get_json()
+    assert told == {"fakes_url": "http://localhost", "syncer_url": "http://127.0.0.1:8710", "support_token": "sup/port",
+                    "mail_url": "http://127.0.0.1:8025", "dashboard_url": "http://127.0.0.1:8710/dashboard"}
