@@ -126,5 +126,10 @@ def document(products: list[Product]) -> dict[str, Any]:
                            + "\n\n".join(p.internal_doc for p in products if p.internal_doc),
         },
         "paths": paths,
-        "components": {"responses": {"Bad": {"description": "Bad input: {\"error\": \"…\"}"}}},
+        "components": {"responses": {"Bad": {"description": "Bad input: {\"error\": \"…\"}"}},
+                       # only when the server has ZLAB_LAB_TOKEN: every call but /_lab/health then needs it
+                       "securitySchemes": {"labToken": {"type": "apiKey", "in": "header", "name": "X-Zlab-Lab-Token",
+                                                        "description": "the server's ZLAB_LAB_TOKEN, when it has one "
+                                                                       "(else 401); Authorization: Bearer works too"}}},
+        "security": [{}, {"labToken": []}],
     }
