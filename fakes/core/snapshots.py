@@ -14,13 +14,28 @@ seconds instead of ten. ``take_steps``/``restore_steps`` yield progress events a
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, LargeBinary, String, Text, cast, delete, func, insert, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    cast,
+    column,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy import table as sa_table
+from sqlalchemy.dialects.postgresql import JSON as PG_JSON
 from sqlmodel import Field, SQLModel
 
 from .db import datetime_column, json_column
@@ -50,16 +65,36 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def _decoder(table, json_as_text: bool = True):
+def _decoder(table):
     conv = {}
     for col in table.columns:
         if isinstance(col.type, DateTime):
             conv[col.name] = lambda v: parse_datetime(v) if v else None
         elif isinstance(col.type, LargeBinary):
             conv[col.name] = lambda v: base64.b64decode(v) if v is not None else None
-        elif isinstance(col.type, JSON) and json_as_text:
-            conv[col.name] = lambda v: json.loads(v) if isinstance(v, str) else v  # stored as its text
     return conv
+
+
+class _JsonText(TypeDecorator):
+    """A JSON column written from its stored text as it is (no parse, no re-serialisation); on
+    PostgreSQL the text is cast to json in the statement."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, postgres: bool) -> None:
+        super().__init__()
+        self.postgres = postgres
+
+    def bind_expression(self, bindvalue):
+        return cast(bindvalue, PG_JSON) if self.postgres else bindvalue
+
+
+def _writer(table, dialect: str):
+    """``table`` for INSERTs of compact rows: JSON columns take their stored text."""
+    cols = [column(c.name, _JsonText(dialect == "postgresql") if isinstance(c.type, JSON) else c.type)
+            for c in table.columns]
+    return sa_table(table.name, *cols)
 
 
 def _count(s, tables) -> int:
@@ -131,13 +166,16 @@ def restore_steps(lab: Lab, name: str) -> Iterator[dict[str, Any]]:
             columns, rows = _rows_of(snap.tables.get(table.name))
             if not rows:
                 continue
-            conv = _decoder(table, json_as_text=columns is not None)
+            compact = columns is not None
+            # compact rows keep JSON as text: written back as text, never parsed (old ones: parsed JSON)
+            conv = _decoder(table)
+            target = _writer(table, s.get_bind().dialect.name) if compact else table
             known = set(table.columns.keys())
             for i in range(0, len(rows), 1000):
                 part = rows[i:i + 1000]
-                dicts = [dict(zip(columns, r, strict=True)) for r in part] if columns is not None else part
+                dicts = [dict(zip(columns, r, strict=True)) for r in part] if compact else part
                 fixed = [{k: (conv[k](v) if k in conv else v) for k, v in r.items() if k in known} for r in dicts]
-                s.execute(insert(table), fixed)
+                s.execute(insert(target), fixed)
                 done += len(part)
                 yield {"event": "progress", "table": table.name, "rows": done}
     lab.reset_memory()
