@@ -50,13 +50,13 @@ def test_the_client_and_the_server_agree_on_the_names():
     assert labclient.LAB_TOKEN_HEADER == fakes_app.LAB_TOKEN_HEADER
 
 
-def test_every_control_route_but_health_answers_401_without_the_token(guarded_app):
+def test_every_control_route_but_health_and_its_document_answers_401_without_the_token(guarded_app):
     routes = _lab_routes(guarded_app)
     assert len(routes) > 40  # the whole control API, product routes (/_lab/books/…) included
     anonymous = _client(guarded_app)
     wrong = _client(guarded_app, {"X-Zlab-Lab-Token": "not-it"})
     for method, path in routes:
-        if path == "/_lab/health":
+        if path in ("/_lab/health", "/_lab/openapi.json"):  # open: liveness and the document /docs shows
             continue
         for client in (anonymous, wrong):
             r = client.open(path, method=method, json={} if method in ("POST", "PUT", "PATCH") else None)
@@ -64,6 +64,7 @@ def test_every_control_route_but_health_answers_401_without_the_token(guarded_ap
             assert r.get_json()["error"] == "unauthorized" and "X-Zlab-Lab-Token" in r.get_json()["message"]
             assert r.headers["WWW-Authenticate"].startswith("Bearer")
     assert anonymous.get("/_lab/health").status_code == 200
+    assert anonymous.get("/_lab/openapi.json").status_code == 200
 
 
 def test_the_token_opens_the_control_api_by_header_or_bearer(guarded_app):

@@ -24,7 +24,8 @@ LAB_ERRORS = LabErrors()
 # these presents it; without it the control API is open, as LocalStack's is (the embedded default).
 LAB_TOKEN_ENV = "ZLAB_LAB_TOKEN"
 LAB_TOKEN_HEADER = "X-Zlab-Lab-Token"
-OPEN_LAB_PATHS = frozenset({"/_lab/health"})  # what a container's healthcheck asks, without secrets
+# health: what a container's healthcheck asks; openapi.json: the document /docs shows (no secrets in it)
+OPEN_LAB_PATHS = frozenset({"/_lab/health", "/_lab/openapi.json"})
 
 
 def build_app(lab: Lab, products: list[Product], *, lab_token: str | None = None) -> Flask:

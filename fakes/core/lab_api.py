@@ -2,7 +2,7 @@
 
 Open by default: it is the lab's back door for tests, scenarios and the CLI, like LocalStack's
 ``/_localstack`` endpoints; bind the server to loopback (the default). A shared stack sets
-``ZLAB_LAB_TOKEN`` and every call but ``/_lab/health`` then presents it (the guard is in
+``ZLAB_LAB_TOKEN`` and every call but ``/_lab/health`` and ``/_lab/openapi.json`` then presents it (the guard is in
 ``app.py``): tenants' secrets, tokens and the journal are the token holder's only.
 """
 
