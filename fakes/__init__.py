@@ -25,7 +25,9 @@ def all_products() -> dict[str, list[Product]]:
 
 
 def create_app(db_url: str | None = None, *, only: Iterable[str] | None = None, seed: int = 0,
-               shared: bool = False, base_url: str | None = None, lab: Lab | None = None) -> Flask:
+               shared: bool = False, base_url: str | None = None, lab: Lab | None = None,
+               lab_token: str | None = None) -> Flask:
+    """``lab_token``: what ``/_lab`` calls must present (default ``$ZLAB_LAB_TOKEN``; "" or unset: open)."""
     available = all_products()
     wanted = list(only) if only else list(available)
     unknown = [w for w in wanted if w not in available]
@@ -35,4 +37,4 @@ def create_app(db_url: str | None = None, *, only: Iterable[str] | None = None, 
         wanted.insert(0, "accounts")  # every product needs tokens
     products = [p for name in wanted for p in available[name]]
     lab = lab or Lab(db_url, seed=seed, shared=shared, base_url=base_url)
-    return build_app(lab, products)
+    return build_app(lab, products, lab_token=lab_token)

@@ -10,7 +10,9 @@ the path are 400 (``check_request`` and ``parse_body``; the same limits as the f
 
 from __future__ import annotations
 
+import hmac
 import json
+import os
 import re
 from collections.abc import Iterable
 from datetime import datetime
@@ -192,6 +194,18 @@ def bad_text(value: str) -> str | None:
     return None
 
 
+def check_lab_token() -> None:
+    """A guarded stack (``ZLAB_LAB_TOKEN`` set, as in compose): every API call presents the lab
+    token as ``X-Zlab-Lab-Token`` (or ``Authorization: Bearer``), else 401."""
+    expected = os.environ.get("ZLAB_LAB_TOKEN", "")
+    if not expected:
+        return
+    scheme, _, rest = request.headers.get("Authorization", "").partition(" ")
+    given = request.headers.get("X-Zlab-Lab-Token") or (rest.strip() if scheme.lower() == "bearer" else "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ApiError(401, "unauthorized", "the syncer API needs the lab token (X-Zlab-Lab-Token: $ZLAB_LAB_TOKEN)")
+
+
 def check_request() -> None:
     """Before any view: the URL's length, control characters in path parameters (they end up in
     Zoho URLs and database keys) and NUL in query parameters."""
@@ -275,6 +289,7 @@ def query_int(name: str, default: int, lo: int, hi: int) -> int:
 # -- the blueprint ------------------------------------------------------------------------------------
 def create_blueprint() -> Blueprint:
     bp = Blueprint("syncer_api", __name__, url_prefix=API_PREFIX)
+    bp.before_request(check_lab_token)
     bp.before_request(check_request)
 
     @bp.post("/integrations")

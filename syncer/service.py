@@ -25,6 +25,7 @@ from typing import Any
 
 from syncer.books_sync import SyncEngine, mapping
 from syncer.clients import AccountsClient, BooksClient, Clock, FsmClient, LabClock, system_clock
+from syncer.clients.hosts import ZOHO_TIMEOUT, zoho_url_problem
 from syncer.config import SyncerConfig
 from syncer.crm_sync.engine import CrmEngine
 from syncer.mail import MailSender, MailSink
@@ -248,6 +249,7 @@ class SyncerService:
         if notify_email is not None:
             check_email(notify_email)
         accounts = (accounts_url or self.config.accounts_url).rstrip("/")
+        self.check_zoho_urls(accounts_url, api_domain)
         if choice is not None:
             new_org = self._check_choice(choice, signup_email, fsm_org_id=fsm_org_id, books_org_id=partner_org_id,
                                          books_product=partner_product, accounts_url=accounts, client_id=client_id,
@@ -256,7 +258,7 @@ class SyncerService:
             verify = False  # the check exchanged the refresh token already
         if verify:
             auth = AccountsClient(accounts, client_id, client_secret, refresh_token, clock=self.clock,
-                                  token_store=self.repo)  # the first sync reuses this token
+                                  token_store=self.repo, timeout=ZOHO_TIMEOUT)  # the first sync reuses this token
             try:
                 auth.refresh()
             finally:
@@ -271,6 +273,14 @@ class SyncerService:
                               **({"onboarding": {"choice": choice, "signup_email": signup_email}} if choice else {})}
         return self.repo.create_integration(fsm_org_id=fsm_org_id, kind="books", partner_org_id=partner_org_id,
                                             partner_product=partner_product, **fields)
+
+    def check_zoho_urls(self, accounts_url: str | None, api_domain: str | None) -> None:
+        """A caller's ``accounts_url``/``api_domain``: Zoho's hosts or the configured lab only (the
+        syncer posts the credentials there from its own network; see clients/hosts.py)."""
+        for name, url in (("accounts_url", accounts_url), ("api_domain", api_domain)):
+            problem = zoho_url_problem(url, also=(self.config.fakes_url, self.config.accounts_url)) if url else None
+            if problem:
+                raise InvalidValue(f"{name} {problem}")
 
     def _check_choice(self, choice: str, signup_email: str | None, *, fsm_org_id: str, books_org_id: str,
                       books_product: str, accounts_url: str, client_id: str, client_secret: str,
@@ -573,8 +583,9 @@ class SyncerService:
         with (expired Books trials are not offered)."""
         from .books_sync.onboarding import offered_orgs
 
+        self.check_zoho_urls(accounts_url, api_domain)
         auth = AccountsClient(accounts_url or self.config.accounts_url, client_id, client_secret, refresh_token,
-                              clock=self.clock)
+                              clock=self.clock, timeout=ZOHO_TIMEOUT)
         domain = api_domain or None
         books = BooksClient(auth, "", product="books", api_domain=domain)
         invoice = BooksClient(auth, "", product="invoice", api_domain=domain)

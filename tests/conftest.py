@@ -24,6 +24,10 @@ SPECS_DIR = Path(os.environ.get("ZLAB_SPECS_DIR", Path(__file__).resolve().paren
 
 _pg_state: dict[str, str | None] = {}
 
+# The suite's labs are open (unguarded); tests of the lab token set ZLAB_LAB_TOKEN themselves, so a
+# developer's shell that exports it for a compose stack does not turn every control call into a 401.
+os.environ.pop("ZLAB_LAB_TOKEN", None)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Slow tests first: under xdist a worker then runs one while the other worker(s) take the

@@ -18,7 +18,8 @@ import pytest
 FAKES_LINE = re.compile(r"zlab fakes listening on (http://\S+)")
 SYNCER_LINE = re.compile(r"zlab syncer listening on (http://\S+)")
 ENV_DROP = ("ZLAB_DATABASE_URL", "ZLAB_SYNCER_DATABASE_URL", "ZLAB_FAKES_URL", "ZLAB_SMTP_URL", "ZLAB_URL",
-            "ZLAB_SUPPORT_TOKEN", "ZLAB_SCHEDULER_INTERVAL", "ZLAB_ACCOUNTS_URL")
+            "ZLAB_SUPPORT_TOKEN", "ZLAB_SCHEDULER_INTERVAL", "ZLAB_ACCOUNTS_URL", "ZLAB_LAB_TOKEN",
+            "ZLAB_SYNCER_URL", "ZLAB_MAIL_URL")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -133,6 +134,15 @@ def test_up_serves_fakes_and_syncer_in_one_process_and_stops_on_sigterm(tmp_path
             "client_secret": t["client_secret"], "refresh_token": t["refresh_token"]}, timeout=30)
         assert r.status_code == 201 and r.json()["accounts_url"] == fakes, r.text
         assert (tmp_path / ".zlab" / "fakes.db").exists() and (tmp_path / ".zlab" / "syncer.db").exists()
+        # every URL it prints answers, the dashboard and the mail API among them
+        from zlab.cli import up_urls
+
+        printed = log.read_text()
+        for label, url in up_urls(fakes, syncer):
+            assert url in printed, label
+            path = {"syncer API": "/integrations", "fakes": "/_lab/health"}.get(label, "")
+            assert httpx.get(url + path, timeout=10).status_code == 200, (label, url)
+        assert {"dashboard", "mail (API)", "syncer API", "stack"} <= {label for label, _ in up_urls(fakes, syncer)}
     finally:
         code = stop(proc)
     out = log.read_text()

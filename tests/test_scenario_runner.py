@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from scenarios.harness.model import REGISTRY, ScenarioDef
-from scenarios.harness.rules import coverage, load_rules, rules_path
+from scenarios.harness.rules import coverage, load_rules
 from scenarios.harness.runner import ExpressionError, discover, keyword_matcher, run_one, select
 
 SAMPLES = "tests.scenario_samples"
@@ -24,7 +24,7 @@ def zlab(*args: str) -> subprocess.CompletedProcess:
 
 def test_a_broken_expectation_exits_1_and_the_report_names_the_failed_step(tmp_path):
     out = tmp_path / "out"
-    r = zlab("scenarios", "run", "--catalog", SAMPLES, "--report-dir", str(out))
+    r = zlab("scenarios", "run", "--catalog-only", "--catalog", SAMPLES, "--report-dir", str(out))
     assert r.returncode == 1, r.stdout + r.stderr
     assert "SAMPLE-BROKEN" in r.stdout and "Then there are two customers" in r.stdout
     suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
@@ -41,21 +41,34 @@ def test_a_broken_expectation_exits_1_and_the_report_names_the_failed_step(tmp_p
 
 
 def test_only_passing_scenarios_exit_0_and_selection_by_tag_rule_and_keyword(tmp_path):
-    r = zlab("scenarios", "run", "--catalog", SAMPLES, "-k", "passes or smoke", "--report-dir", str(tmp_path))
+    r = zlab("scenarios", "run", "--catalog-only", "--catalog", SAMPLES, "-k", "passes or smoke", "--report-dir", str(tmp_path))
     assert r.returncode == 0, r.stdout + r.stderr
     suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
     assert suite.get("tests") == "1" and suite.get("failures") == "0"
-    assert zlab("scenarios", "run", "--catalog", SAMPLES, "--rule", "TW-06", "--report-dir",
+    assert zlab("scenarios", "run", "--catalog-only", "--catalog", SAMPLES, "--rule", "TW-06", "--report-dir",
                 str(tmp_path / "b")).returncode == 0
-    nothing = zlab("scenarios", "run", "--catalog", SAMPLES, "--tag", "crm", "--report-dir", str(tmp_path / "c"))
+    nothing = zlab("scenarios", "run", "--catalog-only", "--catalog", SAMPLES, "--tag", "crm", "--report-dir", str(tmp_path / "c"))
     assert nothing.returncode == 1 and "No scenario matches" in nothing.stdout
 
 
 def test_parallel_workers_give_the_same_results(tmp_path):
-    r = zlab("scenarios", "run", "--catalog", SAMPLES, "-n", "2", "--report-dir", str(tmp_path))
+    r = zlab("scenarios", "run", "--catalog-only", "--catalog", SAMPLES, "-n", "2", "--report-dir", str(tmp_path))
     assert r.returncode == 1
     results = {x["id"]: x["status"] for x in json.loads((tmp_path / "results.json").read_text())["results"]}
     assert results == {"SAMPLE-PASSES": "passed", "SAMPLE-BROKEN": "failed"}
+
+
+def test_catalog_adds_to_the_built_in_one_unless_catalog_only(tmp_path):
+    both = zlab("scenarios", "run", "--catalog", SAMPLES, "-k", "SAMPLE-PASSES or FAKE-BOOKS-DUPLICATE-NAME",
+                "--report-dir", str(tmp_path / "a"))
+    assert both.returncode == 0, both.stdout + both.stderr
+    ran = {x["id"] for x in json.loads((tmp_path / "a" / "results.json").read_text())["results"]}
+    assert ran == {"SAMPLE-PASSES", "FAKE-BOOKS-DUPLICATE-NAME"}
+    only = zlab("scenarios", "run", "--catalog-only", "--catalog", SAMPLES, "-k", "FAKE-BOOKS-DUPLICATE-NAME",
+                "--report-dir", str(tmp_path / "b"))
+    assert only.returncode == 1 and "No scenario matches" in only.stdout
+    alone = zlab("scenarios", "list", "--catalog-only")
+    assert alone.returncode == 2 and "--catalog-only needs" in alone.stderr
 
 
 def test_bad_arguments_are_one_line_and_exit_2():
@@ -66,8 +79,6 @@ def test_bad_arguments_are_one_line_and_exit_2():
 
 
 def test_list_shows_every_rule_of_rules_md_with_uncovered_ones_marked():
-    if rules_path() is None:
-        pytest.skip("RULES.md not found beside the repository (../shared/RULES.md)")
     r = zlab("scenarios", "list", "--catalog", SAMPLES)
     assert r.returncode == 0
     text = r.stdout
@@ -77,8 +88,6 @@ def test_list_shows_every_rule_of_rules_md_with_uncovered_ones_marked():
 
 
 def test_coverage_and_rules_parsing():
-    if rules_path() is None:
-        pytest.skip("RULES.md not found beside the repository (../shared/RULES.md)")
     rules = load_rules()
     ids = [r.id for r in rules]
     assert len(ids) == len(set(ids)) and {"TW-01", "TW-25", "OB-04", "CR-14"} <= set(ids)

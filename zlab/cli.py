@@ -9,6 +9,7 @@ failure at run time (server unreachable, a refusal from it) gives a one-line err
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -184,22 +185,34 @@ def _selection(f):
                      help="Only scenarios whose id, title, rules or tags match (words with and/or/not).")(f)
     f = click.option("--rule", "rules", multiple=True, metavar="ID", help="Only scenarios guarding this rule (TW-16).")(f)
     f = click.option("--catalog", "catalogs", multiple=True, metavar="PACKAGE",
-                     help="Python package(s) of scenarios (default: scenarios.catalog; repeatable).")(f)
+                     help="Python package of scenarios added to the built-in catalog (repeatable).")(f)
+    f = click.option("--catalog-only", is_flag=True,
+                     help="Only the --catalog packages, without the built-in catalog.")(f)
     return click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only scenarios with this tag.")(f)
+
+
+def _catalogs(catalogs: tuple[str, ...], catalog_only: bool) -> tuple[str, ...]:
+    """The built-in catalog plus the --catalog packages, or (--catalog-only) just those."""
+    from scenarios.harness.runner import DEFAULT_CATALOG
+
+    if catalog_only and not catalogs:
+        raise click.UsageError("--catalog-only needs at least one --catalog PACKAGE")
+    chosen = catalogs if catalog_only else (DEFAULT_CATALOG, *catalogs)
+    return tuple(dict.fromkeys(chosen))  # each once, in order
 
 
 @scenarios.command("list")
 @_selection
 def scenarios_list(keyword: str | None, rules: tuple[str, ...], tags: tuple[str, ...],
-                   catalogs: tuple[str, ...]) -> None:
-    """Table of scenarios (id, title, rules, tags) and the rule coverage of RULES.md."""
+                   catalogs: tuple[str, ...], catalog_only: bool) -> None:
+    """Table of scenarios (id, title, rules, tags) and the rule coverage of the rule catalog."""
     from scenarios.harness.console import list_scenarios
-    from scenarios.harness.runner import DEFAULT_CATALOG, ExpressionError
+    from scenarios.harness.runner import ExpressionError
 
     _importable_here()
+    chosen = _catalogs(catalogs, catalog_only)
     try:
-        sys.exit(list_scenarios(out, keyword=keyword, rules=rules, tags=tags,
-                                catalogs=catalogs or (DEFAULT_CATALOG,)))
+        sys.exit(list_scenarios(out, keyword=keyword, rules=rules, tags=tags, catalogs=chosen))
     except ModuleNotFoundError as exc:
         raise click.UsageError(f"--catalog: {exc}") from None
     except ExpressionError as exc:
@@ -211,24 +224,40 @@ def scenarios_list(keyword: str | None, rules: tuple[str, ...], tags: tuple[str,
 @click.option("--report-dir", default=".zlab/reports", show_default=True, type=click.Path(file_okay=False),
               help="Where junit.xml, report.html and results.json go.")
 @click.option("--target", metavar="URL", callback=lambda c, p, v: _check_url(c, p, v) if v else None,
-              help="Run against a running stack (zlab serve, docker compose) instead of embedded ones.")
+              help="Run against a running stack (zlab up, docker compose) instead of embedded ones; its "
+                   "syncer and support token come from GET /_lab/stack, or ZLAB_SYNCER_URL and "
+                   "ZLAB_SUPPORT_TOKEN; scenarios needing what it lacks are skipped.")
 @click.option("-n", "--workers", default=1, show_default=True, type=click.IntRange(1, 32),
               help="Worker processes (each with its own embedded stack).")
 def scenarios_run(keyword: str | None, rules: tuple[str, ...], tags: tuple[str, ...], catalogs: tuple[str, ...],
-                  report_dir: str, target: str | None, workers: int) -> None:
-    """Run scenarios with live progress; exit 0 only if every selected scenario passed."""
+                  catalog_only: bool, report_dir: str, target: str | None, workers: int) -> None:
+    """Run scenarios with live progress; exit 0 when none failed or errored (skipped ones say why)."""
     from scenarios.harness.console import run_scenarios
-    from scenarios.harness.runner import DEFAULT_CATALOG, ExpressionError
+    from scenarios.harness.runner import ExpressionError
 
     _importable_here()
+    chosen = _catalogs(catalogs, catalog_only)
+    if target:
+        _check_target(target)
     try:
         code = run_scenarios(out, keyword=keyword, rules=rules, tags=tags, report_dir=Path(report_dir),
-                             target=target, workers=workers, catalogs=catalogs or (DEFAULT_CATALOG,))
+                             target=target, workers=workers, catalogs=chosen)
     except ExpressionError as exc:
         raise click.UsageError(str(exc)) from None
     except ModuleNotFoundError as exc:
         raise click.UsageError(f"--catalog: {exc}") from None
     sys.exit(code)
+
+
+def _check_target(target: str) -> None:
+    """A target that is down, not a lab, or guarded without our token: one line, before any scenario."""
+    with LabHttp(target, timeout=10) as http:
+        health = http.call("GET", "/_lab/health", expect=(200,))
+        if not isinstance(health, dict) or health.get("status") != "ok":
+            raise click.ClickException(f"{target} is not a Zoho Sync Lab stack (GET /_lab/health)")
+        r = http.request("GET", "/_lab/stack")
+        if r.status_code == 401:
+            raise click.ClickException(f"{target} is guarded: set ZLAB_LAB_TOKEN to its lab token")
 
 
 # -- serve -----------------------------------------------------------------------------------------
@@ -510,14 +539,22 @@ def up(host: str, port: int, syncer_port: int, db_url: str | None, syncer_db_url
             raise click.ClickException(exc.strerror or str(exc)) from None
         except (TimeoutError, RuntimeError) as exc:
             raise click.ClickException(str(exc)) from None
+        # GET /_lab/stack tells clients of the fakes' URL where the rest is (`scenarios run --target`)
+        fakes_app.config["ZLAB_STACK"] = {"syncer_url": syncer_server.url, "support_token": config.support_token,
+                                          "mail_url": f"{syncer_server.url}/api/v1/mail"}
         err.print(f"[bold green]zlab fakes listening on {fakes_server.url}[/]  (db: {escape(shown_db)})",
                   soft_wrap=True)
         err.print(f"[bold green]zlab syncer listening on {syncer_server.url}[/]  "
                   f"(db: {escape(_mask(config.database_url))}; clock: {fakes_server.url}/_lab/clock)", soft_wrap=True)
-        err.print(f"  mail: {service.smtp_url}{' (embedded sink)' if service.sink is not None else ''}", soft_wrap=True,
-                  markup=False)
+        for label, url in up_urls(fakes_server.url, syncer_server.url):
+            err.print(f"  {label:<14}{url}", soft_wrap=True, markup=False)
+        err.print(f"  {'mail (SMTP)':<14}{service.smtp_url}{' (embedded sink)' if service.sink is not None else ''}",
+                  soft_wrap=True, markup=False)
         if config.support_token_generated:
             err.print(f"  support token (X-Support-Token): {config.support_token}", soft_wrap=True, markup=False)
+        if os.environ.get("ZLAB_LAB_TOKEN"):
+            err.print("  guarded: /_lab and the syncer API need X-Zlab-Lab-Token ($ZLAB_LAB_TOKEN)", soft_wrap=True,
+                      markup=False)
         err.print("  everything in this one process - Ctrl-C to stop", soft_wrap=True)
         while not stop.wait(0.5):
             pass
@@ -535,6 +572,14 @@ def up(host: str, port: int, syncer_port: int, db_url: str | None, syncer_db_url
         for s, handler in previous.items():
             signal.signal(s, handler)
     err.print("zlab up stopped.")
+
+
+def up_urls(fakes_url: str, syncer_url: str) -> list[tuple[str, str]]:
+    """Every URL of a `zlab up` stack, as it prints them."""
+    return [("fakes", fakes_url), ("control API", f"{fakes_url}/_lab/openapi.json"),
+            ("stack", f"{fakes_url}/_lab/stack"), ("syncer API", f"{syncer_url}/api/v1"),
+            ("syncer docs", f"{syncer_url}/openapi.json"), ("dashboard", f"{syncer_url}/dashboard"),
+            ("mail (API)", f"{syncer_url}/api/v1/mail")]
 
 
 # -- tenants ---------------------------------------------------------------------------------------
@@ -734,6 +779,91 @@ def seed(org_id: str | None, email: str | None, product: str | None, modules: tu
     out.print(table)
     total = sum(created.values())
     out.print(f"{total} records in {secs:.1f} s ({total / secs:.0f}/s), seed {seed}, start {start}.")
+
+
+# -- snapshots -------------------------------------------------------------------------------------
+@cli.group()
+def snapshot() -> None:
+    """Named snapshots of a running server's whole state (tenants, records, faults, clock)."""
+
+
+def _with_progress(events, what: str) -> dict[str, Any]:
+    """Show a stream of ``start``/``progress``/``done`` events as a bar; the ``done`` event."""
+    from .labclient import LabApiError
+
+    columns = (TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    done: dict[str, Any] = {}
+    try:
+        with Progress(*columns, console=err, transient=True) as progress:
+            bar = progress.add_task(what, total=None)
+            for event in events:
+                kind = event.get("event")
+                if kind == "start":
+                    progress.update(bar, total=event.get("rows") or 0)
+                elif kind == "progress":
+                    progress.update(bar, completed=event.get("rows", 0),
+                                    description=f"{what} {event.get('table', '')}"[:28])
+                elif kind == "done":
+                    done = event
+    except LabApiError as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"the stream broke off: {_one_line(str(exc)) or type(exc).__name__}") from None
+    if not done:
+        raise click.ClickException("the server ended the stream before it was done")
+    return done
+
+
+@snapshot.command("take")
+@click.argument("name")
+@url_option
+def snapshot_take(name: str, url: str) -> None:
+    """Snapshot everything as NAME (replacing one of that name), with progress."""
+    with LabHttp(url) as http:
+        done = _with_progress(_guarded(http, lambda: http.lab.snapshot_events(name)), "taking")
+    out.print(f"Snapshot {done['name']!r}: {done['rows']} rows in {done['seconds']:.1f} s.", markup=False)
+
+
+@snapshot.command("restore")
+@click.argument("name")
+@url_option
+def snapshot_restore(name: str, url: str) -> None:
+    """Replace all state by snapshot NAME, with progress."""
+    with LabHttp(url) as http:
+        done = _with_progress(_guarded(http, lambda: http.lab.restore_events(name)), "restoring")
+    out.print(f"Restored {done['name']!r}: {done['rows']} rows in {done['seconds']:.1f} s.", markup=False)
+
+
+@snapshot.command("list")
+@url_option
+def snapshot_list(url: str) -> None:
+    """The server's snapshots."""
+    with LabHttp(url) as http:
+        snaps = http.call("GET", "/_lab/snapshots").get("snapshots") or []
+    if not snaps:
+        out.print("No snapshots.")
+        return
+    for snap in snaps:
+        out.print(f"{snap['name']}  {snap.get('created_time') or ''}", markup=False)
+
+
+@snapshot.command("drop")
+@click.argument("name")
+@url_option
+def snapshot_drop(name: str, url: str) -> None:
+    """Delete snapshot NAME."""
+    with LabHttp(url) as http:
+        http.call("DELETE", f"/_lab/snapshots/{quote(name, safe='')}")
+    out.print(f"Deleted snapshot {name!r}.", markup=False)
+
+
+def _guarded(http: LabHttp, start):
+    """The events of ``start()``, with an unreachable server as the CLI's one-line error."""
+    try:
+        yield from start()
+    except httpx.ConnectError as exc:
+        raise click.ClickException(f"cannot reach the fakes at {http.url} ({_one_line(str(exc))}); "
+                                   "is `zlab serve` running there?") from None
 
 
 # -- demo ------------------------------------------------------------------------------------------

@@ -3,13 +3,29 @@
 Used by the command line (``zlab tenants``, ``seed``, ``bench``, ``loadtest``), the scenario
 harness (``scenarios.harness.clients.Control``) and the load tests (``loadtests/``), so the
 three never drift apart. It only needs httpx: the load tests import it inside Locust workers.
+
+The lab token: a stack started with ``ZLAB_LAB_TOKEN`` answers 401 to a control call without it;
+this client sends it (``lab_token=``, else that environment variable) as ``X-Zlab-Lab-Token``.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+
+LAB_TOKEN_ENV = "ZLAB_LAB_TOKEN"  # the fakes (fakes/core/app.py) and the syncer API read the same name
+LAB_TOKEN_HEADER = "X-Zlab-Lab-Token"
+
+
+def lab_token_headers(token: str | None = None) -> dict[str, str]:
+    """The header carrying the lab token (``token``, else ``$ZLAB_LAB_TOKEN``); none when unset."""
+    token = token if token is not None else os.environ.get(LAB_TOKEN_ENV, "")
+    return {LAB_TOKEN_HEADER: token} if token else {}
 
 
 class LabApiError(RuntimeError):
@@ -21,13 +37,15 @@ class LabApiError(RuntimeError):
 
 
 class LabClient:
-    """``LabClient("http://127.0.0.1:8700")``; pass ``http=`` to share an ``httpx.Client``."""
+    """``LabClient("http://127.0.0.1:8700")``; pass ``http=`` to share an ``httpx.Client``;
+    ``lab_token`` (default ``$ZLAB_LAB_TOKEN``) goes with every call."""
 
     def __init__(self, url: str, *, http: httpx.Client | None = None, timeout: float = 120.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, lab_token: str | None = None) -> None:
         self.url = url.rstrip("/")
         self._owns_http = http is None
         self.http = http or httpx.Client(timeout=timeout, transport=transport)
+        self.token_headers = lab_token_headers(lab_token)
 
     def close(self) -> None:
         if self._owns_http:
@@ -42,6 +60,8 @@ class LabClient:
     # -- raw --------------------------------------------------------------------------------------
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         """Any call under the lab's URL (``path`` starts with ``/``); transport errors propagate."""
+        if self.token_headers:
+            kw["headers"] = {**self.token_headers, **(kw.get("headers") or {})}
         return self.http.request(method, f"{self.url}{path}", **kw)
 
     def call(self, method: str, path: str, body: Any = None, *, params: dict[str, Any] | None = None,
@@ -90,6 +110,30 @@ class LabClient:
 
     def restore(self, name: str) -> dict[str, Any]:
         return self.call("POST", f"/snapshots/{name}/restore")
+
+    def progress_events(self, path: str, body: Any = None) -> Iterator[dict[str, Any]]:
+        """A control call that streams its progress (``?progress=1``): its NDJSON events as they
+        come (``start``, ``progress``…, ``done``); ``LabApiError`` on a refusal or an ``error`` event."""
+        kw: dict[str, Any] = {"json": body if body is not None else {}, "params": {"progress": "1"}}
+        if self.token_headers:
+            kw["headers"] = dict(self.token_headers)
+        with self.http.stream("POST", f"{self.url}/_lab{path}", **kw) as r:
+            if r.status_code >= 400:
+                r.read()
+                self.answer(r, f"POST /_lab{path}")
+            for line in r.iter_lines():
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if event.get("event") == "error":
+                    raise LabApiError(f"POST /_lab{path}: {event.get('error')}", r.status_code)
+                yield event
+
+    def snapshot_events(self, name: str) -> Iterator[dict[str, Any]]:
+        return self.progress_events("/snapshots", {"name": name})
+
+    def restore_events(self, name: str) -> Iterator[dict[str, Any]]:
+        return self.progress_events(f"/snapshots/{quote(name, safe='')}/restore")
 
     def reset(self, *, snapshots: bool = False) -> dict[str, Any]:
         return self.call("POST", "/reset", {"snapshots": snapshots})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
+import os
 
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -18,7 +20,15 @@ log = logging.getLogger("zlab.fakes")
 LAB_ERRORS = LabErrors()
 
 
-def build_app(lab: Lab, products: list[Product]) -> Flask:
+# The control API's guard (README "The lab token"): with ZLAB_LAB_TOKEN set, every /_lab call but
+# these presents it; without it the control API is open, as LocalStack's is (the embedded default).
+LAB_TOKEN_ENV = "ZLAB_LAB_TOKEN"
+LAB_TOKEN_HEADER = "X-Zlab-Lab-Token"
+# health: what a container's healthcheck asks; openapi.json: the document /docs shows (no secrets in it)
+OPEN_LAB_PATHS = frozenset({"/_lab/health", "/_lab/openapi.json"})
+
+
+def build_app(lab: Lab, products: list[Product], *, lab_token: str | None = None) -> Flask:
     app = Flask("zlab_fakes")
     app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -42,6 +52,18 @@ def build_app(lab: Lab, products: list[Product]) -> Flask:
     from .pages import register_pages
 
     register_pages(app, products)  # / and /docs, for people
+
+    expected = (lab_token if lab_token is not None else os.environ.get(LAB_TOKEN_ENV, "")).encode()
+
+    @app.before_request
+    def _guard_control_api():
+        path = request.path.rstrip("/")
+        if expected and (path == "/_lab" or path.startswith("/_lab/")) and path not in OPEN_LAB_PATHS:
+            if not hmac.compare_digest(presented_lab_token().encode(), expected):
+                raise ZohoError(401, {"error": "unauthorized", "message": (
+                    f"the control API needs the lab token: send it as {LAB_TOKEN_HEADER} "
+                    f"(or Authorization: Bearer …); it is the server's {LAB_TOKEN_ENV}")},
+                    {"WWW-Authenticate": 'Bearer realm="zlab"'})
 
     @app.before_request
     def _begin():
@@ -97,6 +119,15 @@ def build_app(lab: Lab, products: list[Product]) -> Flask:
         return _render(catalog().render(Failure(Kind.INTERNAL, {"exception": type(exc).__name__})))
 
     return app
+
+
+def presented_lab_token() -> str:
+    """The lab token a control call presents: ``X-Zlab-Lab-Token``, else ``Authorization: Bearer``."""
+    token = request.headers.get(LAB_TOKEN_HEADER)
+    if token is None:
+        scheme, _, rest = request.headers.get("Authorization", "").partition(" ")
+        token = rest.strip() if scheme.lower() == "bearer" else ""
+    return token
 
 
 def _render(err: ZohoError):

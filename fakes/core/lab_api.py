@@ -1,17 +1,23 @@
 """The control API, under ``/_lab`` (never under a Zoho path). Documented in ``openapi.py``.
 
-Unauthenticated on purpose: it is the lab's back door for tests, scenarios and the CLI, like
-LocalStack's ``/_localstack`` endpoints. Bind the server to loopback (the default).
+Open by default: it is the lab's back door for tests, scenarios and the CLI, like LocalStack's
+``/_localstack`` endpoints; bind the server to loopback (the default). A shared stack sets
+``ZLAB_LAB_TOKEN`` and every call but ``/_lab/health`` and ``/_lab/openapi.json`` then presents it (the guard is in
+``app.py``): tenants' secrets, tokens and the journal are the token holder's only.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
+import os
 import secrets
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, Response, current_app, request, stream_with_context
 from sqlmodel import select
 
 from . import snapshots
@@ -220,10 +226,18 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
         name = lab_body(schema="SNAPSHOT").get("name")
         if not isinstance(name, str) or not name.strip() or len(name) > 120:
             raise lab_error(400, "name must be a non-empty string of at most 120 characters")
+        if wants_progress():
+            return progress_stream(snapshots.take_steps(_lab(), name), 201)
         return json_response(snapshots.take(_lab(), name), 201)
 
     @bp.post("/snapshots/<name>/restore")
     def snapshots_restore(name: str):
+        if wants_progress():
+            steps = snapshots.restore_steps(_lab(), name)
+            first = next(steps, None)  # the 404 must come before the stream starts
+            if first is None:
+                raise lab_error(404, f"no snapshot {name}")
+            return progress_stream(itertools.chain([first], steps), 200)
         answer = snapshots.restore(_lab(), name)
         if answer is None:
             raise lab_error(404, f"no snapshot {name}")
@@ -347,7 +361,48 @@ def make_lab_blueprint(products: list[Product]) -> Blueprint:
             answer = {"code": code.code, "expires_in": minutes * 60, "scope": ",".join(scopes)}
         return json_response(answer, 201)
 
+    @bp.get("/stack")
+    def stack():
+        """Where the rest of the stack is, so one URL is enough (``zlab scenarios run --target``)."""
+        return json_response(stack_json(_lab()))
+
     return bp
+
+
+# What GET /_lab/stack answers: set by `zlab up` (app.config["ZLAB_STACK"]), else from the fakes'
+# environment (docker-compose.yml sets these for the host's view of the stack).
+STACK_ENV = {"syncer_url": "ZLAB_SYNCER_URL", "support_token": "ZLAB_SUPPORT_TOKEN", "mail_url": "ZLAB_MAIL_URL"}
+
+
+def stack_json(lab: Lab) -> dict[str, Any]:
+    known = current_app.config.get("ZLAB_STACK") or {}
+    out: dict[str, Any] = {"fakes_url": api_domain(lab)}
+    for key, env in STACK_ENV.items():
+        value = known.get(key) or os.environ.get(env) or ""
+        out[key] = (value.rstrip("/") if key.endswith("_url") else value) or None
+    out["dashboard_url"] = f"{out['syncer_url']}/dashboard" if out["syncer_url"] else None
+    return out
+
+
+def wants_progress() -> bool:
+    """``?progress=1`` or ``Accept: application/x-ndjson``: stream progress events, one JSON a line."""
+    return request.args.get("progress", "").lower() in ("1", "true", "yes") or \
+        "application/x-ndjson" in request.headers.get("Accept", "")
+
+
+def progress_stream(events: Iterator[dict[str, Any]], status: int) -> Response:
+    """NDJSON lines as the work goes (``start``, ``progress``…, ``done``); a failure half-way is
+    an ``error`` line, since the status line has gone out already."""
+    def lines() -> Iterator[str]:
+        try:
+            for event in events:
+                yield json.dumps(event) + "\n"
+        except Exception as exc:  # noqa: BLE001 - reported in the stream, and logged
+            current_app.logger.exception("snapshot stream failed")
+            yield json.dumps({"event": "error", "error": f"{type(exc).__name__}: {exc}"}) + "\n"
+
+    return Response(stream_with_context(lines()), status=status, mimetype="application/x-ndjson",
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 def api_domain(lab: Lab) -> str:

@@ -163,7 +163,10 @@ JOURNAL_ENTRY = obj(
     fault=nullable({"type": "string", "description": "the fault rule that fired on this call"}),
     request_excerpt=nullable(STRING), response_excerpt=nullable(STRING), extra={"type": "object"})
 JOURNAL = obj(entries=array_of(JOURNAL_ENTRY))
-SNAPSHOT_ANSWER = obj(name=STRING, rows={"type": "integer", "description": "rows saved or restored"})
+SNAPSHOT_ANSWER = obj(["name", "rows"], name=STRING, rows={"type": "integer", "description": "rows saved or restored"},
+                      seconds={"type": "number", "description": "how long it took"})
+STACK_ANSWER = obj(fakes_url=STRING, syncer_url=nullable(STRING), dashboard_url=nullable(STRING),
+                   mail_url=nullable(STRING), support_token=nullable(STRING))
 SNAPSHOT_LIST = obj(snapshots=array_of(obj(name=STRING, created_time=nullable(STRING))))
 SEED_MODULES = obj(modules={"type": "object", "additionalProperties": array_of(STRING),
                             "description": "seedable modules per product"})

@@ -37,7 +37,7 @@ ANSWER_SCHEMAS = {
     "SnapshotList": ls.SNAPSHOT_LIST, "SeedModules": ls.SEED_MODULES, "Seeded": ls.SEED_ANSWER,
     "GrantCode": ls.OAUTH_CODE_ANSWER, "WorkflowRule": ls.WORKFLOW_RULE, "WorkflowList": ls.WORKFLOW_LIST,
     "WorkflowRuns": ls.WORKFLOW_RUNS, "Deliveries": ls.DELIVERIES, "InternalState": ls.INTERNAL_ANSWER,
-    "OpenAPI": {"type": "object", "description": "an OpenAPI 3.1 document"},
+    "OpenAPI": {"type": "object", "description": "an OpenAPI 3.1 document"}, "Stack": ls.STACK_ANSWER,
 }
 ERRORS = {400: "Bad", 404: "NotFound", 409: "Conflict"}
 
@@ -93,6 +93,10 @@ def _p(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+PROGRESS = _q("progress", "1: stream NDJSON progress events (start, progress…, done or error) "
+                           "instead of one answer at the end (so does Accept: application/x-ndjson)")
+
+
 def document(products: list[Product]) -> dict[str, Any]:
     org_update = dict(body=ORG_OPTIONS, params=[_p("org_id")], errors=(400, 404))
     org_update_summary = ("Change an org: edition, time_zone, tax_enabled, active, trial_expired, rate_limits, "
@@ -135,9 +139,10 @@ def document(products: list[Product]) -> dict[str, Any]:
             _q("since_id", "only entries after this id", "integer"), _q("limit", "at most (≤ 5000)", "integer")]),
                           "delete": _op("Empty the journal", "Status", errors=())},
         "/_lab/snapshots": {"get": _op("List snapshots", "SnapshotList", errors=()),
-                            "post": _op("Take a named snapshot of all state", "Snapshot", ok="201", body=SNAPSHOT)},
-        "/_lab/snapshots/{name}/restore": {"post": _op("Restore a snapshot (replaces all state)", "Snapshot",
-                                                       params=[_p("name")], errors=(404,))},
+                            "post": _op("Take a named snapshot of all state: {name, rows, seconds}", "Snapshot",
+                                        ok="201", body=SNAPSHOT, params=[PROGRESS])},
+        "/_lab/snapshots/{name}/restore": {"post": _op("Restore a snapshot (replaces all state): {name, rows, seconds}",
+                                                       "Snapshot", params=[_p("name"), PROGRESS], errors=(404,))},
         "/_lab/snapshots/{name}": {"delete": _op("Delete a snapshot", "Status", params=[_p("name")], errors=(404,))},
         "/_lab/seed": {
             "get": _op("Seedable modules per product", "SeedModules", errors=()),
@@ -146,6 +151,8 @@ def document(products: list[Product]) -> dict[str, Any]:
         },
         "/_lab/oauth/codes": {"post": _op("Mint a grant code for a client (the API console's self client)",
                                           "GrantCode", ok="201", body=OAUTH_CODE, errors=(400, 404))},
+        "/_lab/stack": {"get": _op("Where the rest of the stack is: fakes_url, syncer_url, dashboard_url, mail_url "
+                                   "and the syncer's support_token (null when not known)", "Stack", errors=())},
         "/_lab/workflows": {"post": _op("Add a workflow rule to a CRM or FSM org", "WorkflowRule", ok="201",
                                         body=WORKFLOW, errors=(400, 404)),
                             "get": _op("An org's workflow rules with their run counts", "WorkflowList", errors=(),
@@ -197,5 +204,10 @@ def document(products: list[Product]) -> dict[str, Any]:
                           for name, text in (("Bad", "Bad input: {\"error\": \"what is wrong\"}"),
                                              ("NotFound", "No such tenant, org, rule or snapshot"),
                                              ("Conflict", "It exists already"))},
+            # only when the server has ZLAB_LAB_TOKEN: every call but /_lab/health then needs it
+            "securitySchemes": {"labToken": {"type": "apiKey", "in": "header", "name": "X-Zlab-Lab-Token",
+                                             "description": "the server's ZLAB_LAB_TOKEN, when it has one "
+                                                            "(else 401); Authorization: Bearer works too"}},
         },
+        "security": [{}, {"labToken": []}],
     }

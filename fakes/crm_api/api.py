@@ -98,6 +98,11 @@ def tokens_enabled(version: str) -> bool:
     return version not in ("v2", "v3", "v4")
 
 
+# A page past every record answers 204 as any empty page does; the cap keeps the offset inside a
+# 64-bit integer (PostgreSQL's OFFSET is a bigint: page 10**17 x 200 would be a 500).
+MAX_PAGE = 10**9
+
+
 def int_param(name: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
@@ -204,7 +209,7 @@ def make_blueprint(name: str) -> Blueprint:
     @bp.get("/users")
     def users_list(version: str):
         kind = request.args.get("type", "AllUsers")
-        page = int_param("page", 1)
+        page = int_param("page", 1, 1, MAX_PAGE)
         per_page = int_param("per_page", 200, 1, 200)
         with store() as st:
             users = st.users(kind, ctx().principal.user_id)
@@ -239,7 +244,7 @@ def make_blueprint(name: str) -> Blueprint:
         tokens = tokens_enabled(version)
         if token is not None and not tokens:
             raise errors.invalid_param("page_token", "page_token is supported from v5 on")
-        page = int_param("page", 1)
+        page = int_param("page", 1, 1, MAX_PAGE)
         per_page = int_param("per_page", 0 if token else md.PER_PAGE_DEFAULT, 1, md.PER_PAGE_MAX)
         sort_by = request.args.get("sort_by") or "id"
         sort_order = (request.args.get("sort_order") or "desc").lower()
@@ -377,7 +382,7 @@ def make_blueprint(name: str) -> Blueprint:
         kind = request.args.get("type", "all")
         if kind not in ("all", "recycle", "permanent"):
             raise errors.invalid_param("type", "must be all, recycle or permanent")
-        page = int_param("page", 1)
+        page = int_param("page", 1, 1, MAX_PAGE)
         per_page = int_param("per_page", md.PER_PAGE_DEFAULT, 1, md.PER_PAGE_MAX)
         since = if_modified_since()
         with store() as st:
@@ -395,7 +400,7 @@ def make_blueprint(name: str) -> Blueprint:
     def search(version: str, module: str):
         check_module(module)
         fields = fields_param(version, required=False)
-        page = int_param("page", 1)
+        page = int_param("page", 1, 1, MAX_PAGE)
         per_page = int_param("per_page", md.PER_PAGE_DEFAULT, 1, md.PER_PAGE_MAX)
         a = request.args
         with store() as st:
@@ -484,7 +489,7 @@ def make_blueprint(name: str) -> Blueprint:
 
     @bp.get("/actions/watch")
     def watch_list(version: str):
-        page = int_param("page", 1)
+        page = int_param("page", 1, 1, MAX_PAGE)
         per_page = int_param("per_page", 200, 1, 200)
         module = request.args.get("module")
         if module is not None:

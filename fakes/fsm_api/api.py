@@ -8,7 +8,7 @@ views run (``fakes.core.chain``). Three surfaces, kept apart:
 - [internal, not a Zoho API] ``/fsm/v1/_internal/…``: Zoho-internal state a syncer reads (and a
   little it writes) with its OAuth token — settings, currencies, imports, sync state, change
   notifications, sync failures into a record's timeline;
-- lab control ``/_lab/fsm/…`` (no auth): what an admin does in FSM's UI — PII access and flags,
+- lab control ``/_lab/fsm/…`` (no Zoho auth; the lab token when set): what an admin does in FSM's UI — PII access and flags,
   taxes, data imports.
 """
 
@@ -642,7 +642,7 @@ def make_notifier(lb):
 
 
 def make_lab_blueprint() -> Blueprint:
-    """What an FSM admin does in the UI, for tests and scenarios (no auth, never a Zoho path)."""
+    """What an FSM admin does in the UI, for tests and scenarios (no Zoho auth, never a Zoho path)."""
     from fakes.core.errors import lab_error
     from fakes.core.lab_api import lab_body, lab_org
     from fakes.core.provision import update_org

@@ -341,7 +341,7 @@ def taxes_support_only(lab):
         url = f"/api/v1/support/integrations/{integ.id}/enable-taxes"
         expect(lab.syncer.request("POST", url).status_code, "no token: HTTP status").equals(401)
     with lab.step("When support enables FSM taxes, the sync succeeds and the service reaches Books"):
-        r = lab.syncer.request("POST", url, headers={"X-Support-Token": lab.syncer.support_token or ""})
+        r = lab.syncer.request("POST", url, headers=lab.syncer.support_headers())
         expect(r.status_code, "support: HTTP status").equals(200)
         expect(fsm_state(lab, t)["tax_enabled"], "FSM tax_enabled").equals(True)
         expect(integ.sync_now()["status"], "run status").equals("succeeded")

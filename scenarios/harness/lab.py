@@ -11,7 +11,11 @@ scenario added are removed.
 The syncer: ``lab.syncer`` (a ``SyncerClient`` over its JSON API). Embedded, it starts on first
 use (or at ``start()`` with ``with_syncer=True``) in this process against the lab's fakes, with a
 fresh SQLite file, an in-process mail sink and its scheduler thread. With a target, its URL is
-``syncer_url=`` or ``$ZLAB_SYNCER_URL`` (support token: ``$ZLAB_SUPPORT_TOKEN``).
+``syncer_url=``, ``$ZLAB_SYNCER_URL``, or what the stack says (``GET /_lab/stack``: ``zlab up`` and
+the compose stack know it); the support token likewise (``$ZLAB_SUPPORT_TOKEN``, else the stack's).
+A scenario that needs what the target does not have is skipped, with that reason.
+
+A guarded stack (``ZLAB_LAB_TOKEN`` set on it): set the same variable here, every call sends it.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from typing import Any
 
 import httpx
 
+from zlab.labclient import lab_token_headers
+
 from .clients import Clock, Control, Faults, Tenant
-from .model import StepRecord
+from .model import ScenarioSkipped, StepRecord
 from .syncer_client import SyncerClient
 from .webhook import Webhook
 
@@ -40,12 +46,14 @@ class Lab:
         self.target = target.rstrip("/") if target else None
         self.with_syncer = with_syncer
         self.syncer_url = (syncer_url or (os.environ.get("ZLAB_SYNCER_URL") if self.target else None) or "").rstrip("/")
+        self.support_token = (os.environ.get("ZLAB_SUPPORT_TOKEN") or None) if self.target else None
         self.syncer_scheduler_interval = syncer_scheduler_interval
         self._syncer: SyncerClient | None = None
         self._syncer_service = None
         self._syncer_server = None
         self.seed = seed
-        self.http = httpx.Client(timeout=timeout)
+        # every call to the stack carries the lab token when $ZLAB_LAB_TOKEN is set (a guarded stack)
+        self.http = httpx.Client(timeout=timeout, headers=lab_token_headers())
         self._server = None
         self._tmp: tempfile.TemporaryDirectory | None = None
         self.url = self.target or ""
@@ -71,9 +79,23 @@ class Lab:
             health = self.control.health()
             if health.get("status") != "ok":
                 raise RuntimeError(f"{self.target} is not a Zoho Sync Lab stack: {health}")
+            self._ask_the_stack()
         if self.with_syncer:
             _ = self.syncer
         return self
+
+    def _ask_the_stack(self) -> None:
+        """Fill in the syncer's URL and support token the caller did not give from ``/_lab/stack``."""
+        from .clients import LabApiError
+
+        try:
+            stack = self.control.client.call("GET", "/stack")
+        except LabApiError as exc:
+            if exc.status == 401:
+                raise LabApiError(f"{self.target} is guarded: set ZLAB_LAB_TOKEN to its lab token", 401) from None
+            return  # a stack from before /_lab/stack: only the environment tells
+        self.syncer_url = self.syncer_url or (stack.get("syncer_url") or "").rstrip("/")
+        self.support_token = self.support_token or stack.get("support_token") or None
 
     @property
     def syncer(self) -> SyncerClient:
@@ -82,11 +104,11 @@ class Lab:
             if self.target is None:
                 self._start_syncer()
             elif not self.syncer_url:
-                from .clients import LabApiError
-
-                raise LabApiError("this scenario needs the syncer: give its URL with ZLAB_SYNCER_URL "
-                                  "(e.g. http://127.0.0.1:8710 for `zlab up`)")
-            self._syncer = SyncerClient(self.syncer_url, support_token=os.environ.get("ZLAB_SUPPORT_TOKEN"))
+                raise ScenarioSkipped(f"needs the syncer, and {self.target} does not say where it is "
+                                      "(GET /_lab/stack); give its URL with ZLAB_SYNCER_URL")
+            self._syncer = SyncerClient(self.syncer_url, support_token=self.support_token)
+            self._syncer.missing_support_token = (
+                f"needs the syncer's support token, and {self.target} does not know it; set ZLAB_SUPPORT_TOKEN")
             if self._syncer_service is not None:
                 self._syncer.support_token = self._syncer_service.config.support_token
         return self._syncer
@@ -178,6 +200,9 @@ class Lab:
         started = time.perf_counter()
         try:
             yield rec
+        except ScenarioSkipped as exc:
+            rec.status, rec.detail = "skipped", str(exc)
+            raise
         except AssertionError as exc:
             rec.status, rec.detail = "failed", str(exc)
             if getattr(exc, "step", "missing") is None:

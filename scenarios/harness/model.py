@@ -70,6 +70,11 @@ class ScenarioFailure(AssertionError):
         self.step = step
 
 
+class ScenarioSkipped(Exception):
+    """What the scenario needs is not there (a target stack that does not say where its syncer is,
+    or its support token): the scenario is skipped, and the report says why."""
+
+
 class Expectation:
     def __init__(self, value: Any, what: str) -> None:
         self.value = value
@@ -152,7 +157,7 @@ def _shown(value: Any) -> Any:
 @dataclass
 class StepRecord:
     name: str
-    status: str = "passed"  # passed | failed | error
+    status: str = "passed"  # passed | failed | error | skipped
     duration: float = 0.0
     detail: str = ""
 
@@ -163,7 +168,7 @@ class Failure:
     expectation: str
     seen: str
     traceback: str = ""
-    kind: str = "failed"  # failed (an expectation) | error (anything else)
+    kind: str = "failed"  # failed (an expectation) | error (anything else) | skipped (seen: the reason)
 
 
 @dataclass
@@ -172,7 +177,7 @@ class Result:
     title: str
     rules: tuple[str, ...]
     tags: tuple[str, ...]
-    status: str  # passed | failed | error
+    status: str  # passed | failed | error | skipped
     duration: float
     steps: list[StepRecord] = field(default_factory=list)
     failure: Failure | None = None

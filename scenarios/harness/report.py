@@ -21,7 +21,7 @@ from .rules import Rule
 
 
 def summary(results: list[Result]) -> dict[str, Any]:
-    counts = {"passed": 0, "failed": 0, "error": 0}
+    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
     return {"total": len(results), **counts, "duration": round(sum(r.duration for r in results), 3)}
@@ -32,12 +32,14 @@ def write_junit(results: list[Result], path: Path, *, name: str = "zlab-scenario
     suites = ET.Element("testsuites", name=name, tests=str(s["total"]), failures=str(s["failed"]),
                         errors=str(s["error"]), time=f"{s['duration']:.3f}")
     suite = ET.SubElement(suites, "testsuite", name=name, tests=str(s["total"]), failures=str(s["failed"]),
-                          errors=str(s["error"]), skipped="0", time=f"{s['duration']:.3f}",
+                          errors=str(s["error"]), skipped=str(s["skipped"]), time=f"{s['duration']:.3f}",
                           timestamp=datetime.now(UTC).isoformat(timespec="seconds"))
     for r in results:
         case = ET.SubElement(suite, "testcase", classname=r.module or "scenarios", name=f"{r.id}: {r.title}",
                              time=f"{r.duration:.3f}")
-        if r.failure is not None:
+        if r.status == "skipped" and r.failure is not None:
+            ET.SubElement(case, "skipped", message=r.failure.seen[:1000])
+        elif r.failure is not None:
             f = r.failure
             tag = "failure" if r.status == "failed" else "error"
             el = ET.SubElement(case, tag, message=f"step {f.step!r}: expected {f.expectation}; saw {f.seen}"[:1000],
@@ -65,7 +67,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bot
 table{border-collapse:collapse;width:100%;margin:6px 0}th,td{border-bottom:1px solid #eaeef2;padding:5px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa;font-weight:600}
 .b{display:inline-block;white-space:nowrap;border-radius:10px;padding:0 8px;font-size:12px;font-weight:600;color:#fff}
-.passed{background:#1a7f37}.failed{background:#cf222e}.error{background:#9a6700}.uncovered{background:#6e7781}.notrun{background:#8c959f}
+.passed{background:#1a7f37}.failed{background:#cf222e}.error{background:#9a6700}.skipped{background:#0969da}.uncovered{background:#6e7781}.notrun{background:#8c959f}
 details{border:1px solid #d0d7de;border-radius:8px;margin:8px 0;padding:6px 10px}summary{cursor:pointer}
 .fail{background:#ffebe9;border:1px solid #ff818266;border-radius:6px;padding:8px 10px;margin:8px 0}
 pre{background:#f6f8fa;padding:8px;border-radius:6px;overflow:auto;font-size:12px;white-space:pre-wrap}
@@ -128,7 +130,7 @@ def write_html(results: list[Result], rules: list[Rule], coverage: dict[str, lis
              f"<h1>{_e(title)}</h1><div class=meta>{_e(datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC'))} · "
              f"stack: {_e(target)} · {s['total']} scenarios in {s['duration']:.1f} s</div>",
              "<div class=cards>" + "".join(
-                 f"<div class=card><b>{s[k]}</b>{_badge(k)}</div>" for k in ("passed", "failed", "error")) +
+                 f"<div class=card><b>{s[k]}</b>{_badge(k)}</div>" for k in ("passed", "failed", "error", "skipped")) +
              f"<div class=card><b>{sum(1 for v in coverage.values() if v)}/{len(coverage)}</b>rules covered</div></div>",
              "<div class=filters><input type=search id=filter aria-label='Filter' "
              "placeholder='Filter: rule id, scenario id, title or tag'>"
@@ -153,7 +155,9 @@ def write_html(results: list[Result], rules: list[Rule], coverage: dict[str, lis
         parts.append("<ol class=steps>" + "".join(
             f"<li>{_badge(st.status)} {_e(st.name)} <span class=muted>{st.duration:.2f}s</span>"
             + (f"<div class=muted>{_e(st.detail)}</div>" if st.detail else "") + "</li>" for st in r.steps) + "</ol>")
-        if r.failure is not None:
+        if r.failure is not None and r.status == "skipped":
+            parts.append(f"<div class=muted><b>Skipped:</b> {_e(r.failure.seen)}</div>")
+        elif r.failure is not None:
             f = r.failure
             parts.append(f"<div class=fail><b>Failed step:</b> {_e(f.step or '(before the first step)')}<br>"
                          f"<b>Expected:</b> {_e(f.expectation)}<br><b>Seen:</b> <code>{_e(f.seen)}</code></div>")
@@ -181,7 +185,7 @@ def write_html(results: list[Result], rules: list[Rule], coverage: dict[str, lis
                  "<th>in this run</th></tr>")
     for rid, sids in coverage.items():
         rule = known.get(rid)
-        ran = [by_id[x] for x in sids if x in by_id]
+        ran = [by_id[x] for x in sids if x in by_id and by_id[x].status != "skipped"]
         if not sids:
             status, state = "uncovered", _badge("uncovered", "no scenario")
         elif not ran:

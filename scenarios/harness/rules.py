@@ -1,7 +1,8 @@
 """The rule catalog (RULES.md): every documented behaviour, numbered TW-*, OB-*, CR-*.
 
-RULES.md is the project's shared document (``../shared/RULES.md`` beside the repository; set
-``ZLAB_RULES`` to point elsewhere). Coverage = which scenarios name each rule.
+It ships with the package as ``scenarios/rules.md``, a copy of the project's shared RULES.md
+(``tests/test_rules_catalog.py`` keeps the two in step), so coverage works wherever the lab is
+installed; ``ZLAB_RULES`` points at another file. Coverage = which scenarios name each rule.
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ class Rule:
         return self.id.split("-")[0]
 
 
+PACKAGED_RULES = Path(__file__).resolve().parent.parent / "rules.md"  # scenarios/rules.md (package data)
+
+
 def rules_path() -> Path | None:
+    """``$ZLAB_RULES`` when set, else the packaged copy; None when that file is missing."""
     env = os.environ.get("ZLAB_RULES")
-    candidates = [Path(env)] if env else []
-    root = next((p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file()), None)
-    if root is not None:
-        candidates.append(root.parent / "shared" / "RULES.md")
-    candidates.append(Path.cwd().parent / "shared" / "RULES.md")
-    return next((p for p in candidates if p.is_file()), None)
+    path = Path(env) if env else PACKAGED_RULES
+    return path if path.is_file() else None
 
 
 def load_rules(path: Path | None = None) -> list[Rule]:

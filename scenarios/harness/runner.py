@@ -20,7 +20,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from .lab import Lab
-from .model import REGISTRY, Failure, Result, ScenarioDef, ScenarioFailure
+from .model import REGISTRY, Failure, Result, ScenarioDef, ScenarioFailure, ScenarioSkipped
 
 DEFAULT_CATALOG = "scenarios.catalog"
 
@@ -129,6 +129,9 @@ def run_one(defn: ScenarioDef, lab: Lab) -> Result:
     status = "passed"
     try:
         defn.func(lab)
+    except ScenarioSkipped as exc:
+        status = "skipped"
+        failure = Failure(_failed_step(lab), "what the scenario needs", str(exc), "", "skipped")
     except ScenarioFailure as exc:
         status = "failed"
         failure = Failure(exc.step or _failed_step(lab), exc.expectation, _text(exc.seen), traceback.format_exc(), "failed")
@@ -139,7 +142,7 @@ def run_one(defn: ScenarioDef, lab: Lab) -> Result:
         status = "error"
         failure = Failure(_failed_step(lab), "no error", f"{type(exc).__name__}: {exc}", traceback.format_exc(), "error")
     duration = time.perf_counter() - started
-    journal = lab.journal() if failure is not None else []
+    journal = lab.journal() if failure is not None and status != "skipped" else []
     try:
         lab.end()
     except Exception as exc:  # noqa: BLE001 - cleanup trouble must not hide the result

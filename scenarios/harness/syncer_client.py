@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from zlab.labclient import lab_token_headers
+
 if TYPE_CHECKING:
     from .clients import Tenant
 
@@ -106,8 +108,18 @@ class SyncerClient:
     def __init__(self, url: str, *, http: httpx.Client | None = None, support_token: str | None = None,
                  timeout: float = 120.0) -> None:
         self.url = url.rstrip("/")
-        self.http = http or httpx.Client(timeout=timeout)
+        # a guarded stack ($ZLAB_LAB_TOKEN): the syncer's API wants the lab token too
+        self.http = http or httpx.Client(timeout=timeout, headers=lab_token_headers())
         self.support_token = support_token
+        self.missing_support_token = "needs the syncer's support token (ZLAB_SUPPORT_TOKEN)"
+
+    def support_headers(self) -> dict[str, str]:
+        """``X-Support-Token`` for a support call; the scenario is skipped when the token is unknown."""
+        if not self.support_token:
+            from .model import ScenarioSkipped
+
+            raise ScenarioSkipped(self.missing_support_token)
+        return {"X-Support-Token": self.support_token}
 
     # -- raw ------------------------------------------------------------------------------------------
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
@@ -219,8 +231,9 @@ class SyncerClient:
         return self._call("GET", "/mail", params=params)["mail"]
 
     def support_reenable(self, integration_id: str, *, token: str | None = None) -> dict[str, Any]:
-        token = token if token is not None else self.support_token
-        headers = {"X-Support-Token": token} if token else {}
+        """``token`` None: this client's support token (the scenario is skipped when it is unknown);
+        "" sends none."""
+        headers = self.support_headers() if token is None else ({"X-Support-Token": token} if token else {})
         return self._call("POST", f"/support/integrations/{integration_id}/reenable", headers=headers)
 
     def work_order_invoice(self, integration_id: str, work_order_id: str) -> dict[str, Any]:

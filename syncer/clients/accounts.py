@@ -62,7 +62,7 @@ class AccountsClient:
     product = "accounts"
 
     def __init__(self, accounts_url: str, client_id: str, client_secret: str, refresh_token: str, *,
-                 clock: Clock = system_clock, margin: float = 60.0, timeout: float = 30.0,
+                 clock: Clock = system_clock, margin: float = 60.0, timeout: float | httpx.Timeout = 30.0,
                  retry: RetryPolicy | None = None, http: httpx.Client | None = None,
                  token_store: TokenStore | None = None) -> None:
         self.accounts_url = accounts_url.rstrip("/")
@@ -184,7 +184,9 @@ class AccountsClient:
         if resp.status_code >= 400 or not isinstance(body, dict):
             b = body if isinstance(body, dict) else {}
             code = b.get("error") or b.get("code")
-            msg = str(b.get("error_description") or b.get("message") or resp.text[:300])
+            # never the body of an answer that is not Zoho's JSON: the API would echo it to its caller
+            msg = str(b.get("error_description") or b.get("message")
+                      or f"HTTP {resp.status_code}: not a Zoho Accounts answer ({len(resp.content)} bytes)")
             if resp.status_code >= 500:
                 cls: type[ZohoApiError] = ZohoServerError
             elif resp.status_code == 429 or "too many requests" in msg.lower():

@@ -15,6 +15,7 @@ raises ``ZohoOutcomeUnknown`` and the engine resolves it against the product (do
 from __future__ import annotations
 
 import email.utils
+import os
 import threading
 import time
 from collections import deque
@@ -60,7 +61,9 @@ class LabClock:
     def __init__(self, lab_url: str, *, http: httpx.Client | None = None, timeout: float = 5.0,
                  max_age: float = 0.0) -> None:
         self.url = lab_url.rstrip("/") + "/_lab/clock"
-        self._http = http or httpx.Client(timeout=timeout)
+        # a guarded lab (ZLAB_LAB_TOKEN set, as in compose) answers its clock only with the lab token
+        token = os.environ.get("ZLAB_LAB_TOKEN", "")
+        self._http = http or httpx.Client(timeout=timeout, headers={"X-Zlab-Lab-Token": token} if token else None)
         self.max_age = max_age
         self.is_lab: bool | None = None  # unknown until the first reading
         self._cached: tuple[float, datetime, bool] | None = None  # (monotonic, lab now, frozen)

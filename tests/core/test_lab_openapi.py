@@ -105,6 +105,7 @@ def test_answers_match_the_documented_schemas(sqlite_app, doc):
     call = Checker(c, doc)
     call("get", "/_lab/health", 200)
     call("get", "/_lab/openapi.json", 200)
+    call("get", "/_lab/stack", 200)
     created = call("post", "/_lab/tenants", 201, body={"email": "schemas@zlab.example",
                                                        "products": ["fsm", "books", "crm"]})
     call("post", "/_lab/tenants", 409, body={"email": "schemas@zlab.example"})

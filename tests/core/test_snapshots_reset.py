@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -157,3 +158,54 @@ def test_reset_clears_rate_limit_counters(c):
     c.post("/_lab/snapshots/limited/restore")  # restore also starts the windows afresh
     t["token"] = get_token(c, t)
     assert call(c, t).status_code == 200
+
+
+# -- progress streams (POST …?progress=1: NDJSON) and the stored form --------------------------------------
+def events(r) -> list[dict]:
+    assert r.mimetype == "application/x-ndjson", r.get_data(as_text=True)[:300]
+    return [json.loads(line) for line in r.get_data(as_text=True).splitlines() if line.strip()]
+
+
+def test_take_and_restore_stream_their_progress_and_say_how_long(c, app):
+    t = new_tenant(c, email="stream@example.com")
+    c.patch(f"/_lab/orgs/{t['orgs']['crm']}", json={"settings": {"colour": "green", "n": [1, None, "x"]}})
+    plain = c.post("/_lab/snapshots", json={"name": "plain"}).get_json()
+    assert plain["seconds"] >= 0 and plain["rows"] > 0
+    taken = events(c.post("/_lab/snapshots?progress=1", json={"name": "streamed"}))
+    assert taken[0]["event"] == "start" and taken[0]["rows"] == plain["rows"] and taken[0]["tables"] > 5
+    progress = [e for e in taken if e["event"] == "progress"]
+    assert progress and [e["rows"] for e in progress] == sorted(e["rows"] for e in progress)
+    assert taken[-1] == {"event": "done", "name": "streamed", "rows": plain["rows"], "seconds": taken[-1]["seconds"]}
+    c.patch(f"/_lab/orgs/{t['orgs']['crm']}", json={"settings": {"colour": "red"}})
+    back = events(c.post("/_lab/snapshots/streamed/restore", headers={"Accept": "application/x-ndjson"}))
+    assert back[0] == {"event": "start", "tables": taken[0]["tables"], "rows": plain["rows"]}
+    assert back[-1]["event"] == "done" and back[-1]["rows"] == plain["rows"]
+    settings = call(c, t).get_json()["settings"]
+    assert settings == {"colour": "green", "n": [1, None, "x"]}  # JSON columns come back as they were
+    missing = c.post("/_lab/snapshots/nope/restore?progress=1")
+    assert missing.status_code == 404 and "nope" in missing.get_json()["error"]
+
+
+def test_a_snapshot_in_the_earlier_form_still_restores(c, app):
+    """Snapshots stored before the compact form (a list of row objects per table) restore as before."""
+    from sqlalchemy import select
+    from sqlmodel import SQLModel
+
+    from fakes.core import snapshots
+
+    t = new_tenant(c, email="old@example.com")
+    c.patch(f"/_lab/orgs/{t['orgs']['crm']}", json={"settings": {"colour": "blue"}})
+    lab = app.extensions["zlab"]
+    lab.save_clock()
+    data = {}
+    with lab.db.session() as s:
+        for table in SQLModel.metadata.sorted_tables:
+            if table.name not in snapshots.SKIP:
+                rows = s.execute(select(table)).mappings().all()
+                data[table.name] = [{k: snapshots._encode(v) for k, v in r.items()} for r in rows]
+    with lab.db.begin() as s:
+        s.add(snapshots.Snapshot(name="old", created_time=lab.now(), tables=data))
+    c.post("/_lab/reset")
+    r = c.post("/_lab/snapshots/old/restore")
+    assert r.status_code == 200 and r.get_json()["rows"] == sum(len(v) for v in data.values())
+    assert call(c, t).get_json()["settings"] == {"colour": "blue"}
