@@ -572,6 +572,7 @@ def create_crm_integration(data: dict[str, Any]) -> Response:
     installed_by = text(data, "installed_by")
     if installed_by is not None:
         check_email(installed_by)
+    svc.check_zoho_urls(text(data, "accounts_url"), text(data, "api_domain"))  # credentials go to Zoho only
     integ = svc.crm.create(
         fsm_org_id=text(data, "fsm_org_id", required=True, max_len=40),
         crm_org_id=text(data, "crm_org_id", required=True, max_len=40),

@@ -34,6 +34,7 @@ from typing import Any
 
 from syncer.clients import AccountsClient, CrmClient, FsmClient, ZohoApiError
 from syncer.clients.base import chunks, fmt_crm_datetime
+from syncer.clients.hosts import ZOHO_TIMEOUT
 from syncer.store.models import InboxItem, Integration, RecordLink, SyncRun, new_id
 from syncer.store.repo import AlreadyEnabled, InvalidValue, LinkSpec, NotFound, Refused, Repo, StoreError
 from syncer.sync_core.engine import RunHooks
@@ -222,7 +223,8 @@ class CrmEngine:
         except ValueError as exc:
             raise InvalidValue(str(exc)) from None
         accounts = (accounts_url or self.accounts_url).rstrip("/")
-        auth = AccountsClient(accounts, client_id, client_secret, refresh_token, clock=self.clock, token_store=self.repo)
+        auth = AccountsClient(accounts, client_id, client_secret, refresh_token, clock=self.clock, token_store=self.repo,
+                              timeout=ZOHO_TIMEOUT)
         fsm = FsmClient(auth, api_domain=api_domain or None)
         crm = CrmClient(auth, api_domain=api_domain or None)
         try:

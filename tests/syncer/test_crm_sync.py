@@ -493,3 +493,9 @@ def test_a_create_whose_answer_was_lost_is_found_and_linked_not_made_twice(zlab_
     settle(syncer, integ)
     assert [c["id"] for c in fsm_all(t, "Contacts")] == [made]
     assert [c["id"] for c in crm_all(t, "Contacts")] == [crm_id]
+
+
+def test_install_sends_the_credentials_to_zoho_hosts_only(zlab_lab, syncer):
+    t = crm_tenant(zlab_lab)
+    err = refusal(lambda: install(syncer, t, accounts_url="https://attacker.example"))
+    assert err.status == 400 and "accounts_url" in err.message
