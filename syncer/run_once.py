@@ -55,9 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     # one reading per quarter second: a run asks the time for every record it writes
     clock = LabClock(args.fakes, max_age=0.25) if args.fakes else system_clock
     repo = Repo(args.db, clock=clock, lease_seconds=args.lease_seconds)
+    from .crm_sync.engine import CrmEngine
+    from .sync_core.inbox import Inbox
+
     engines = EngineRegistry([
         SyncEngine(repo, clients=clients_for(clock, repo, timeout=args.timeout), mailer=MailSender(repo),
-                   batch_size=args.batch_size, unknown_outcome_wait=args.unknown_outcome_wait)])
+                   batch_size=args.batch_size, unknown_outcome_wait=args.unknown_outcome_wait),
+        # a CRM direct sync's manual run (a full reconciliation; its instant sync needs the service)
+        CrmEngine(repo, mailer=MailSender(repo), inbox=Inbox(repo.db, clock), clock=clock,
+                  accounts_url=args.fakes or "https://accounts.zoho.com")])
     engine = engines.for_integration(repo.get_integration(args.integration))
     run = engine.run(args.integration, trigger=args.trigger)
     print(f"{run.id} {run.status} {run.failure_reason or ''}".strip())
