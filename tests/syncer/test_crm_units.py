@@ -112,7 +112,7 @@ def test_overwrite_takes_crm_values_where_both_have_one_and_fsm_values_otherwise
     assert merge.match_key(" S@X.example ") == "s@x.example" and merge.match_key("") is None
 
 
-def test_the_inbox_applies_in_order_retries_failures_and_reclaims_a_dead_claim(tmp_path):
+def test_the_inbox_applies_in_order_retries_failures_and_reclaims_a_dead_claim(backend):
     from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import update
@@ -121,7 +121,7 @@ def test_the_inbox_applies_in_order_retries_failures_and_reclaims_a_dead_claim(t
     from syncer.store.models import InboxItem
     from syncer.sync_core.inbox import CLAIM_LEASE, MAX_ATTEMPTS, Inbox, InboxWorker
 
-    db = StoreDB(f"sqlite:///{tmp_path / 'inbox.db'}")
+    db = StoreDB(backend)  # SQLite and PostgreSQL
     now = datetime(2026, 1, 1, tzinfo=UTC)
     inbox = Inbox(db, lambda: now)
     first, second = inbox.put("I1", "crm", {"n": 1}), inbox.put("I1", "fsm", {"n": 2})
@@ -153,3 +153,4 @@ def test_the_inbox_applies_in_order_retries_failures_and_reclaims_a_dead_claim(t
         broken.drain()
     [item] = inbox.items("I2")
     assert item.id == hopeless.id and item.state == "failed" and "ZeroDivisionError" in item.error
+    db.dispose()
