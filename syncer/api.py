@@ -19,6 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from syncer.books_sync import mapping
 from syncer.clients import ZohoApiError, ZohoAuthError
 from syncer.crm_sync.engine import DELETION_DEFAULTS
 from syncer.service import (
@@ -93,12 +94,11 @@ def integration_json(integ: Integration, svc: SyncerService) -> dict[str, Any]:
         return crm_integration_json(integ, svc)
     mappings: dict[str, list[dict[str, Any]]] = {}
     for m in svc.repo.get_mappings(integ.id):
-        mappings.setdefault(m.module, []).append({
-            "fsm_module": m.fsm_module, "books_entity": m.books_entity, "fsm_field": m.fsm_field,
-            "books_field": m.books_field, "direction": m.direction})
+        mappings.setdefault(m.module, []).append(mapping.api_row(m))
     return {
-        "id": integ.id, "name": integ.name, "fsm_org_id": integ.fsm_org_id, "books_product": integ.books_product,
-        "books_org_id": integ.books_org_id, "client_id": integ.client_id, "accounts_url": integ.accounts_url,
+        "id": integ.id, "name": integ.name, "fsm_org_id": integ.fsm_org_id, "books_product": integ.partner_product,
+        "books_org_id": integ.partner_org_id, "kind": integ.kind, "partner_product": integ.partner_product,
+        "partner_org_id": integ.partner_org_id, "client_id": integ.client_id, "accounts_url": integ.accounts_url,
         "api_domain": integ.api_domain or None, "state": integ.state, "disabled_reason": integ.disabled_reason,
         "disabled_by_error": integ.disabled_by_error, "mode": integ.mode, "sync_type": integ.sync_type,
         "duplicate_policy": integ.duplicate_policy, "auto_sync": integ.auto_sync, "time_zone": integ.time_zone,
@@ -295,8 +295,8 @@ def create_blueprint() -> Blueprint:
         verify = flag(data, "verify")
         integ = svc.create_integration(
             fsm_org_id=text(data, "fsm_org_id", required=True, max_len=40),
-            books_org_id=text(data, "books_org_id", required=True, max_len=40),
-            books_product=text(data, "books_product", choices=BOOKS_PRODUCTS) or "books",
+            partner_org_id=text(data, "books_org_id", required=True, max_len=40),
+            partner_product=text(data, "books_product", choices=BOOKS_PRODUCTS) or "books",
             client_id=text(data, "client_id", required=True), client_secret=text(data, "client_secret", required=True),
             refresh_token=text(data, "refresh_token", required=True), accounts_url=text(data, "accounts_url"),
             api_domain=text(data, "api_domain"), name=text(data, "name", max_len=200) or "",
@@ -317,7 +317,7 @@ def create_blueprint() -> Blueprint:
         if state is not None and state not in STATES:
             raise ApiError(400, "invalid_value", f"state must be one of {', '.join(STATES)}")
         rows = svc.repo.list_integrations(state=state, fsm_org_id=request.args.get("fsm_org_id"),
-                                          books_org_id=request.args.get("books_org_id"))
+                                          partner_org_id=request.args.get("books_org_id"))
         return jsonify({"integrations": [integration_json(i, svc) for i in rows]})
 
     @bp.get("/integrations/<integration_id>")
@@ -618,12 +618,12 @@ def link_json(svc: SyncerService, integ: Integration, link) -> dict[str, Any]:
     return {
         "integration_id": integ.id,
         "fsm": {"module": link.fsm_module, "id": link.fsm_id, "url": svc.fsm_url(integ, link.fsm_module, link.fsm_id)},
-        "partner": {"product": integ.books_product, "entity": link.books_entity, "id": link.books_id,
-                    "url": svc.books_url(integ, link.books_entity, link.books_id)},
+        "partner": {"product": integ.partner_product, "entity": link.partner_entity, "id": link.partner_id,
+                    "url": svc.books_url(integ, link.partner_entity, link.partner_id)},
         "active": link.active, "inactive_reason": link.inactive_reason,
         "last_sync": {"at": iso(link.last_synced_at), "result": link.last_result, "run_id": link.last_run_id,
                       "fsm_modified_time": iso(link.fsm_modified_time),
-                      "books_modified_time": iso(link.books_modified_time)},
+                      "books_modified_time": iso(link.partner_modified_time)},
     }
 
 

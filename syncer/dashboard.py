@@ -47,8 +47,8 @@ def render(service: Any, *, api_prefix: str, runs_per_integration: int = 10) -> 
     for integ in integrations:
         parts.append(
             f"<h3>{_e(integ.name or integ.id)} {_badge(integ.state)}</h3><div class=muted>"
-            f"FSM org <code>{_e(integ.fsm_org_id)}</code> ⇄ Zoho {_e(integ.books_product.title())} org "
-            f"<code>{_e(integ.books_org_id)}</code> · sync type {_e(integ.sync_type)} · {_e(integ.mode)} · "
+            f"FSM org <code>{_e(integ.fsm_org_id)}</code> ⇄ Zoho {_e(integ.partner_product.title())} org "
+            f"<code>{_e(integ.partner_org_id)}</code> · sync type {_e(integ.sync_type)} · {_e(integ.mode)} · "
             f"duplicates: {_e(integ.duplicate_policy or '—')} · automatic sync "
             f"{'on' if integ.auto_sync else 'off'}, next {_e(_time(integ.next_auto_sync_at))}"
             + (f" · disabled: {_e(integ.disabled_reason)}" if integ.state == "disabled" else "") + "</div>")

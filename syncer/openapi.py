@@ -8,7 +8,16 @@ from __future__ import annotations
 from copy import deepcopy
 from typing import Any
 
-from syncer.store.models import BOOKS_PRODUCTS, DIRECTIONS, DUPLICATE_POLICIES, MODES, STATES, SYNC_TYPES
+from syncer.store.models import (
+    BOOKS_DIRECTIONS,
+    BOOKS_PRODUCTS,
+    DUPLICATE_POLICIES,
+    KINDS,
+    MODES,
+    PARTNER_PRODUCTS,
+    STATES,
+    SYNC_TYPES,
+)
 
 P = "/api/v1"
 
@@ -36,7 +45,7 @@ NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 MAPPING_ROW = {"type": "object", "required": ["fsm_field", "books_field"], "additionalProperties": False,
                "properties": {"fsm_field": {"type": "string"}, "books_field": {"type": "string"},
-                              "direction": {"enum": list(DIRECTIONS), "default": "both"},
+                              "direction": {"enum": list(BOOKS_DIRECTIONS), "default": "both"},
                               "fsm_module": {"type": "string"}, "books_entity": {"type": "string"}}}
 MAPPINGS = {"type": "object", "description": "Field mappings per module pair (TW-03); a module given replaces "
                                              "its mappings and bumps the mapping version (TW-07).",
@@ -92,6 +101,9 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "string"}, "name": {"type": "string"}, "fsm_org_id": {"type": "string"},
             "books_product": {"enum": list(BOOKS_PRODUCTS)}, "books_org_id": {"type": "string"},
+            "kind": {"enum": list(KINDS)},
+            "partner_product": {"enum": sorted({p for ps in PARTNER_PRODUCTS.values() for p in ps})},
+            "partner_org_id": {"type": "string"},
             "client_id": {"type": "string"}, "accounts_url": {"type": "string"}, "api_domain": NULLABLE_STR,
             "state": {"enum": list(STATES)}, "disabled_reason": NULLABLE_STR, "disabled_by_error": {"type": "boolean"},
             "mode": {"enum": list(MODES)}, "sync_type": {"enum": list(SYNC_TYPES)},

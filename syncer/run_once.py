@@ -26,7 +26,7 @@ def clients_for(clock, token_store=None, *, timeout: float = 30.0):
         auth = AccountsClient(integration.accounts_url, integration.client_id, integration.client_secret,
                               integration.refresh_token, clock=clock, token_store=token_store)
         fsm = FsmClient(auth, api_domain=integration.api_domain or None, timeout=timeout)
-        books = BooksClient(auth, integration.books_org_id, product=integration.books_product,
+        books = BooksClient(auth, integration.partner_org_id, product=integration.partner_product,
                             api_domain=integration.api_domain or None, timeout=timeout)
         return fsm, books
 

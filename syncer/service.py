@@ -23,14 +23,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncer.books_sync import SyncEngine
+from syncer.books_sync import SyncEngine, mapping
 from syncer.clients import AccountsClient, BooksClient, Clock, FsmClient, LabClock, system_clock
 from syncer.config import SyncerConfig
 from syncer.crm_sync.engine import CrmEngine
 from syncer.mail import MailSender, MailSink
 from syncer.scheduler import Scheduler
 from syncer.store import StoreDB
-from syncer.store.models import DIRECTIONS, Integration, RecordLink, SyncRun, new_id
+from syncer.store.models import BOOKS_DIRECTIONS, Integration, RecordLink, SyncRun, new_id
 from syncer.store.repo import (
     AUTO_SYNC_INTERVAL,
     AlreadyEnabled,
@@ -219,7 +219,7 @@ class SyncerService:
         """FSM and Books/Invoice clients on the integration's stored credentials (cached, so the
         access token is reused until it expires on the lab clock)."""
         key = (integ.accounts_url, integ.client_id, integ.client_secret, integ.refresh_token, integ.api_domain,
-               integ.books_org_id, integ.books_product)
+               integ.partner_org_id, integ.partner_product)
         with self._clients_lock:
             cached = self._clients.get(integ.id)
             if cached is not None and cached[0] == key:
@@ -232,18 +232,19 @@ class SyncerService:
                                   token_store=self.repo)
             domain = integ.api_domain or None
             fsm = FsmClient(auth, api_domain=domain)
-            books = BooksClient(auth, integ.books_org_id, product=integ.books_product, api_domain=domain)
+            books = BooksClient(auth, integ.partner_org_id, product=integ.partner_product, api_domain=domain)
             self._clients[integ.id] = (key, fsm, books)
             return fsm, books
 
     # -- integrations -----------------------------------------------------------------------------
-    def create_integration(self, *, fsm_org_id: str, books_org_id: str, client_id: str, client_secret: str,
-                           refresh_token: str, books_product: str = "books", accounts_url: str | None = None,
+    def create_integration(self, *, fsm_org_id: str, partner_org_id: str, client_id: str, client_secret: str,
+                           refresh_token: str, partner_product: str = "books", accounts_url: str | None = None,
                            api_domain: str | None = None, name: str = "", notify_email: str | None = None,
                            time_zone: str | None = None, sync_type: str | None = None, mode: str | None = None,
                            verify: bool = True, new_org: bool = False, choice: str | None = None,
                            signup_email: str | None = None) -> Integration:
-        """Store a new integration (state ``created``). ``verify``: exchange the refresh token
+        """Store a new FSM - Books/Invoice integration (kind ``books``, state ``created``); the
+        Books/Invoice org is ``partner_org_id``, the product ``partner_product``. ``verify``: exchange the refresh token
         first, so bad credentials are refused now rather than at the first sync. ``new_org``: the
         Books/Invoice org was made for this FSM org (OB-01): at enable FSM's taxes go to it, while
         an existing org's taxes come to FSM (OB-03). ``choice`` (onboarding, OB-01): new_invoice,
@@ -254,8 +255,8 @@ class SyncerService:
             check_email(notify_email)
         accounts = (accounts_url or self.config.accounts_url).rstrip("/")
         if choice is not None:
-            new_org = self._check_choice(choice, signup_email, fsm_org_id=fsm_org_id, books_org_id=books_org_id,
-                                         books_product=books_product, accounts_url=accounts, client_id=client_id,
+            new_org = self._check_choice(choice, signup_email, fsm_org_id=fsm_org_id, books_org_id=partner_org_id,
+                                         books_product=partner_product, accounts_url=accounts, client_id=client_id,
                                          client_secret=client_secret, refresh_token=refresh_token,
                                          api_domain=api_domain)
             verify = False  # the check exchanged the refresh token already
@@ -274,8 +275,8 @@ class SyncerService:
                 fields[key] = value
         fields["settings"] = {"new_org": new_org, **({"notify_email": notify_email} if notify_email else {}),
                               **({"onboarding": {"choice": choice, "signup_email": signup_email}} if choice else {})}
-        return self.repo.create_integration(fsm_org_id=fsm_org_id, books_org_id=books_org_id,
-                                            books_product=books_product, **fields)
+        return self.repo.create_integration(fsm_org_id=fsm_org_id, kind="books", partner_org_id=partner_org_id,
+                                            partner_product=partner_product, **fields)
 
     def _check_choice(self, choice: str, signup_email: str | None, *, fsm_org_id: str, books_org_id: str,
                       books_product: str, accounts_url: str, client_id: str, client_secret: str,
@@ -325,7 +326,7 @@ class SyncerService:
             settings["mode"] = mode
         self.repo.enable_integration(integration_id, **settings)
         for module, items in rows.items():
-            self.repo.set_mappings(integration_id, module, items)
+            self.repo.set_mappings(integration_id, module, mapping.store_rows(items))
         from .books_sync.onboarding import onboard_taxes
 
         fsm, books = self.clients_for(integ)
@@ -470,7 +471,7 @@ class SyncerService:
         if changes:
             self.repo.update_integration(integration_id, **changes)
         for module, items in rows.items():
-            self.repo.set_mappings(integration_id, module, items)
+            self.repo.set_mappings(integration_id, module, mapping.store_rows(items))
         return self.repo.get_integration(integration_id)
 
     # -- runs -------------------------------------------------------------------------------------
@@ -592,7 +593,7 @@ class SyncerService:
 
     def record_by_books(self, integration_id: str, books_entity: str, books_id: str) -> tuple[Integration, RecordLink]:
         integ = self.repo.get_integration(integration_id)
-        link = self.repo.link_by_books(integration_id, books_entity, books_id)
+        link = self.repo.link_by_partner(integration_id, books_entity, books_id)
         if link is None:
             raise NotFound(f"Books {books_entity} record {books_id} has not been synced by this integration")
         return integ, link
@@ -608,8 +609,8 @@ class SyncerService:
         return self.config.fakes_url or "https://www.zohoapis.com"
 
     def books_url(self, integ: Integration, entity: str, books_id: str) -> str:
-        return (f"{self.api_domain(integ)}{BOOKS_ROOTS.get(integ.books_product, '/books/v3')}/{entity}/{books_id}"
-                f"?organization_id={integ.books_org_id}")
+        return (f"{self.api_domain(integ)}{BOOKS_ROOTS.get(integ.partner_product, '/books/v3')}/{entity}/{books_id}"
+                f"?organization_id={integ.partner_org_id}")
 
     def fsm_url(self, integ: Integration, module: str, fsm_id: str) -> str:
         return f"{self.api_domain(integ)}/fsm/v1/{module}/{fsm_id}"
@@ -647,8 +648,8 @@ def check_mappings(mappings: Any) -> dict[str, list[dict[str, Any]]]:
                 if key in row and not isinstance(row[key], str):
                     raise InvalidValue(f"{where}.{key} must be a string")
             direction = row.get("direction", "both")
-            if direction not in DIRECTIONS:
-                raise InvalidValue(f"{where}.direction must be one of {', '.join(DIRECTIONS)}; got {direction!r}")
+            if direction not in BOOKS_DIRECTIONS:
+                raise InvalidValue(f"{where}.direction must be one of {', '.join(BOOKS_DIRECTIONS)}; got {direction!r}")
             clean.append({**row, "direction": direction})
         out[module] = clean
     return out

@@ -885,11 +885,11 @@ def _(p):
     original = SyncEngine.preflight
 
     def broken(self, ctx):
-        product, ctx.integration.books_product = ctx.integration.books_product, "invoice"
+        product, ctx.integration.partner_product = ctx.integration.partner_product, "invoice"
         try:
             return original(self, ctx)
         finally:
-            ctx.integration.books_product = product
+            ctx.integration.partner_product = product
     p.setattr(SyncEngine, "preflight", broken)
 
 

@@ -294,14 +294,14 @@ class PartnerIdWrites:
         if not batch:
             return
         ctx = self.ctx
-        results = ctx.fsm.update_records(module, [{"id": link.fsm_id, "ZBilling_Id": link.books_id}
+        results = ctx.fsm.update_records(module, [{"id": link.fsm_id, "ZBilling_Id": link.partner_id}
                                                   for link, _, _ in batch])
         specs = []
         for (link, stat, name), result in zip(batch, results, strict=True):
             if not result.ok:
                 ctx.failed(stat, link.fsm_id, ctx.reason_of(result.error("fsm")), name, was_ok=True)
                 continue
-            specs.append(LinkSpec(link.fsm_module, link.fsm_id, link.books_entity, link.books_id,
+            specs.append(LinkSpec(link.fsm_module, link.fsm_id, link.partner_entity, link.partner_id,
                                   parse_time((result.details or {}).get("Modified_Time")), None,
                                   link.last_result))
         ctx.repo.save_links(ctx.integration.id, specs, run_id=ctx.run_id)

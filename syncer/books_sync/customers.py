@@ -266,7 +266,7 @@ class CustomersPhase:
         rows = self.ctx.books.list_contacts(modified_since=self.ctx.since, **filters)
         retry = self.ctx.retry.get(COMPANIES, set()) | self.ctx.retry.get(CONTACTS, set())
         for page in chunked(with_retries(rows, retry, self._retry_customer, key="contact_id"), 200):
-            links = self.repo.links_by_books(self.integ.id, BOOKS_CONTACTS, [r.get("contact_id", "") for r in page])
+            links = self.repo.links_by_partner(self.integ.id, BOOKS_CONTACTS, [r.get("contact_id", "") for r in page])
             self._prefetch({r.get("contact_id", "") for r in page},
                            [r["contact_id"] for r in page if r.get("contact_id") not in links
                             and r.get("contact_id") not in self.done_books and r.get("status") != "inactive"])
@@ -322,7 +322,7 @@ class CustomersPhase:
         if self._currencies is None:
             self._currencies = {c.get("currency_code"): c.get("currency_id") for c in self.ctx.books.list_currencies()}
         if code not in self._currencies:
-            raise RecordSkipped(f"Currency {code} is not available in Zoho {self.integ.books_product.title()}")
+            raise RecordSkipped(f"Currency {code} is not available in Zoho {self.integ.partner_product.title()}")
         return self._currencies[code]
 
     def _fsm_id_field(self) -> bool:
@@ -388,18 +388,18 @@ class CustomersPhase:
     def _mark(self, link: RecordLink, *, fsm_time: datetime | None = None, books_time: datetime | None = None,
               result: str = "synced") -> RecordLink:
         return self.repo.upsert_link(self.integ.id, fsm_module=link.fsm_module, fsm_id=link.fsm_id,
-                                     books_entity=link.books_entity, books_id=link.books_id, run_id=self.ctx.run_id,
+                                     partner_entity=link.partner_entity, partner_id=link.partner_id, run_id=self.ctx.run_id,
                                      fsm_modified_time=fsm_time or link.fsm_modified_time,
-                                     books_modified_time=books_time or link.books_modified_time, result=result)
+                                     partner_modified_time=books_time or link.partner_modified_time, result=result)
 
     def _link(self, fsm_module: str, fsm_id: str, books_entity: str, books_id: str, result: str, *,
               fsm_time: datetime | None = None, books_time: datetime | None = None) -> RecordLink:
-        return self.repo.upsert_link(self.integ.id, fsm_module=fsm_module, fsm_id=fsm_id, books_entity=books_entity,
-                                     books_id=books_id, run_id=self.ctx.run_id, result=result,
-                                     fsm_modified_time=fsm_time, books_modified_time=books_time)
+        return self.repo.upsert_link(self.integ.id, fsm_module=fsm_module, fsm_id=fsm_id, partner_entity=books_entity,
+                                     partner_id=books_id, run_id=self.ctx.run_id, result=result,
+                                     fsm_modified_time=fsm_time, partner_modified_time=books_time)
 
     def _unlinked_books(self, contact_id: str) -> bool:
-        return self.repo.link_by_books(self.integ.id, BOOKS_CONTACTS, contact_id) is None
+        return self.repo.link_by_partner(self.integ.id, BOOKS_CONTACTS, contact_id) is None
 
     def _unlinked_fsm(self, module: str, record_id: str) -> bool:
         return self.repo.link_by_fsm(self.integ.id, module, record_id) is None
@@ -413,7 +413,7 @@ class CustomersPhase:
         if rec is None:
             self.repo.deactivate_link(link.id, "deleted in FSM")
             return
-        customer = customer if customer is not None else self._get_customer(link.books_id)
+        customer = customer if customer is not None else self._get_customer(link.partner_id)
         if customer is None:
             self.repo.deactivate_link(link.id, "deleted in Books")
             return
@@ -429,7 +429,7 @@ class CustomersPhase:
         fsm_time = parse_time(rec.get("Modified_Time"))
         books_time = parse_time(customer.get("last_modified_time"))
         fsm_changed = not same_instant(fsm_time, link.fsm_modified_time)
-        books_changed = not self.one_way and not same_instant(books_time, link.books_modified_time)
+        books_changed = not self.one_way and not same_instant(books_time, link.partner_modified_time)
         external_time = self._books_time(customer)
         wrote = False
         remapped = self.resync and not fsm_changed and not books_changed
@@ -520,7 +520,7 @@ class CustomersPhase:
             return
         company_id = _lookup_id(rec.get("Company"))
         if link is not None:
-            as_person = link.books_entity == BOOKS_PERSONS
+            as_person = link.partner_entity == BOOKS_PERSONS
         elif self.sync_type == "II":
             as_person = False
         elif company_id:
@@ -593,7 +593,7 @@ class CustomersPhase:
             data["currency_id"] = currency_id
         if self._fsm_id_field():
             data["custom_fields"] = [{"api_name": FSM_ID_FIELD, "value": rec["id"]}]
-        pending = self.repo.record_pending(self.integ.id, side="books", module=BOOKS_CONTACTS, source_id=rec["id"],
+        pending = self.repo.record_pending(self.integ.id, side="partner", module=BOOKS_CONTACTS, source_id=rec["id"],
                                            source_module=module, run_id=self.ctx.run_id,
                                            payload={"contact_name": data["contact_name"]})
         try:
@@ -628,13 +628,13 @@ class CustomersPhase:
         company_link = self.repo.link_by_fsm(self.integ.id, COMPANIES, company_id)
         if company_link is None or not company_link.active:
             return  # its Company is not synced (or its partner was deleted)
-        customer = self._get_customer(company_link.books_id)
+        customer = self._get_customer(company_link.partner_id)
         if customer is None:
             self.repo.deactivate_link(company_link.id, "deleted in Books")
             return
         if customer.get("status") == "inactive":
             return
-        in_sync = same_instant(parse_time(customer.get("last_modified_time")), company_link.books_modified_time)
+        in_sync = same_instant(parse_time(customer.get("last_modified_time")), company_link.partner_modified_time)
         persons = {p["contact_person_id"]: p for p in customer.get("contact_persons") or []}
         wrote = self._person_pair(rec, customer, persons, set(), single=None, books_in_sync=in_sync)
         if wrote:  # our person write moved the customer's time: not a Books change
@@ -661,7 +661,7 @@ class CustomersPhase:
             if c["id"] in self.done_contacts:
                 link = self.repo.link_by_fsm(self.integ.id, CONTACTS, c["id"])
                 if link is not None:
-                    used.add(link.books_id)
+                    used.add(link.partner_id)
                 continue
             try:
                 wrote_books |= self._person_pair(c, customer, persons, used, single=len(contacts) == 1)
@@ -675,7 +675,7 @@ class CustomersPhase:
         for pid, person in persons.items():
             if pid in used:
                 continue
-            link = self.repo.link_by_books(self.integ.id, BOOKS_PERSONS, pid)
+            link = self.repo.link_by_partner(self.integ.id, BOOKS_PERSONS, pid)
             if link is None:
                 new.append(person)
             elif link.active and link.fsm_id not in contact_ids and self.ctx.fsm.get_record(CONTACTS, link.fsm_id) is None:
@@ -687,7 +687,7 @@ class CustomersPhase:
             self._wrote_persons(before, customer)
             new_time = parse_time(customer.get("last_modified_time"))
             for pid in used:
-                link = self.repo.link_by_books(self.integ.id, BOOKS_PERSONS, pid)
+                link = self.repo.link_by_partner(self.integ.id, BOOKS_PERSONS, pid)
                 if link is not None and link.active:
                     self._mark(link, books_time=new_time)
         return customer, wrote_books or wrote_fsm
@@ -697,14 +697,14 @@ class CustomersPhase:
         """One Contact of a linked Company and its contact person. Returns whether Books was written."""
         self.done_contacts.add(rec["id"])
         link = self.repo.link_by_fsm(self.integ.id, CONTACTS, rec["id"])
-        if link is not None and (not link.active or link.books_entity != BOOKS_PERSONS):
+        if link is not None and (not link.active or link.partner_entity != BOOKS_PERSONS):
             return False
         parent_time = self._books_time(customer)
         if link is None:
             email = (rec.get("Email") or "").lower()
             person = next((p for pid, p in persons.items() if pid not in used and email
                            and (p.get("email") or "").lower() == email
-                           and self.repo.link_by_books(self.integ.id, BOOKS_PERSONS, pid) is None), None)
+                           and self.repo.link_by_partner(self.integ.id, BOOKS_PERSONS, pid) is None), None)
             if person is None:
                 if single is None:
                     single = self._single_contact(_lookup_id(rec.get("Company")))
@@ -713,7 +713,7 @@ class CustomersPhase:
                 return True
             link = self._link(CONTACTS, rec["id"], BOOKS_PERSONS, person["contact_person_id"], "linked")
         else:
-            person = persons.get(link.books_id)
+            person = persons.get(link.partner_id)
             if person is None and self._company_changed(rec, link):
                 # it moved here from another Company. Books cannot move a contact person, and a new
                 # one would leave the old one to come back into FSM as a duplicate Contact: the
@@ -737,8 +737,8 @@ class CustomersPhase:
                 self.ctx.ok(CONTACTS)
             return False
         fsm_changed = not same_instant(fsm_time, link.fsm_modified_time)
-        books_unchanged = books_in_sync or (link.books_modified_time is not None
-                                            and same_instant(parent_time, link.books_modified_time))
+        books_unchanged = books_in_sync or (link.partner_modified_time is not None
+                                            and same_instant(parent_time, link.partner_modified_time))
         if self.one_way:
             fsm_wins = True
         elif not fsm_changed:
@@ -786,7 +786,7 @@ class CustomersPhase:
         data = person_from_contact(rec)
         if single:  # a Company's only Contact is the customer's primary contact (TW-19)
             data["is_primary_contact"] = True
-        pending = self.repo.record_pending(self.integ.id, side="books", module=BOOKS_PERSONS, source_id=rec["id"],
+        pending = self.repo.record_pending(self.integ.id, side="partner", module=BOOKS_PERSONS, source_id=rec["id"],
                                            source_module=CONTACTS, run_id=self.ctx.run_id,
                                            payload={"contact_id": customer["contact_id"], "email": data["email"]})
         try:
@@ -837,7 +837,7 @@ class CustomersPhase:
         if link is not None and (not link.active or link.fsm_module != module):
             return  # partner deleted (never recreated, TW-14), or linked as the other kind
         if link is not None:
-            if (same_instant(parse_time(row.get("last_modified_time")), link.books_modified_time)
+            if (same_instant(parse_time(row.get("last_modified_time")), link.partner_modified_time)
                     and row.get("status") != "inactive" and row["contact_id"] not in self.ctx.pair_dependents):
                 return  # unchanged since we synced it (a same-second deactivation and redo work still go on)
             self._pair(link)
@@ -927,7 +927,7 @@ class CustomersPhase:
             requeue(self.ctx, COMPANIES if pending.source_module == COMPANIES else CONTACTS, pending.source_id)
 
     def _recover(self, pending) -> bool:
-        if pending.side == "books" and pending.module == BOOKS_CONTACTS:
+        if pending.side == "partner" and pending.module == BOOKS_CONTACTS:
             customer = self._find_created_customer(pending)
             if customer is None:
                 return False
@@ -939,7 +939,7 @@ class CustomersPhase:
                     customer, _ = self._reconcile_persons(company, customer)
                     self._mark(link, books_time=parse_time(customer.get("last_modified_time")))
             return True
-        if pending.side == "books" and pending.module == BOOKS_PERSONS:
+        if pending.side == "partner" and pending.module == BOOKS_PERSONS:
             person = self._find_created_person(pending)
             if person is None or not self._unlinked_fsm(CONTACTS, pending.source_id):
                 return False
@@ -954,7 +954,7 @@ class CustomersPhase:
                 return False
             linked = self.repo.link_by_fsm(self.integ.id, pending.module, rec["id"])
             if linked is not None:  # linked before the crash; its intent was kept open for its dependents
-                if linked.books_id != pending.source_id:
+                if linked.partner_id != pending.source_id:
                     return False
                 self.repo.resolve_pending(pending.id, created_id=rec["id"], outcome="found_existing")
                 return True
@@ -973,7 +973,7 @@ class CustomersPhase:
         customer = read_or_none(self.ctx.books.get_contact, cid, NOT_FOUND_CODES) if cid and email else None
         return next((p for p in (customer or {}).get("contact_persons") or []
                      if (p.get("email") or "").lower() == email
-                     and self.repo.link_by_books(self.integ.id, BOOKS_PERSONS, p["contact_person_id"]) is None), None)
+                     and self.repo.link_by_partner(self.integ.id, BOOKS_PERSONS, p["contact_person_id"]) is None), None)
 
     def _find_created_customer(self, pending) -> dict[str, Any] | None:
         """The customer a crashed create made: its ``cf_fsm_id`` names the FSM record, or (without

@@ -121,10 +121,10 @@ class SyncEngine:
         if crm.get("sync_in_progress"):
             raise RunRefused("A CRM - Books/Invoice sync is in progress: FSM - Books sync cannot start (TW-13).")
         if crm.get("enabled") and crm.get("sync_type") and crm["sync_type"] != integ.sync_type:
-            raise RunFailed(f"The FSM - {integ.books_product.title()} sync type ({integ.sync_type}) differs from the "
-                            f"CRM - {integ.books_product.title()} sync type ({crm['sync_type']}). Sync has been "
+            raise RunFailed(f"The FSM - {integ.partner_product.title()} sync type ({integ.sync_type}) differs from the "
+                            f"CRM - {integ.partner_product.title()} sync type ({crm['sync_type']}). Sync has been "
                             "disabled; contact support to enable it again.", disable=True, mail=True)
-        if integ.books_product == "invoice":
+        if integ.partner_product == "invoice":
             counts = books_state.get("counts") or {}
             for what in ("customers", "items"):
                 if int(counts.get(what, 0)) > INVOICE_RECORD_LIMIT:
@@ -135,7 +135,7 @@ class SyncEngine:
             fsm_word = "enabled" if fsm_state.get("tax_enabled") else "disabled"
             books_word = "enabled" if books_state.get("tax_enabled") else "disabled"
             raise RunFailed(f"Taxes are {fsm_word} in Zoho FSM but {books_word} in Zoho "
-                            f"{integ.books_product.title()}: they must be enabled or disabled on both sides.",
+                            f"{integ.partner_product.title()}: they must be enabled or disabled on both sides.",
                             mail=True)
 
     # -- after a crash ----------------------------------------------------------------------------------

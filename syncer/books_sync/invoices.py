@@ -111,7 +111,7 @@ class InvoiceWriter:
         self.integ = self.ctx.integration
         self.fsm = self.ctx.fsm
         self.books = self.ctx.books
-        self.product = "Invoice" if self.integ.books_product == "invoice" else "Books"
+        self.product = "Invoice" if self.integ.partner_product == "invoice" else "Books"
 
     # -- the one public action ---------------------------------------------------------------------------
     def invoice_for_work_order(self, wo_id: str) -> dict[str, Any]:
@@ -130,21 +130,21 @@ class InvoiceWriter:
     def _existing(self, wo: dict[str, Any]) -> dict[str, Any] | None:
         link = self.repo.link_by_fsm(self.integ.id, FSM_MODULE, wo["id"])
         if link is not None and link.active:
-            invoice = self._get_invoice(link.books_id)
+            invoice = self._get_invoice(link.partner_id)
             if invoice is not None:
                 self._write_back(wo, invoice)
                 return invoice
             # the invoice was deleted in Books: generating it again is what the user asks for now
             self.repo.deactivate_link(link.id, "deleted in Books")
         written = wo.get("Invoice_Id")
-        if written and (link is None or link.books_id != str(written)):
+        if written and (link is None or link.partner_id != str(written)):
             invoice = self._get_invoice(str(written))
-            if invoice is not None and self.repo.link_by_books(self.integ.id, BOOKS_ENTITY,
+            if invoice is not None and self.repo.link_by_partner(self.integ.id, BOOKS_ENTITY,
                                                                invoice["invoice_id"]) is None:
                 self._link(wo, invoice, pending_id=None, result="linked")
                 return invoice
         for pending in self.repo.open_pending(self.integ.id):
-            if pending.side == "books" and pending.module == BOOKS_ENTITY and pending.source_id == wo["id"]:
+            if pending.side == "partner" and pending.module == BOOKS_ENTITY and pending.source_id == wo["id"]:
                 invoice = self._recover(pending)
                 if invoice is not None:
                     self._link(wo, invoice, pending_id=pending.id, result="created")
@@ -174,14 +174,14 @@ class InvoiceWriter:
             created = parse_time(inv.get("created_time"))
             if (inv.get("reference_number") == reference and created is not None
                     and created.timestamp() >= int(started.timestamp())
-                    and self.repo.link_by_books(self.integ.id, BOOKS_ENTITY, inv["invoice_id"]) is None):
+                    and self.repo.link_by_partner(self.integ.id, BOOKS_ENTITY, inv["invoice_id"]) is None):
                 return self.books.get_invoice(inv["invoice_id"])
         return None
 
     # -- making a new one ---------------------------------------------------------------------------------
     def _create(self, wo: dict[str, Any]) -> dict[str, Any]:
         body = self.invoice_body(wo)
-        pending = self.repo.record_pending(self.integ.id, side="books", module=BOOKS_ENTITY, source_id=wo["id"],
+        pending = self.repo.record_pending(self.integ.id, side="partner", module=BOOKS_ENTITY, source_id=wo["id"],
                                            source_module=FSM_MODULE, run_id=self.ctx.run_id,
                                            payload={"customer_id": body["customer_id"],
                                                     "reference_number": body.get("reference_number", "")})
@@ -246,8 +246,8 @@ class InvoiceWriter:
         if fsm_id is None:
             raise InvoiceError(f"Work order {wo.get('Name')} has no {what}")
         link = self.repo.link_by_fsm(self.integ.id, module, fsm_id)
-        if link is not None and link.active and link.books_entity == CUSTOMER_ENTITY:
-            return link.books_id
+        if link is not None and link.active and link.partner_entity == CUSTOMER_ENTITY:
+            return link.partner_id
         rec = self.fsm.get_record(module, fsm_id) or {}
         partner = rec.get("ZBilling_Id")
         if partner:
@@ -282,7 +282,7 @@ class InvoiceWriter:
                                     else service.get("Unit_Price") or 0,
                                     "quantity": row.get("Quantity") if row.get("Quantity") is not None else 1}
             if link is not None:
-                line["item_id"] = link.books_id
+                line["item_id"] = link.partner_id
             else:  # no partner (inactive in FSM, or its item deleted in Books): a plain line
                 line["name"] = service.get("Name") or _lookup_name(row.get("Service"))
             if row.get("Discount"):
@@ -294,9 +294,9 @@ class InvoiceWriter:
 
     # -- bookkeeping ----------------------------------------------------------------------------------------
     def _link(self, wo: dict[str, Any], invoice: dict[str, Any], *, pending_id: str | None, result: str) -> None:
-        self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=wo["id"], books_entity=BOOKS_ENTITY,
-                              books_id=invoice["invoice_id"], run_id=self.ctx.run_id, result=result,
-                              books_modified_time=parse_time(invoice.get("last_modified_time")),
+        self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=wo["id"], partner_entity=BOOKS_ENTITY,
+                              partner_id=invoice["invoice_id"], run_id=self.ctx.run_id, result=result,
+                              partner_modified_time=parse_time(invoice.get("last_modified_time")),
                               fsm_modified_time=parse_time(wo.get("Modified_Time")))
         if pending_id:
             self.repo.resolve_pending(pending_id, created_id=invoice["invoice_id"], outcome=result)

@@ -94,7 +94,7 @@ class ItemsPhase:
         items = with_retries(items, retry, lambda rid: read_or_none(self.ctx.books.get_item, rid, NOT_FOUND_CODES),
                              key="item_id")
         for page in chunked(items, 200):
-            links = self.repo.links_by_books(self.integ.id, BOOKS_ENTITY, [i["item_id"] for i in page])
+            links = self.repo.links_by_partner(self.integ.id, BOOKS_ENTITY, [i["item_id"] for i in page])
             for item in page:
                 if item["item_id"] not in self.done_books:
                     self._guard(item["item_id"], item.get("name", ""), self._from_books, item,
@@ -140,14 +140,14 @@ class ItemsPhase:
                 self._create_in_books(rec)
                 return
         user_time = parse_time(rec.get("Modified_Time"))  # the record's own change, before our write below
-        if str(rec.get("ZBilling_Id") or "") != link.books_id:
+        if str(rec.get("ZBilling_Id") or "") != link.partner_id:
             rec = self._write_partner_id(link, rec)  # an adopted pair, or a crash between the link and this write
         fsm_time = parse_time(rec.get("Modified_Time"))
         fsm_changed = not same_instant(fsm_time, link.fsm_modified_time)
         if not fsm_changed and not self.resync:
             return  # unchanged since we synced it (our own write)
         try:
-            item = self.ctx.books.get_item(link.books_id)
+            item = self.ctx.books.get_item(link.partner_id)
         except ZohoApiError as exc:
             if _missing(exc):
                 self.repo.deactivate_link(link.id, "deleted in Books")
@@ -155,7 +155,7 @@ class ItemsPhase:
             raise
         self.done_books.add(item["item_id"])
         books_time = parse_time(item.get("last_modified_time"))
-        books_changed = not same_instant(books_time, link.books_modified_time)
+        books_changed = not same_instant(books_time, link.partner_modified_time)
         one_way = self.integ.mode == "one_way"  # OB-04: FSM pushes, nothing is read back
         if not fsm_changed and (one_way or not books_changed):
             self._remapped(link, rec, item, one_way)  # TW-07: only the mappings changed
@@ -182,10 +182,10 @@ class ItemsPhase:
             item = self._item_named(rec.get("Name") or "")
         if item is None:
             return None
-        if self.repo.link_by_books(self.integ.id, BOOKS_ENTITY, item["item_id"]) is not None:
+        if self.repo.link_by_partner(self.integ.id, BOOKS_ENTITY, item["item_id"]) is not None:
             return None
-        return self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=rec["id"], books_entity=BOOKS_ENTITY,
-                                     books_id=item["item_id"], run_id=self.ctx.run_id, result="linked")
+        return self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=rec["id"], partner_entity=BOOKS_ENTITY,
+                                     partner_id=item["item_id"], run_id=self.ctx.run_id, result="linked")
 
     def _item_named(self, name: str) -> dict[str, Any] | None:
         if not name:
@@ -197,7 +197,7 @@ class ItemsPhase:
 
     def _create_in_books(self, rec: dict[str, Any]) -> None:
         data = to_books(rec, self.pairs)
-        pending = self.repo.record_pending(self.integ.id, side="books", module=BOOKS_ENTITY, source_id=rec["id"],
+        pending = self.repo.record_pending(self.integ.id, side="partner", module=BOOKS_ENTITY, source_id=rec["id"],
                                            source_module=FSM_MODULE, run_id=self.ctx.run_id,
                                            payload={"name": data["name"]})
         try:
@@ -216,15 +216,15 @@ class ItemsPhase:
         created = parse_time(item.get("created_time")) if item else None
         if (item is not None and created is not None and pending.started_at is not None
                 and created.timestamp() >= int(pending.started_at.timestamp())
-                and self.repo.link_by_books(self.integ.id, BOOKS_ENTITY, item["item_id"]) is None):
+                and self.repo.link_by_partner(self.integ.id, BOOKS_ENTITY, item["item_id"]) is None):
             return item
         return None
 
     def _link_created(self, fsm_id: str, item: dict[str, Any], pending_id: str | None,
                       outcome: str = "created") -> None:
-        link = self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=fsm_id, books_entity=BOOKS_ENTITY,
-                                     books_id=item["item_id"], run_id=self.ctx.run_id, result="created",
-                                     books_modified_time=parse_time(item.get("last_modified_time")))
+        link = self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=fsm_id, partner_entity=BOOKS_ENTITY,
+                                     partner_id=item["item_id"], run_id=self.ctx.run_id, result="created",
+                                     partner_modified_time=parse_time(item.get("last_modified_time")))
         if pending_id:
             self.repo.resolve_pending(pending_id, created_id=item["item_id"], outcome=outcome)
         self.done_books.add(item["item_id"])
@@ -232,7 +232,7 @@ class ItemsPhase:
         self.ctx.ok(STAT)
 
     def _fsm_to_books(self, link: RecordLink, rec: dict[str, Any]) -> None:
-        item = self.ctx.books.update_item(link.books_id, to_books(rec, self.pairs))
+        item = self.ctx.books.update_item(link.partner_id, to_books(rec, self.pairs))
         self._mark_synced(link, fsm_time=parse_time(rec.get("Modified_Time")),
                           books_time=parse_time(item.get("last_modified_time")))
         self.ctx.ok(STAT)
@@ -247,7 +247,7 @@ class ItemsPhase:
         fsm_time, books_time = parse_time(rec.get("Modified_Time")), parse_time(item.get("last_modified_time"))
         want = mapping.to_books(self.pairs, rec)
         if differs(want, item):
-            item = self.ctx.books.update_item(link.books_id, want)
+            item = self.ctx.books.update_item(link.partner_id, want)
             books_time = parse_time(item.get("last_modified_time")) or books_time
             wrote = True
         back = {} if one_way else mapping.to_fsm(self.pairs, item)
@@ -262,12 +262,12 @@ class ItemsPhase:
             self.ctx.ok(STAT)
 
     def _write_partner_id(self, link: RecordLink, rec: dict[str, Any]) -> dict[str, Any]:
-        result = self.ctx.fsm.update_record(FSM_MODULE, link.fsm_id, {"ZBilling_Id": link.books_id})
+        result = self.ctx.fsm.update_record(FSM_MODULE, link.fsm_id, {"ZBilling_Id": link.partner_id})
         if not result.ok:
             raise result.error("fsm")
         modified = (result.details or {}).get("Modified_Time")
         self._mark_synced(link, fsm_time=parse_time(modified))
-        return {**rec, "ZBilling_Id": link.books_id, "Modified_Time": modified or rec.get("Modified_Time")}
+        return {**rec, "ZBilling_Id": link.partner_id, "Modified_Time": modified or rec.get("Modified_Time")}
 
     # -- Books -> FSM ---------------------------------------------------------------------------------
     def _from_books(self, item: dict[str, Any], link: RecordLink | None) -> None:
@@ -281,7 +281,7 @@ class ItemsPhase:
                 self._create_in_fsm(item)
                 return
         inactive = item.get("status") == "inactive"
-        if same_instant(parse_time(item.get("last_modified_time")), link.books_modified_time) and not inactive:
+        if same_instant(parse_time(item.get("last_modified_time")), link.partner_modified_time) and not inactive:
             return  # unchanged since we synced it (a deactivation in that same second is still checked)
         rec = self.ctx.fsm.get_record(FSM_MODULE, link.fsm_id)
         if rec is None:
@@ -300,8 +300,8 @@ class ItemsPhase:
                           if (r.get("Name") or "").lower() == (item.get("name") or "").lower()), None)
         if found is None or self.repo.link_by_fsm(self.integ.id, FSM_MODULE, found["id"]) is not None:
             return None
-        return self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=found["id"], books_entity=BOOKS_ENTITY,
-                                     books_id=item["item_id"], run_id=self.ctx.run_id, result="linked")
+        return self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=found["id"], partner_entity=BOOKS_ENTITY,
+                                     partner_id=item["item_id"], run_id=self.ctx.run_id, result="linked")
 
     def _create_in_fsm(self, item: dict[str, Any]) -> None:
         self.creates.add(FsmCreate({**to_fsm(item, self.pairs), "ZBilling_Id": item["item_id"]}, item["item_id"],
@@ -321,14 +321,14 @@ class ItemsPhase:
     # -- bookkeeping --------------------------------------------------------------------------------
     def _mark_synced(self, link: RecordLink, *, fsm_time=None, books_time=None) -> None:
         self.repo.upsert_link(self.integ.id, fsm_module=link.fsm_module, fsm_id=link.fsm_id,
-                              books_entity=link.books_entity, books_id=link.books_id, run_id=self.ctx.run_id,
+                              partner_entity=link.partner_entity, partner_id=link.partner_id, run_id=self.ctx.run_id,
                               fsm_modified_time=fsm_time or link.fsm_modified_time,
-                              books_modified_time=books_time or link.books_modified_time, result="synced")
+                              partner_modified_time=books_time or link.partner_modified_time, result="synced")
 
     # -- after a crash --------------------------------------------------------------------------------
     def recover(self, pending) -> None:
         """Finish a create a crashed run left: link the partner if it was made, else let it be redone."""
-        if pending.side == "books":
+        if pending.side == "partner":
             item = self._created_item(pending)
             if item is not None:
                 self._link_created(pending.source_id, item, pending.id, "found_existing")
@@ -337,7 +337,7 @@ class ItemsPhase:
             rec = next(iter(self.ctx.fsm.search(FSM_MODULE, "ZBilling_Id", pending.source_id)), None)
             if rec is not None and self.repo.link_by_fsm(self.integ.id, FSM_MODULE, rec["id"]) is None:
                 link = self.repo.upsert_link(self.integ.id, fsm_module=FSM_MODULE, fsm_id=rec["id"],
-                                             books_entity=BOOKS_ENTITY, books_id=pending.source_id,
+                                             partner_entity=BOOKS_ENTITY, partner_id=pending.source_id,
                                              run_id=self.ctx.run_id, result="created",
                                              fsm_modified_time=parse_time(rec.get("Modified_Time")))
                 self.repo.resolve_pending(pending.id, created_id=rec["id"], outcome="found_existing")

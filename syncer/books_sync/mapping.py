@@ -11,7 +11,7 @@ Two layers per module pair:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,7 +134,20 @@ def address_to_fsm(addr: dict[str, Any] | None) -> dict[str, str]:
 
 def pairs_from_rows(rows: Iterable[Any]) -> list[Pair]:
     """Stored FieldMapping rows as pairs."""
-    return [Pair(r.fsm_field, r.books_field, r.direction or "both", r.fsm_module or "") for r in rows]
+    return [Pair(r.fsm_field, r.partner_field, r.direction or "both", r.fsm_module or "") for r in rows]
+
+
+def store_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """API mapping rows (``books_field``, ``books_entity``) as the store's FieldMapping values
+    (``partner_field``, ``partner_entity``)."""
+    names = {"books_field": "partner_field", "books_entity": "partner_entity"}
+    return [{names.get(k, k): v for k, v in row.items()} for row in rows]
+
+
+def api_row(row: Any) -> dict[str, Any]:
+    """A stored FieldMapping as the API shows a Books mapping row."""
+    return {"fsm_module": row.fsm_module, "books_entity": row.partner_entity, "fsm_field": row.fsm_field,
+            "books_field": row.partner_field, "direction": row.direction}
 
 
 def rows_from_pairs(pairs: Iterable[Pair]) -> list[dict[str, Any]]:

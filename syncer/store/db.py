@@ -3,7 +3,8 @@
 Syncer tables live in a metadata of their own (``SyncerModel.metadata``), never in the global
 ``SQLModel.metadata`` the fakes reset and snapshot, so both can share one process (``zlab up``)
 and even one database. Default: ``sqlite:///.zlab/syncer.db``; ``ZLAB_SYNCER_DATABASE_URL``
-overrides it (PostgreSQL works with the same code).
+overrides it (PostgreSQL works with the same code). Opening a database migrates an older one in
+place (``syncer.store.migrations``).
 
 SQLite transactions start with ``BEGIN IMMEDIATE`` so that every transaction that writes takes
 the write lock up front (and waits for it, up to the busy timeout) instead of failing with
@@ -98,17 +99,22 @@ class StoreDB:
         return self.engine.dialect.name
 
     def create_all(self) -> None:
-        """Create the syncer's missing tables (idempotent; safe when several processes race)."""
+        """Create the syncer's missing tables and migrate an older database in place to the current
+        schema version (``syncer.store.migrations``). Idempotent; safe when several processes race."""
         from syncer.store import models  # noqa: F401 - registers the tables on SyncerModel.metadata
+        from syncer.store.migrations import migrate
 
         with self.engine.begin() as conn:
             if not self.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK_KEY})
-            SyncerModel.metadata.create_all(conn)
+            migrate(conn, SyncerModel.metadata.create_all)
 
     def drop_all(self) -> None:
+        from syncer.store.migrations import VERSION_TABLE
+
         with self.engine.begin() as conn:
             SyncerModel.metadata.drop_all(conn)
+            conn.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)

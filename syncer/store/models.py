@@ -20,13 +20,17 @@ from sqlmodel import Field
 from syncer.store.db import SyncerModel, UTCDateTime
 
 # -- vocabularies (strings in the database; validated by the repo) ------------------------------
+KINDS = ("books", "crm")  # which engine syncs the integration
 BOOKS_PRODUCTS = ("books", "invoice")
+PARTNER_PRODUCTS = {"books": BOOKS_PRODUCTS, "crm": ("crm",)}  # kind -> its partner products
 STATES = ("created", "enabled", "disabled")
 MODES = ("two_way", "one_way")
 SYNC_TYPES = ("I", "II", "III", "IV")
 DUPLICATE_POLICIES = ("clone", "overwrite")
-DIRECTIONS = ("both", "fsm_to_books", "books_to_fsm")
-SIDES = ("fsm", "books")
+BOOKS_DIRECTIONS = ("both", "fsm_to_books", "books_to_fsm")
+CRM_DIRECTIONS = ("both", "fsm_to_crm", "crm_to_fsm")
+DIRECTIONS = tuple(dict.fromkeys(BOOKS_DIRECTIONS + CRM_DIRECTIONS))  # FieldMapping.direction
+SIDES = ("fsm", "partner")  # PendingWrite.side: the FSM, or the partner product
 TRIGGERS = ("manual", "auto")
 RUN_STATUSES = ("running", "succeeded", "failed", "refused")
 
@@ -56,15 +60,17 @@ def _json(default_factory=dict) -> Any:
 
 
 class Integration(SyncerModel, table=True):
-    """One FSM org <-> one Books/Invoice org, with its credentials reference and settings."""
+    """One FSM org <-> one partner org (Books/Invoice, or CRM), with its credentials reference and
+    settings. ``kind`` says which engine syncs it; settings of one kind only live in ``settings``."""
 
     __tablename__ = "syncer_integration"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=40)
     name: str = ""
     fsm_org_id: str = Field(index=True)
-    books_product: str = "books"  # books | invoice
-    books_org_id: str = Field(index=True)
+    kind: str = "books"  # books | crm: the engine (see syncer.sync_core.engine)
+    partner_product: str = "books"  # books | invoice (kind books), crm (kind crm)
+    partner_org_id: str = Field(index=True)
     # credentials reference: the OAuth client the syncer refreshes tokens with
     client_id: str = ""
     client_secret: str = ""
@@ -104,30 +110,30 @@ class FieldMapping(SyncerModel, table=True):
     integration_id: str = Field(max_length=40)
     module: str  # customers | items | invoices (the module pair)
     fsm_module: str = ""  # e.g. Companies, Contacts, Services_And_Parts, Work_Orders
-    books_entity: str = ""  # e.g. contacts, items, invoices
+    partner_entity: str = ""  # e.g. contacts, items, invoices (Books); Contacts, Accounts (CRM)
     fsm_field: str
-    books_field: str
-    direction: str = "both"  # both | fsm_to_books | books_to_fsm
+    partner_field: str
+    direction: str = "both"  # both | fsm_to_<partner> | <partner>_to_fsm
     position: int = 0
 
 
 class RecordLink(SyncerModel, table=True):
-    """An FSM record and its Books partner (TW-24); inactive once either side is deleted (TW-14)."""
+    """An FSM record and its partner record (TW-24); inactive once either side is deleted (TW-14)."""
 
     __tablename__ = "syncer_record_link"
     __table_args__ = (
         UniqueConstraint("integration_id", "fsm_module", "fsm_id", name="uq_syncer_link_fsm"),
-        UniqueConstraint("integration_id", "books_entity", "books_id", name="uq_syncer_link_books"),
+        UniqueConstraint("integration_id", "partner_entity", "partner_id", name="uq_syncer_link_partner"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=40)
     integration_id: str = Field(max_length=40)
     fsm_module: str
     fsm_id: str
-    books_entity: str
-    books_id: str
+    partner_entity: str
+    partner_id: str
     fsm_modified_time: datetime | None = _dt()  # FSM Modified_Time last synced
-    books_modified_time: datetime | None = _dt()  # Books last_modified_time last synced
+    partner_modified_time: datetime | None = _dt()  # the partner record's modified time last synced
     last_synced_at: datetime | None = _dt()
     last_result: str | None = None
     last_run_id: str | None = None
@@ -144,7 +150,7 @@ class PendingWrite(SyncerModel, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=40)
     integration_id: str = Field(max_length=40)
-    side: str  # where the record is being created: fsm | books
+    side: str  # where the record is being created: fsm | partner
     module: str  # target module/entity on that side
     source_module: str = ""  # module/entity of the source record on the other side
     source_id: str  # id of the source record on the other side

@@ -34,10 +34,11 @@ from sqlmodel import Session, col, select
 
 from syncer.store.db import StoreDB, to_utc
 from syncer.store.models import (
-    BOOKS_PRODUCTS,
     DIRECTIONS,
     DUPLICATE_POLICIES,
+    KINDS,
     MODES,
+    PARTNER_PRODUCTS,
     SIDES,
     STATES,
     SYNC_TYPES,
@@ -80,7 +81,7 @@ class InvalidValue(StoreError, ValueError):
 
 
 class LinkConflict(StoreError):
-    """The FSM record and the Books record are each already linked to someone else."""
+    """The FSM record and the partner record are each already linked to someone else."""
 
     code = "link_conflict"
 
@@ -129,14 +130,14 @@ def failure_csv_filename(module: str) -> str:
 
 @dataclass(frozen=True)
 class LinkSpec:
-    """One link to save: an FSM record, its Books partner, and the modified times we synced."""
+    """One link to save: an FSM record, its partner record, and the modified times we synced."""
 
     fsm_module: str
     fsm_id: str
-    books_entity: str
-    books_id: str
+    partner_entity: str
+    partner_id: str
     fsm_modified_time: datetime | None = None
-    books_modified_time: datetime | None = None
+    partner_modified_time: datetime | None = None
     result: str | None = None
 
 
@@ -179,11 +180,13 @@ class Repo:
             raise InvalidValue(f"{field} must be one of {', '.join(allowed)}; got {value!r}")
 
     def _validate_integration_fields(self, fields: Mapping[str, Any]) -> None:
-        choices = {"books_product": BOOKS_PRODUCTS, "state": STATES, "mode": MODES,
-                   "sync_type": SYNC_TYPES}
+        choices = {"kind": KINDS, "state": STATES, "mode": MODES, "sync_type": SYNC_TYPES}
         for name, allowed in choices.items():
             if name in fields:
                 self._check_choice(name, fields[name], allowed)
+        if "partner_product" in fields:
+            self._check_choice("partner_product", fields["partner_product"],
+                               sorted({p for products in PARTNER_PRODUCTS.values() for p in products}))
         if fields.get("duplicate_policy") is not None:
             self._check_choice("duplicate_policy", fields["duplicate_policy"], DUPLICATE_POLICIES)
         if "time_zone" in fields:
@@ -198,15 +201,20 @@ class Repo:
     # -- integrations -------------------------------------------------------------------------
     _UPDATABLE = frozenset(set(Integration.model_fields) - {"id", "created_at", "updated_at"})
 
-    def create_integration(self, *, fsm_org_id: str, books_org_id: str, books_product: str = "books",
-                           id: str | None = None, **fields: Any) -> Integration:
+    def create_integration(self, *, fsm_org_id: str, partner_org_id: str, kind: str = "books",
+                           partner_product: str | None = None, id: str | None = None,
+                           **fields: Any) -> Integration:
+        """A new integration of ``kind``; ``partner_product`` defaults to the kind's first product."""
         unknown = set(fields) - self._UPDATABLE
         if unknown:
             raise InvalidValue(f"Unknown integration fields: {', '.join(sorted(unknown))}")
-        all_fields = {"books_product": books_product, **fields}
+        self._check_choice("kind", kind, KINDS)
+        partner_product = partner_product or PARTNER_PRODUCTS[kind][0]
+        self._check_choice("partner_product", partner_product, PARTNER_PRODUCTS[kind])
+        all_fields = {"kind": kind, "partner_product": partner_product, **fields}
         self._validate_integration_fields(all_fields)
         now = self.now()
-        integ = Integration(id=id or new_id(), fsm_org_id=str(fsm_org_id), books_org_id=str(books_org_id),
+        integ = Integration(id=id or new_id(), fsm_org_id=str(fsm_org_id), partner_org_id=str(partner_org_id),
                             created_at=now, updated_at=now, **all_fields)
         try:
             with self.db.begin() as s:
@@ -226,14 +234,16 @@ class Repo:
             return s.get(Integration, integration_id)
 
     def list_integrations(self, *, state: str | None = None, fsm_org_id: str | None = None,
-                          books_org_id: str | None = None) -> list[Integration]:
+                          partner_org_id: str | None = None, kind: str | None = None) -> list[Integration]:
         stmt = select(Integration)
+        if kind is not None:
+            stmt = stmt.where(Integration.kind == kind)
         if state is not None:
             stmt = stmt.where(Integration.state == state)
         if fsm_org_id is not None:
             stmt = stmt.where(Integration.fsm_org_id == str(fsm_org_id))
-        if books_org_id is not None:
-            stmt = stmt.where(Integration.books_org_id == str(books_org_id))
+        if partner_org_id is not None:
+            stmt = stmt.where(Integration.partner_org_id == str(partner_org_id))
         with self.db.session() as s:
             return list(s.exec(stmt.order_by(Integration.created_at, Integration.id)))
 
@@ -329,8 +339,8 @@ class Repo:
             data.setdefault("position", i)
             data.setdefault("direction", "both")
             self._check_choice("direction", data["direction"], DIRECTIONS)
-            if not data.get("fsm_field") or not data.get("books_field"):
-                raise InvalidValue(f"mapping #{i + 1} needs both fsm_field and books_field")
+            if not data.get("fsm_field") or not data.get("partner_field"):
+                raise InvalidValue(f"mapping #{i + 1} needs both fsm_field and partner_field")
             rows.append(FieldMapping(id=new_id(), **data))
         with self.db.begin() as s:
             integ = self._integration(s, integration_id, lock=True)
@@ -357,19 +367,20 @@ class Repo:
             RecordLink.fsm_id == str(fsm_id))).first()
 
     @staticmethod
-    def _by_books(s: Session, integration_id: str, books_entity: str, books_id: str) -> RecordLink | None:
+    def _by_partner(s: Session, integration_id: str, partner_entity: str, partner_id: str) -> RecordLink | None:
         return s.exec(select(RecordLink).where(
-            RecordLink.integration_id == integration_id, RecordLink.books_entity == books_entity,
-            RecordLink.books_id == str(books_id))).first()
+            RecordLink.integration_id == integration_id, RecordLink.partner_entity == partner_entity,
+            RecordLink.partner_id == str(partner_id))).first()
 
     def link_by_fsm(self, integration_id: str, fsm_module: str, fsm_id: str) -> RecordLink | None:
         """The link of an FSM record (active or not: an inactive link means "do not recreate")."""
         with self.db.session() as s:
             return self._by_fsm(s, integration_id, fsm_module, fsm_id)
 
-    def link_by_books(self, integration_id: str, books_entity: str, books_id: str) -> RecordLink | None:
+    def link_by_partner(self, integration_id: str, partner_entity: str, partner_id: str) -> RecordLink | None:
+        """The link of a partner record (Books/Invoice or CRM), active or not."""
         with self.db.session() as s:
-            return self._by_books(s, integration_id, books_entity, books_id)
+            return self._by_partner(s, integration_id, partner_entity, partner_id)
 
     def get_link(self, link_id: str) -> RecordLink:
         with self.db.session() as s:
@@ -383,18 +394,18 @@ class Repo:
         with self.db.session() as s:
             return self._links_in(s, integration_id, "fsm", fsm_module, fsm_ids)
 
-    def links_by_books(self, integration_id: str, books_entity: str,
-                       books_ids: Iterable[str]) -> dict[str, RecordLink]:
-        """The links of many Books records in one query: books id -> link."""
+    def links_by_partner(self, integration_id: str, partner_entity: str,
+                         partner_ids: Iterable[str]) -> dict[str, RecordLink]:
+        """The links of many partner records in one query: partner id -> link."""
         with self.db.session() as s:
-            return self._links_in(s, integration_id, "books", books_entity, books_ids)
+            return self._links_in(s, integration_id, "partner", partner_entity, partner_ids)
 
     @staticmethod
     def _links_in(s: Session, integration_id: str, side: str, kind: str, ids: Iterable[str]) -> dict[str, RecordLink]:
-        """Links of ``side`` ("fsm": FSM module and id; "books": Books entity and id) whose id is
+        """Links of ``side`` ("fsm": FSM module and id; "partner": partner entity and id) whose id is
         in ``ids``: id -> link, 500 ids a query (well under SQLite's bound-parameter limit)."""
         kind_col, id_col = ((RecordLink.fsm_module, RecordLink.fsm_id) if side == "fsm"
-                            else (RecordLink.books_entity, RecordLink.books_id))
+                            else (RecordLink.partner_entity, RecordLink.partner_id))
         wanted = sorted({str(i) for i in ids})
         out: dict[str, RecordLink] = {}
         for start in range(0, len(wanted), 500):
@@ -403,14 +414,14 @@ class Repo:
                 out[getattr(link, id_col.key)] = link
         return out
 
-    def upsert_link(self, integration_id: str, *, fsm_module: str, fsm_id: str, books_entity: str,
-                    books_id: str, fsm_modified_time: datetime | None = None,
-                    books_modified_time: datetime | None = None, result: str | None = None,
+    def upsert_link(self, integration_id: str, *, fsm_module: str, fsm_id: str, partner_entity: str,
+                    partner_id: str, fsm_modified_time: datetime | None = None,
+                    partner_modified_time: datetime | None = None, result: str | None = None,
                     run_id: str | None = None) -> RecordLink:
-        """Create or update the link of an FSM record and its Books partner; marks it synced now
+        """Create or update the link of an FSM record and its partner record; marks it synced now
         and active. Raises ``LinkConflict`` when each side is already linked to a different record."""
-        spec = LinkSpec(fsm_module, str(fsm_id), books_entity, str(books_id), fsm_modified_time,
-                        books_modified_time, result)
+        spec = LinkSpec(fsm_module, str(fsm_id), partner_entity, str(partner_id), fsm_modified_time,
+                        partner_modified_time, result)
         [link] = self.save_links(integration_id, [spec], run_id=run_id)
         return link
 
@@ -425,55 +436,55 @@ class Repo:
         try:
             with self.db.begin() as s:
                 # the batch's existing links in two queries; later specs see earlier ones
-                by_fsm, by_books = self._existing_links(s, integration_id, specs)
+                by_fsm, by_partner = self._existing_links(s, integration_id, specs)
                 for spec in specs:
-                    link = self._save_link(s, integration_id, spec, now, run_id, by_fsm, by_books)
-                    by_fsm[(link.fsm_module, link.fsm_id)] = by_books[(link.books_entity, link.books_id)] = link
+                    link = self._save_link(s, integration_id, spec, now, run_id, by_fsm, by_partner)
+                    by_fsm[(link.fsm_module, link.fsm_id)] = by_partner[(link.partner_entity, link.partner_id)] = link
                     out.append(link)
                 self._resolve_many(s, resolved, now)
                 s.flush()
                 s.expunge_all()
         except IntegrityError as exc:  # a concurrent writer linked one side meanwhile
-            raise LinkConflict("an FSM or Books record of this batch is already linked") from exc
+            raise LinkConflict("an FSM or partner record of this batch is already linked") from exc
         return out
 
     @classmethod
     def _existing_links(cls, s: Session, integration_id: str, specs: list[LinkSpec]):
-        """The links the batch names, by (FSM module, id) and by (Books entity, id)."""
+        """The links the batch names, by (FSM module, id) and by (partner entity, id)."""
         by_fsm: dict[tuple[str, str], RecordLink] = {}
-        by_books: dict[tuple[str, str], RecordLink] = {}
+        by_partner: dict[tuple[str, str], RecordLink] = {}
         for module in {sp.fsm_module for sp in specs}:
             ids = [sp.fsm_id for sp in specs if sp.fsm_module == module]
             by_fsm.update(((module, i), link) for i, link in cls._links_in(s, integration_id, "fsm", module, ids).items())
-        for entity in {sp.books_entity for sp in specs}:
-            ids = [sp.books_id for sp in specs if sp.books_entity == entity]
-            by_books.update(((entity, i), link)
-                            for i, link in cls._links_in(s, integration_id, "books", entity, ids).items())
-        return by_fsm, by_books
+        for entity in {sp.partner_entity for sp in specs}:
+            ids = [sp.partner_id for sp in specs if sp.partner_entity == entity]
+            by_partner.update(((entity, i), link)
+                              for i, link in cls._links_in(s, integration_id, "partner", entity, ids).items())
+        return by_fsm, by_partner
 
     @staticmethod
     def _save_link(s: Session, integration_id: str, spec: LinkSpec, now: datetime, run_id: str | None,
                    by_fsm: dict[tuple[str, str], RecordLink],
-                   by_books: dict[tuple[str, str], RecordLink]) -> RecordLink:
+                   by_partner: dict[tuple[str, str], RecordLink]) -> RecordLink:
         a = by_fsm.get((spec.fsm_module, spec.fsm_id))
-        b = by_books.get((spec.books_entity, spec.books_id))
+        b = by_partner.get((spec.partner_entity, spec.partner_id))
         if a is not None and b is not None and a.id != b.id:
             raise LinkConflict(
-                f"FSM {spec.fsm_module} {spec.fsm_id} is linked to {a.books_entity} {a.books_id} and "
-                f"Books {spec.books_entity} {spec.books_id} to {b.fsm_module} {b.fsm_id}")
+                f"FSM {spec.fsm_module} {spec.fsm_id} is linked to {a.partner_entity} {a.partner_id} and "
+                f"partner {spec.partner_entity} {spec.partner_id} to {b.fsm_module} {b.fsm_id}")
         link = a or b or RecordLink(id=new_id(), integration_id=integration_id, fsm_module=spec.fsm_module,
-                                    fsm_id=spec.fsm_id, books_entity=spec.books_entity, books_id=spec.books_id,
-                                    created_at=now)
-        if link is a and (spec.books_entity, spec.books_id) != (a.books_entity, a.books_id):
-            by_books.pop((a.books_entity, a.books_id), None)  # re-pointed: its old partner is free
+                                    fsm_id=spec.fsm_id, partner_entity=spec.partner_entity,
+                                    partner_id=spec.partner_id, created_at=now)
+        if link is a and (spec.partner_entity, spec.partner_id) != (a.partner_entity, a.partner_id):
+            by_partner.pop((a.partner_entity, a.partner_id), None)  # re-pointed: its old partner is free
         if link is b and (spec.fsm_module, spec.fsm_id) != (b.fsm_module, b.fsm_id):
             by_fsm.pop((b.fsm_module, b.fsm_id), None)
         link.fsm_module, link.fsm_id = spec.fsm_module, spec.fsm_id
-        link.books_entity, link.books_id = spec.books_entity, spec.books_id
+        link.partner_entity, link.partner_id = spec.partner_entity, spec.partner_id
         if spec.fsm_modified_time is not None:
             link.fsm_modified_time = to_utc(spec.fsm_modified_time)  # as a reload would give it
-        if spec.books_modified_time is not None:
-            link.books_modified_time = to_utc(spec.books_modified_time)
+        if spec.partner_modified_time is not None:
+            link.partner_modified_time = to_utc(spec.partner_modified_time)
         link.last_synced_at, link.last_result, link.last_run_id = now, spec.result, run_id or link.last_run_id
         link.active, link.inactive_reason = True, None
         s.add(link)
@@ -492,14 +503,14 @@ class Repo:
         return link
 
     def list_links(self, integration_id: str, *, active: bool | None = None, fsm_module: str | None = None,
-                   books_entity: str | None = None, limit: int = 1000, offset: int = 0) -> list[RecordLink]:
+                   partner_entity: str | None = None, limit: int = 1000, offset: int = 0) -> list[RecordLink]:
         stmt = select(RecordLink).where(RecordLink.integration_id == integration_id)
         if active is not None:
             stmt = stmt.where(RecordLink.active == active)
         if fsm_module is not None:
             stmt = stmt.where(RecordLink.fsm_module == fsm_module)
-        if books_entity is not None:
-            stmt = stmt.where(RecordLink.books_entity == books_entity)
+        if partner_entity is not None:
+            stmt = stmt.where(RecordLink.partner_entity == partner_entity)
         with self.db.session() as s:
             return list(s.exec(stmt.order_by(RecordLink.created_at, RecordLink.id).offset(offset).limit(limit)))
 

@@ -80,7 +80,7 @@ def make_env(lab, tmp_path, *, tenant_options=None, **integration) -> Env:
     clock = LabClock(lab.url)
     repo = Repo(f"sqlite:///{tmp_path / 'syncer.db'}", clock=clock)
     policy = integration.pop("duplicate_policy", "clone")
-    integ = repo.create_integration(fsm_org_id=t.org("fsm"), books_org_id=t.org("books"), books_product="books",
+    integ = repo.create_integration(fsm_org_id=t.org("fsm"), partner_org_id=t.org("books"), partner_product="books",
                                     client_id=t.client_id, client_secret=t.client_secret,
                                     refresh_token=t.refresh_token, accounts_url=lab.url, api_domain=lab.url,
                                     **integration)
@@ -220,7 +220,7 @@ def test_type_III_companies_with_contacts_are_business_customers_with_contact_pe
     ann_person = next(p for p in acme_c["contact_persons"] if p["first_name"] == "Ann")
     assert contacts["Ann Lee"]["ZBilling_Id"] == ann_person["contact_person_id"]
     link = env.repo.link_by_fsm(env.integration_id, CT, contacts["Ann Lee"]["id"])
-    assert link.books_entity == "contact_persons" and link.books_id == ann_person["contact_person_id"]
+    assert link.partner_entity == "contact_persons" and link.partner_id == ann_person["contact_person_id"]
     assert stats(env, run)[CO] == (2, 0) and stats(env, run)[CT] == (4, 0)
     assert_quiet_second_run(env)
     # edits, a new Contact and a new person flow to the other side
@@ -331,7 +331,7 @@ def test_a_record_that_failed_is_tried_again_next_run_without_being_modified(zla
     assert customers["Pound Ltd"]["currency_id"] == gbp and customers["Pip Pound"]["currency_id"] == gbp
     assert env.companies()["Pound Ltd"]["ZBilling_Id"] == customers["Pound Ltd"]["contact_id"]
     assert env.companies()["Pound Ltd"]["Modified_Time"] != modified  # only the partner id was written
-    assert env.repo.link_by_fsm(env.integration_id, CO, pound).books_id == customers["Pound Ltd"]["contact_id"]
+    assert env.repo.link_by_fsm(env.integration_id, CO, pound).partner_id == customers["Pound Ltd"]["contact_id"]
     assert_quiet_second_run(env)  # nothing failed: nothing to try again
 
 
@@ -388,7 +388,7 @@ def test_overwrite_matches_names_and_emails_and_the_latest_modified_wins(zlab_la
     assert set(env.customers()) == {"Acme Trading", "Jane Roe"}  # the FSM Contact's name overwrote Books'
     assert env.companies()["Acme"]["Website"] == "https://new.example"
     assert env.customers()["Jane Roe"]["contact_persons"][0]["phone"] == "555-0002"
-    assert env.repo.link_by_fsm(env.integration_id, CO, acme).books_id == env.customers()["Acme Trading"]["contact_id"]
+    assert env.repo.link_by_fsm(env.integration_id, CO, acme).partner_id == env.customers()["Acme Trading"]["contact_id"]
     assert env.contacts()["Jane Roe"]["ZBilling_Id"] == jane
     assert env.repo.record_failures(run.id) == []
 
@@ -500,7 +500,7 @@ def test_a_crash_after_a_books_customer_was_created_is_finished_not_repeated(zla
     env.contact("Ann", "Lee", fid)
     env.advance()
     run = _crashed_run(env)
-    env.repo.record_pending(env.integration_id, side="books", module="contacts", source_id=fid,
+    env.repo.record_pending(env.integration_id, side="partner", module="contacts", source_id=fid,
                             source_module=CO, run_id=run.id, payload={"contact_name": "Half Done"})
     env.advance(1)
     env.customer("Half Done", persons=[("Ann", "Lee")])  # created, then the process died
@@ -524,15 +524,15 @@ def test_an_older_customer_of_the_same_name_is_not_taken_for_the_crashed_create(
     env.advance(10)
     fid = env.company("Same Name")
     run = _crashed_run(env)
-    env.repo.record_pending(env.integration_id, side="books", module="contacts", source_id=fid,
+    env.repo.record_pending(env.integration_id, side="partner", module="contacts", source_id=fid,
                             source_module=CO, run_id=run.id, payload={"contact_name": "Same Name"})
     env.repo.release_lock(env.integration_id, run.id)  # it died before creating anything
     env.advance()
     env.run()
     ids = [c["contact_id"] for c in env.books.list_contacts() if c["contact_name"] == "Same Name"]
     assert len(ids) == 2  # created now; the older customer of that name was not taken for it
-    assert env.repo.link_by_fsm(env.integration_id, CO, fid).books_id != older
-    assert env.repo.link_by_books(env.integration_id, "contacts", older) is None
+    assert env.repo.link_by_fsm(env.integration_id, CO, fid).partner_id != older
+    assert env.repo.link_by_partner(env.integration_id, "contacts", older) is None
 
 
 def test_a_crash_after_an_fsm_company_was_created_is_finished_by_zbilling_id(zlab_lab, tmp_path):
@@ -547,7 +547,7 @@ def test_a_crash_after_an_fsm_company_was_created_is_finished_by_zbilling_id(zla
     env.advance()
     env.run()
     assert len(list(env.fsm.list_records(CO))) == 1
-    assert env.repo.link_by_books(env.integration_id, "contacts", cid) is not None
+    assert env.repo.link_by_partner(env.integration_id, "contacts", cid) is not None
 
 
 @pytest.mark.parametrize("sync_type", ["I", "IV"])
@@ -572,7 +572,7 @@ def test_a_contact_moved_to_another_company_fails_with_the_reason_and_keeps_its_
     env.advance()
     env.run()
     before = env.repo.link_by_fsm(env.integration_id, CT, ann)
-    assert before.active and before.books_entity == "contact_persons"
+    assert before.active and before.partner_entity == "contact_persons"
     env.advance()
     [r] = env.fsm.update_records(CT, [{"id": ann, "Company": b}], trigger=None)
     assert r.ok, r
@@ -582,7 +582,7 @@ def test_a_contact_moved_to_another_company_fails_with_the_reason_and_keeps_its_
     [failure] = env.repo.record_failures(run.id, CT)
     assert failure.record_id == ann and "moved to another Company" in failure.reason
     after = env.repo.link_by_fsm(env.integration_id, CT, ann)
-    assert after.active and after.books_id == before.books_id  # not taken for a delete (TW-14)
+    assert after.active and after.partner_id == before.partner_id  # not taken for a delete (TW-14)
     customers = env.customers()
     assert [p["email"] for p in customers["Alpha Ltd"]["contact_persons"]] == ["ann.lee@example.com"]
     assert customers["Beta Ltd"]["contact_persons"] == []

@@ -33,8 +33,8 @@ def synced_company(env: Env, name: str = "Acme Heating") -> tuple[str, str, str]
                                          "customer_sub_type": "business"})
     company = create(env, "Companies", {"Company_Name": name, "ZBilling_Id": customer["contact_id"]})
     contact = create(env, "Contacts", {"Last_Name": "Jones", "Email": "jones@acme.example", "Company": company})
-    env.repo.upsert_link(env.integration_id, fsm_module="Companies", fsm_id=company, books_entity="contacts",
-                         books_id=customer["contact_id"], result="created")
+    env.repo.upsert_link(env.integration_id, fsm_module="Companies", fsm_id=company, partner_entity="contacts",
+                         partner_id=customer["contact_id"], result="created")
     return company, contact, customer["contact_id"]
 
 
@@ -62,8 +62,8 @@ def test_an_invoice_from_a_work_order_pushes_unsynced_services_first(env):
     env.lab.control.call("POST", f"/books/orgs/{env.tenant.org('books')}/customfields",
                          {"entity": "invoice", "label": "FSM Summary"})
     env.repo.set_mappings(env.integration_id, "invoices", [
-        {"fsm_field": "Summary", "books_field": "cf_fsm_summary", "direction": "fsm_to_books"},
-        {"fsm_field": "Priority", "books_field": "notes", "direction": "fsm_to_books"}])
+        {"fsm_field": "Summary", "partner_field": "cf_fsm_summary", "direction": "fsm_to_books"},
+        {"fsm_field": "Priority", "partner_field": "notes", "direction": "fsm_to_books"}])
     wo_id = work_order(env, contact, company, [(synced, 2), (unsynced, 3)], Priority="High")
     wo = env.fsm.get_record(WO, wo_id)
 
@@ -73,7 +73,7 @@ def test_an_invoice_from_a_work_order_pushes_unsynced_services_first(env):
     items, services = env.items(), env.services()
     assert items["Filter cartridge"]["rate"] == 9.5 and items["Filter cartridge"]["product_type"] == "goods"
     assert services["Filter cartridge"]["ZBilling_Id"] == items["Filter cartridge"]["item_id"]
-    assert env.repo.link_by_fsm(env.integration_id, SP, unsynced).books_id == items["Filter cartridge"]["item_id"]
+    assert env.repo.link_by_fsm(env.integration_id, SP, unsynced).partner_id == items["Filter cartridge"]["item_id"]
     # the invoice (TW-23): the Company's customer, one line per service line, totals as the WO's
     assert invoice["customer_id"] == customer_id
     assert [(li["item_id"], li["quantity"], li["rate"]) for li in invoice["line_items"]] == [
@@ -86,7 +86,7 @@ def test_an_invoice_from_a_work_order_pushes_unsynced_services_first(env):
     wo = env.fsm.get_record(WO, wo_id)
     assert wo["Invoice_Id"] == invoice["invoice_id"] and wo["Billing_Status"] == "Invoiced"
     link = env.repo.link_by_fsm(env.integration_id, WO, wo_id)
-    assert link.books_entity == "invoices" and link.books_id == invoice["invoice_id"]
+    assert link.partner_entity == "invoices" and link.partner_id == invoice["invoice_id"]
     assert env.repo.open_pending(env.integration_id) == []
 
     # a second call returns the same invoice and creates nothing
@@ -128,7 +128,7 @@ def test_the_customer_follows_the_sync_type(zlab_lab, tmp_path):
 def test_an_invalid_work_order_mapping_is_refused(env):
     company, contact, _ = synced_company(env)
     sid = env.service("Repair", Unit_Price=10)
-    env.repo.set_mappings(env.integration_id, "invoices", [{"fsm_field": "Summary", "books_field": "cf_not_defined"}])
+    env.repo.set_mappings(env.integration_id, "invoices", [{"fsm_field": "Summary", "partner_field": "cf_not_defined"}])
     with pytest.raises(InvoiceError, match="cf_not_defined"):
         writer(env).invoice_for_work_order(work_order(env, contact, company, [(sid, 1)]))
     assert invoices(env) == []
@@ -142,7 +142,7 @@ def test_a_crash_after_the_create_is_finished_not_repeated(env):
     wo_id = work_order(env, contact, company, [(sid, 1)])
     name = env.fsm.get_record(WO, wo_id)["Name"]
     # a crashed call: the intent was written and the invoice created, then the process died
-    env.repo.record_pending(env.integration_id, side="books", module="invoices", source_id=wo_id,
+    env.repo.record_pending(env.integration_id, side="partner", module="invoices", source_id=wo_id,
                             source_module=WO, payload={"customer_id": customer_id, "reference_number": name})
     env.advance(1)
     made = env.books.create_invoice({"customer_id": customer_id, "reference_number": name,

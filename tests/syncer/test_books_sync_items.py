@@ -49,7 +49,7 @@ def make_env(lab, tmp_path, *, products=("fsm", "books"), tenant_options=None, *
     clock = LabClock(lab.url)
     repo = Repo(f"sqlite:///{tmp_path / 'syncer.db'}", clock=clock)
     product = "invoice" if "invoice" in products else "books"
-    integ = repo.create_integration(fsm_org_id=t.org("fsm"), books_org_id=t.org(product), books_product=product,
+    integ = repo.create_integration(fsm_org_id=t.org("fsm"), partner_org_id=t.org(product), partner_product=product,
                                     client_id=t.client_id, client_secret=t.client_secret,
                                     refresh_token=t.refresh_token, accounts_url=lab.url, api_domain=lab.url,
                                     **integration)
@@ -83,7 +83,7 @@ def test_a_service_becomes_an_item_and_an_item_a_service_both_linked(env):
     assert services["Boiler repair"]["ZBilling_Id"] == items["Boiler repair"]["item_id"]
     assert services["Filter cartridge"]["ZBilling_Id"] == items["Filter cartridge"]["item_id"]
     link = env.repo.link_by_fsm(env.integration_id, SP, sid)
-    assert link.books_id == items["Boiler repair"]["item_id"] and link.active
+    assert link.partner_id == items["Boiler repair"]["item_id"] and link.active
     assert stats(env, run)[SP] == (2, 0)
     # nothing changed: the next run writes nothing (our own writes are not changes)
     env.advance()
@@ -165,7 +165,7 @@ def test_a_crash_between_create_and_link_is_finished_not_repeated(env):
     env.advance()
     # a crashed run: the intent was written and the Books item created, then the process died
     run = env.repo.start_run(env.integration_id, "manual")
-    env.repo.record_pending(env.integration_id, side="books", module="items", source_id=sid,
+    env.repo.record_pending(env.integration_id, side="partner", module="items", source_id=sid,
                             source_module=SP, run_id=run.id, payload={"name": "Half done"})
     env.advance(1)
     env.books.create_item({"name": "Half done", "rate": 40, "product_type": "service"})
@@ -272,6 +272,6 @@ def test_a_service_that_failed_is_tried_again_next_run_without_being_modified(en
     items = env.items()
     assert set(items) == {"Widget", "Widget (Books)"}
     assert env.services()["Widget"]["ZBilling_Id"] == items["Widget"]["item_id"]
-    assert env.repo.link_by_fsm(env.integration_id, SP, sid).books_id == items["Widget"]["item_id"]
+    assert env.repo.link_by_fsm(env.integration_id, SP, sid).partner_id == items["Widget"]["item_id"]
     env.advance()
     assert stats(env, env.run()).get(SP, (0, 0)) == (0, 0)  # nothing left to try again

@@ -33,7 +33,7 @@ def test_sigkill_mid_run_then_a_clean_run_converges_without_duplicates(zlab_lab,
     db = f"sqlite:///{tmp_path / 'syncer.db'}"
     clock = LabClock(lab.url)
     repo = Repo(db, clock=clock, lease_seconds=1.5)
-    integ = repo.create_integration(fsm_org_id=t.org("fsm"), books_org_id=t.org("books"), client_id=t.client_id,
+    integ = repo.create_integration(fsm_org_id=t.org("fsm"), partner_org_id=t.org("books"), client_id=t.client_id,
                                     client_secret=t.client_secret, refresh_token=t.refresh_token,
                                     accounts_url=lab.url, api_domain=lab.url)
     repo.enable_integration(integ.id, duplicate_policy="clone")
@@ -93,7 +93,7 @@ def test_a_run_with_injected_faults_syncs_or_fails_every_record_with_a_reason(zl
     db = f"sqlite:///{tmp_path / 'syncer.db'}"
     clock = LabClock(lab.url)
     repo = Repo(db, clock=clock)
-    integ = repo.create_integration(fsm_org_id=t.org("fsm"), books_org_id=t.org("books"), client_id=t.client_id,
+    integ = repo.create_integration(fsm_org_id=t.org("fsm"), partner_org_id=t.org("books"), client_id=t.client_id,
                                     client_secret=t.client_secret, refresh_token=t.refresh_token,
                                     accounts_url=lab.url, api_domain=lab.url)
     repo.enable_integration(integ.id, duplicate_policy="clone")
@@ -140,7 +140,7 @@ def test_two_syncer_processes_at_once_exactly_one_runs(zlab_lab, tmp_path):
     lab.control.seed(t.org("fsm"), {"service_and_parts": 10}, seed=31)
     db = f"sqlite:///{tmp_path / 'syncer.db'}"
     repo = Repo(db, clock=LabClock(lab.url))
-    integ = repo.create_integration(fsm_org_id=t.org("fsm"), books_org_id=t.org("books"), client_id=t.client_id,
+    integ = repo.create_integration(fsm_org_id=t.org("fsm"), partner_org_id=t.org("books"), client_id=t.client_id,
                                     client_secret=t.client_secret, refresh_token=t.refresh_token,
                                     accounts_url=lab.url, api_domain=lab.url)
     repo.enable_integration(integ.id, duplicate_policy="clone")

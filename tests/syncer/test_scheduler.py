@@ -27,7 +27,7 @@ def svc(zlab_lab, tmp_path):
 
 def integration(zlab_lab, svc, **settings):
     t = zlab_lab.tenant(products=["fsm", "books"])
-    integ = svc.create_integration(fsm_org_id=t.org("fsm"), books_org_id=t.org("books"), client_id=t.client_id,
+    integ = svc.create_integration(fsm_org_id=t.org("fsm"), partner_org_id=t.org("books"), client_id=t.client_id,
                                    client_secret=t.client_secret, refresh_token=t.refresh_token)
     svc.enable(integ.id, duplicate_policy="clone")
     if settings:

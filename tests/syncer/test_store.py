@@ -72,7 +72,7 @@ def repo(backend, clock):
 
 @pytest.fixture
 def integ(repo):
-    i = repo.create_integration(fsm_org_id="60000001", books_org_id="70000001", books_product="books",
+    i = repo.create_integration(fsm_org_id="60000001", partner_org_id="70000001", partner_product="books",
                                 client_id="1000.ABC", client_secret="s3cret", refresh_token="1000.rt",
                                 accounts_url="http://127.0.0.1:8700", api_domain="http://127.0.0.1:8700")
     return repo.enable_integration(i.id, duplicate_policy="clone", sync_type="IV")
@@ -102,10 +102,10 @@ def test_default_url_and_env(monkeypatch):
 # -- integrations ---------------------------------------------------------------------------------
 
 def test_integration_lifecycle(repo, clock):
-    i = repo.create_integration(fsm_org_id="1", books_org_id="2", books_product="invoice", time_zone="Asia/Kolkata")
+    i = repo.create_integration(fsm_org_id="1", partner_org_id="2", partner_product="invoice", time_zone="Asia/Kolkata")
     assert i.id.isdigit() and len(i.id) == 18 and i.state == "created" and i.mode == "two_way"
     got = repo.get_integration(i.id)
-    assert (got.fsm_org_id, got.books_org_id, got.books_product, got.time_zone) == ("1", "2", "invoice", "Asia/Kolkata")
+    assert (got.fsm_org_id, got.partner_org_id, got.partner_product, got.time_zone) == ("1", "2", "invoice", "Asia/Kolkata")
     with pytest.raises(IntegrationNotEnabled):
         repo.start_run(i.id, "auto")
     repo.enable_integration(i.id, duplicate_policy="overwrite", sync_type="III")
@@ -120,7 +120,7 @@ def test_integration_lifecycle(repo, clock):
     with pytest.raises(InvalidValue):
         repo.update_integration(i.id, id="other")
     with pytest.raises(InvalidValue):
-        repo.create_integration(id=i.id, fsm_org_id="1", books_org_id="2")
+        repo.create_integration(id=i.id, fsm_org_id="1", partner_org_id="2")
     with pytest.raises(NotFound):
         repo.get_integration("nope")
     assert [x.id for x in repo.list_integrations(fsm_org_id="1")] == [i.id]
@@ -140,19 +140,19 @@ def test_integration_lifecycle(repo, clock):
 def test_mappings_replace_per_module_and_bump_version(repo, integ):
     v0 = repo.get_integration(integ.id).mapping_version
     repo.set_mappings(integ.id, "customers", [
-        {"fsm_module": "Companies", "books_entity": "contacts", "fsm_field": "Company_Name",
-         "books_field": "company_name"},
-        {"fsm_module": "Companies", "books_entity": "contacts", "fsm_field": "Phone", "books_field": "phone",
+        {"fsm_module": "Companies", "partner_entity": "contacts", "fsm_field": "Company_Name",
+         "partner_field": "company_name"},
+        {"fsm_module": "Companies", "partner_entity": "contacts", "fsm_field": "Phone", "partner_field": "phone",
          "direction": "fsm_to_books"},
     ])
-    repo.set_mappings(integ.id, "items", [{"fsm_field": "Name", "books_field": "name"}])
-    repo.set_mappings(integ.id, "customers", [{"fsm_field": "Email", "books_field": "email"}])
+    repo.set_mappings(integ.id, "items", [{"fsm_field": "Name", "partner_field": "name"}])
+    repo.set_mappings(integ.id, "customers", [{"fsm_field": "Email", "partner_field": "email"}])
     got = repo.get_mappings(integ.id, "customers")
-    assert [(m.fsm_field, m.books_field, m.direction) for m in got] == [("Email", "email", "both")]
+    assert [(m.fsm_field, m.partner_field, m.direction) for m in got] == [("Email", "email", "both")]
     assert len(repo.get_mappings(integ.id)) == 2
     assert repo.get_integration(integ.id).mapping_version == v0 + 3
     with pytest.raises(InvalidValue):
-        repo.set_mappings(integ.id, "items", [{"fsm_field": "Name", "books_field": "name", "direction": "up"}])
+        repo.set_mappings(integ.id, "items", [{"fsm_field": "Name", "partner_field": "name", "direction": "up"}])
     with pytest.raises(InvalidValue):
         repo.set_mappings(integ.id, "items", [{"fsm_field": "Name"}])
 
@@ -161,31 +161,31 @@ def test_mappings_replace_per_module_and_bump_version(repo, integ):
 
 def test_link_lookup_both_ways_and_uniqueness(repo, integ, clock):
     t = datetime(2024, 3, 1, 11, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))
-    a = repo.upsert_link(integ.id, fsm_module="Companies", fsm_id="111", books_entity="contacts",
-                         books_id="901", fsm_modified_time=t, result="created_in_books", run_id="r1")
+    a = repo.upsert_link(integ.id, fsm_module="Companies", fsm_id="111", partner_entity="contacts",
+                         partner_id="901", fsm_modified_time=t, result="created_in_books", run_id="r1")
     assert repo.link_by_fsm(integ.id, "Companies", "111").id == a.id
-    assert repo.link_by_books(integ.id, "contacts", "901").id == a.id
+    assert repo.link_by_partner(integ.id, "contacts", "901").id == a.id
     assert repo.link_by_fsm(integ.id, "Companies", "112") is None
     assert repo.link_by_fsm("other-integration", "Companies", "111") is None
     assert a.fsm_modified_time == t and a.fsm_modified_time.tzinfo == UTC
 
     # same pair again: the same link, updated
     clock.advance(minutes=5)
-    b = repo.upsert_link(integ.id, fsm_module="Companies", fsm_id="111", books_entity="contacts", books_id="901",
-                         books_modified_time=clock.at, result="updated_fsm")
+    b = repo.upsert_link(integ.id, fsm_module="Companies", fsm_id="111", partner_entity="contacts", partner_id="901",
+                         partner_modified_time=clock.at, result="updated_fsm")
     assert b.id == a.id and b.last_result == "updated_fsm" and b.fsm_modified_time == t
     assert b.last_synced_at == clock.at and b.last_run_id == "r1"
 
     # one more pair; then a pair crossing both existing links is a conflict
-    repo.upsert_link(integ.id, fsm_module="Companies", fsm_id="222", books_entity="contacts", books_id="902")
+    repo.upsert_link(integ.id, fsm_module="Companies", fsm_id="222", partner_entity="contacts", partner_id="902")
     with pytest.raises(LinkConflict):
-        repo.upsert_link(integ.id, fsm_module="Companies", fsm_id="111", books_entity="contacts", books_id="902")
-    assert repo.link_by_fsm(integ.id, "Companies", "111").books_id == "901"
+        repo.upsert_link(integ.id, fsm_module="Companies", fsm_id="111", partner_entity="contacts", partner_id="902")
+    assert repo.link_by_fsm(integ.id, "Companies", "111").partner_id == "901"
 
     # the database itself refuses a second link for either side
-    for dup in ({"fsm_id": "111", "books_id": "999"}, {"fsm_id": "333", "books_id": "901"}):
+    for dup in ({"fsm_id": "111", "partner_id": "999"}, {"fsm_id": "333", "partner_id": "901"}):
         with pytest.raises(IntegrityError), repo.db.begin() as s:
-            s.add(RecordLink(integration_id=integ.id, fsm_module="Companies", books_entity="contacts", **dup))
+            s.add(RecordLink(integration_id=integ.id, fsm_module="Companies", partner_entity="contacts", **dup))
 
     # TW-14: deleting a side deactivates the link; the row stays so nothing is recreated
     d = repo.deactivate_link(a.id, "deleted in Books")
@@ -205,9 +205,9 @@ def test_a_batch_of_links_and_its_intents_is_saved_all_at_once_or_not_at_all(rep
              LinkSpec("Contacts", "112", "contacts", "902", result="created")]
     links = repo.save_links(integ.id, specs, run_id="r1",
                             resolved=[(intents[0].id, "111", "created"), (intents[1].id, "112", "created")])
-    assert [(x.fsm_id, x.books_id, x.last_run_id) for x in links] == [("111", "901", "r1"), ("112", "902", "r1")]
-    assert repo.links_by_books(integ.id, "contacts", ["901", "902", "903"]).keys() == {"901", "902"}
-    assert repo.links_by_fsm(integ.id, "Contacts", ["112"])["112"].books_id == "902"
+    assert [(x.fsm_id, x.partner_id, x.last_run_id) for x in links] == [("111", "901", "r1"), ("112", "902", "r1")]
+    assert repo.links_by_partner(integ.id, "contacts", ["901", "902", "903"]).keys() == {"901", "902"}
+    assert repo.links_by_fsm(integ.id, "Contacts", ["112"])["112"].partner_id == "902"
     assert repo.open_pending(integ.id) == []
 
     # a batch crossing an existing link saves nothing, its intents stay open
@@ -239,9 +239,9 @@ def test_the_failures_to_retry_are_the_last_succeeded_runs(repo, integ, clock):
 # -- write-ahead intents --------------------------------------------------------------------------
 
 def test_pending_writes_survive_a_restart_and_resolve(repo, integ, backend, clock):
-    p1 = repo.record_pending(integ.id, side="books", module="contacts", source_module="Companies",
+    p1 = repo.record_pending(integ.id, side="partner", module="contacts", source_module="Companies",
                              source_id="111", run_id="r1", payload={"name": "Acme"})
-    again = repo.record_pending(integ.id, side="books", module="contacts", source_module="Companies",
+    again = repo.record_pending(integ.id, side="partner", module="contacts", source_module="Companies",
                                 source_id="111", run_id="r2")
     assert again.id == p1.id  # idempotent while open
     clock.advance(seconds=1)
@@ -252,13 +252,13 @@ def test_pending_writes_survive_a_restart_and_resolve(repo, integ, backend, cloc
     try:
         open_ = restarted.open_pending(integ.id)
         assert [(p.id, p.side, p.source_id, p.payload) for p in open_] == [
-            (p1.id, "books", "111", {"name": "Acme"}), (p2.id, "fsm", "901", {})]
+            (p1.id, "partner", "111", {"name": "Acme"}), (p2.id, "fsm", "901", {})]
         assert all(p.started_at.tzinfo == UTC for p in open_)
         done = restarted.resolve_pending(p1.id, created_id="901", outcome="created")
         assert done.done and done.created_id == "901" and done.done_at == clock.at
         assert [p.id for p in restarted.open_pending(integ.id)] == [p2.id]
         # a resolved intent no longer absorbs a new one
-        p3 = restarted.record_pending(integ.id, side="books", module="contacts", source_id="111")
+        p3 = restarted.record_pending(integ.id, side="partner", module="contacts", source_id="111")
         assert p3.id != p1.id
         with pytest.raises(InvalidValue):
             restarted.record_pending(integ.id, side="crm", module="x", source_id="1")
@@ -360,7 +360,7 @@ def test_lock_keep_alive_thread(sqlite_url, clock):
     repo = Repo(sqlite_url, clock=clock, lease_seconds=1.0)  # leases on real time
     other = Repo(sqlite_url, clock=clock, lease_seconds=1.0)
     try:
-        i = repo.create_integration(fsm_org_id="1", books_org_id="2", state="enabled")
+        i = repo.create_integration(fsm_org_id="1", partner_org_id="2", state="enabled")
         run = repo.start_run(i.id, "auto")
         with repo.keep_alive(i.id, run.id, interval=0.1) as keeper:
             time.sleep(1.5)  # longer than the lease: only the heartbeats keep it
@@ -483,8 +483,8 @@ def test_lock_of_a_sigkilled_holder_is_taken_over_after_the_lease(integ, backend
 
 def test_manual_limit_resets_at_midnight_in_the_org_time_zone(repo, clock):
     clock.at = datetime(2024, 3, 1, 18, 0, tzinfo=UTC)  # 23:30 in Asia/Kolkata
-    ist = repo.create_integration(fsm_org_id="1", books_org_id="2", time_zone="Asia/Kolkata", state="enabled")
-    utc = repo.create_integration(fsm_org_id="3", books_org_id="4", state="enabled")
+    ist = repo.create_integration(fsm_org_id="1", partner_org_id="2", time_zone="Asia/Kolkata", state="enabled")
+    utc = repo.create_integration(fsm_org_id="3", partner_org_id="4", state="enabled")
     for n in range(1, 30):
         assert repo.consume_manual_sync(ist.id) == n
         assert repo.consume_manual_sync(utc.id) == n
@@ -526,10 +526,10 @@ def test_times_are_aware_utc_on_read(backend):
     clock = FakeClock(datetime(2024, 3, 1, 17, 30, tzinfo=ist))  # 12:00 UTC
     repo = Repo(backend, clock=clock, lease_clock=clock)
     try:
-        i = repo.create_integration(fsm_org_id="1", books_org_id="2", state="enabled",
+        i = repo.create_integration(fsm_org_id="1", partner_org_id="2", state="enabled",
                                     next_auto_sync_at=datetime(2024, 3, 1, 15, 0))  # naive = UTC
         run = repo.start_run(i.id, "auto")
-        repo.upsert_link(i.id, fsm_module="Contacts", fsm_id="1", books_entity="contacts", books_id="2",
+        repo.upsert_link(i.id, fsm_module="Contacts", fsm_id="1", partner_entity="contacts", partner_id="2",
                          fsm_modified_time=datetime(2021, 5, 2, 11, 17, 33, tzinfo=ist))
         mail = repo.log_mail(to=["a@example.com"], subject="s", body="b")
     finally:

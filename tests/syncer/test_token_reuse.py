@@ -35,7 +35,7 @@ def setup(zlab_lab, tmp_path):
     t = zlab_lab.tenant(products=["fsm", "books"])
     db = f"sqlite:///{tmp_path / 'syncer.db'}"
     repo = Repo(db, clock=LabClock(zlab_lab.url))
-    integ = repo.create_integration(fsm_org_id=t.org("fsm"), books_org_id=t.org("books"), client_id=t.client_id,
+    integ = repo.create_integration(fsm_org_id=t.org("fsm"), partner_org_id=t.org("books"), client_id=t.client_id,
                                     client_secret=t.client_secret, refresh_token=t.refresh_token,
                                     accounts_url=zlab_lab.url, api_domain=zlab_lab.url)
     repo.enable_integration(integ.id, duplicate_policy="clone")

@@ -39,7 +39,7 @@ def make_env(lab, tmp_path, *, tenant_options=None, **integration) -> Env:
     t = lab.tenant(products=["fsm", "books"], **(tenant_options or {}))
     clock = LabClock(lab.url)
     repo = Repo(f"sqlite:///{tmp_path / 'syncer.db'}", clock=clock)
-    integ = repo.create_integration(fsm_org_id=t.org("fsm"), books_org_id=t.org("books"), books_product="books",
+    integ = repo.create_integration(fsm_org_id=t.org("fsm"), partner_org_id=t.org("books"), partner_product="books",
                                     client_id=t.client_id, client_secret=t.client_secret,
                                     refresh_token=t.refresh_token, accounts_url=lab.url, api_domain=lab.url,
                                     **integration)
@@ -90,12 +90,12 @@ def assert_persons_synced(env: Env, customers: dict[str, str]) -> None:
     for company in companies:
         cid = customers[company["Company_Name"]]
         assert company["ZBilling_Id"] == cid
-        assert env.repo.link_by_books(env.integration_id, "contacts", cid).fsm_id == company["id"]
+        assert env.repo.link_by_partner(env.integration_id, "contacts", cid).fsm_id == company["id"]
         assert by_company[company["id"]] == 2
         persons = env.books.get_contact(cid)["contact_persons"]
         assert len(persons) == 2  # nothing added in Books either
         for p in persons:
-            link = env.repo.link_by_books(env.integration_id, "contact_persons", p["contact_person_id"])
+            link = env.repo.link_by_partner(env.integration_id, "contact_persons", p["contact_person_id"])
             assert link is not None and link.active, p
             assert env.fsm.get_record(CT, link.fsm_id)["ZBilling_Id"] == p["contact_person_id"]
     assert len(list(env.books.list_contacts())) == 3
@@ -248,7 +248,7 @@ def assert_items_paired(env: Env, n: int) -> None:
     for s in services:
         assert by_id[s["ZBilling_Id"]]["name"] == s["Name"]
         link = env.repo.link_by_fsm(env.integration_id, SP, s["id"])
-        assert link is not None and link.books_id == s["ZBilling_Id"]
+        assert link is not None and link.partner_id == s["ZBilling_Id"]
     assert env.repo.open_pending(env.integration_id) == []
 
 
@@ -297,9 +297,9 @@ def test_a_books_customer_create_of_unknown_outcome_makes_no_duplicate(zlab_lab,
     for c in customers:
         persons = env.books.get_contact(c["contact_id"])["contact_persons"]
         assert len(persons) == 1
-        link = env.repo.link_by_books(env.integration_id, "contacts", c["contact_id"])
+        link = env.repo.link_by_partner(env.integration_id, "contacts", c["contact_id"])
         assert env.fsm.get_record(CO, link.fsm_id)["ZBilling_Id"] == c["contact_id"]
-        assert env.repo.link_by_books(env.integration_id, "contact_persons", persons[0]["contact_person_id"])
+        assert env.repo.link_by_partner(env.integration_id, "contact_persons", persons[0]["contact_person_id"])
     assert len(list(env.fsm.list_records(CO))) == 2 and len(list(env.fsm.list_records(CT))) == 2
     assert env.repo.open_pending(env.integration_id) == []
     assert env.repo.record_failures(r.id) == []
@@ -320,7 +320,7 @@ def test_a_books_contact_person_create_of_unknown_outcome_makes_no_duplicate(zla
     [person] = env.books.get_contact(customer["contact_id"])["contact_persons"]
     [contact] = list(env.fsm.list_records(CT))
     assert contact["ZBilling_Id"] == person["contact_person_id"]
-    assert env.repo.link_by_fsm(env.integration_id, CT, contact["id"]).books_id == person["contact_person_id"]
+    assert env.repo.link_by_fsm(env.integration_id, CT, contact["id"]).partner_id == person["contact_person_id"]
     assert env.repo.open_pending(env.integration_id) == []
 
 
@@ -377,7 +377,7 @@ def test_individual_customers_inserted_in_fsm_with_a_lost_answer_are_made_once(z
     contacts = list(env.fsm.list_records(CT))
     assert sorted(c["Full_Name"] for c in contacts) == ["Ann Doe", "Bob Doe", "Cy Doe"]
     for c in contacts:
-        assert env.repo.link_by_fsm(env.integration_id, CT, c["id"]).books_id == c["ZBilling_Id"]
+        assert env.repo.link_by_fsm(env.integration_id, CT, c["id"]).partner_id == c["ZBilling_Id"]
     assert len(list(env.books.list_contacts())) == 3
     assert env.repo.open_pending(env.integration_id) == []
     assert env.repo.record_failures(r.id) == []
