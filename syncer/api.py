@@ -640,7 +640,9 @@ def register_errors(app) -> None:
     def _store_error(exc: StoreError):
         status = getattr(exc, "http_status", None) or next((s for cls, s in STATUS_OF if isinstance(exc, cls)), 409)
         if hasattr(exc, "http_status"):  # the CRM sync's refusals also carry "code" (docs/crm-sync.md)
-            return error_response(status, exc.code, str(exc), code=exc.code)
+            resp = jsonify({"error": exc.code, "code": exc.code, "message": str(exc)})
+            resp.status_code = status
+            return resp
         return error_response(status, exc.code, str(exc))
 
     @app.errorhandler(ZohoAuthError)

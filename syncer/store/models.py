@@ -31,7 +31,7 @@ BOOKS_DIRECTIONS = ("both", "fsm_to_books", "books_to_fsm")
 CRM_DIRECTIONS = ("both", "fsm_to_crm", "crm_to_fsm")
 DIRECTIONS = tuple(dict.fromkeys(BOOKS_DIRECTIONS + CRM_DIRECTIONS))  # FieldMapping.direction
 SIDES = ("fsm", "partner")  # PendingWrite.side: the FSM, or the partner product
-TRIGGERS = ("manual", "auto")
+TRIGGERS = ("manual", "auto", "initial", "reconcile", "daily")  # the last three: the CRM sync (CR-09, CR-12)
 RUN_STATUSES = ("running", "succeeded", "failed", "refused")
 
 
