@@ -125,7 +125,7 @@ SCHEMAS: dict[str, Any] = {
                                   "failure_log": {**NULLABLE_STR, "description": "URL of <Module>FailureLogs.csv"}}},
     "Run": {"type": "object", "required": ["id", "integration_id", "trigger", "status", "started_at", "modules"],
             "properties": {"id": {"type": "string"}, "integration_id": {"type": "string"},
-                           "trigger": {"enum": ["manual", "auto"]},
+                           "trigger": {"enum": ["manual", "auto", "initial", "reconcile", "daily"]},
                            "status": {"enum": ["running", "succeeded", "failed", "refused"]},
                            "started_at": NULLABLE_TIME, "ended_at": NULLABLE_TIME, "failure_reason": NULLABLE_STR,
                            "modules": {"type": "array", "items": _ref("ModuleStat")},
@@ -311,10 +311,105 @@ PATHS: dict[str, Any] = {
                                   "Runs started")}, tags=["scheduler"])},
 }
 
+# -- the CRM direct sync (kind "crm"; CR-01…CR-06, CR-09…CR-14; docs/crm-sync.md) ---------------------------
+CRM_MAPPING_ROW = {"type": "object", "required": ["fsm_field", "crm_field"], "additionalProperties": False,
+                   "properties": {"fsm_field": {"type": "string"}, "crm_field": {"type": "string"},
+                                  "direction": {"enum": ["both", "fsm_to_crm", "crm_to_fsm"], "default": "both"}}}
+CRM_MAPPINGS = {"type": "object", "description": "CR-03/CR-10: FSM Contacts <-> CRM Contacts, Companies <-> Accounts, "
+                                                 "Services And Parts <-> Products (defaults for what is not given)",
+                "propertyNames": {"enum": ["contacts", "companies", "products"]},
+                "additionalProperties": {"type": "array", "items": CRM_MAPPING_ROW}}
+CRM_DELETION = {"type": "object", "additionalProperties": False, "description": "CR-05, one preference per direction",
+                "properties": {"fsm_deleted": {"enum": ["delete_in_crm", "keep_in_crm"], "default": "keep_in_crm"},
+                               "crm_deleted": {"enum": ["delete_in_fsm", "keep_in_fsm"], "default": "keep_in_fsm"}}}
+CRM_VIEWS = {"type": "object", "additionalProperties": False,
+             "description": "CR-03: a CRM search criteria per module, e.g. (Account_Type:equals:Customer); null: all",
+             "properties": {"Contacts": NULLABLE_STR, "Accounts": NULLABLE_STR}}
+CRM_ACCESS = {"type": "object", "additionalProperties": False, "description": "CR-02 (default admins)",
+              "properties": {"mode": {"enum": ["admins", "all", "profiles"]},
+                             "profiles": {"type": "array", "items": {"type": "string"}}}}
+CRM_USER = {"name": "X-Zlab-Crm-User", "in": "header", "required": False, "schema": {"type": "string"},
+            "description": "CR-02: the CRM user acting through the extension; outside the install's access: "
+                           "403 extension_access_denied"}
+SCHEMAS.update({
+    "CrmIntegrationCreate": {
+        "type": "object", "additionalProperties": False,
+        "required": ["kind", "fsm_org_id", "crm_org_id", "client_id", "client_secret", "refresh_token"],
+        "properties": {"kind": {"const": "crm"}, "fsm_org_id": {"type": "string"}, "crm_org_id": {"type": "string"},
+                       "client_id": {"type": "string"}, "client_secret": {"type": "string", "writeOnly": True},
+                       "refresh_token": {"type": "string", "writeOnly": True}, "accounts_url": {"type": "string"},
+                       "api_domain": {"type": "string"}, "name": {"type": "string"},
+                       "notify_email": {"type": "string", "format": "email"},
+                       "installed_by": {"type": "string", "format": "email", "description": "The CRM admin installing"},
+                       "access": CRM_ACCESS}},
+    "CrmEnable": {"type": "object", "additionalProperties": False, "required": ["duplicate_policy"],
+                  "properties": {"duplicate_policy": {"enum": list(DUPLICATE_POLICIES)}, "deletion": CRM_DELETION,
+                                 "views": CRM_VIEWS, "mappings": CRM_MAPPINGS}},
+    "CrmSettings": {"type": "object", "additionalProperties": False,
+                    "properties": {"deletion": CRM_DELETION, "views": CRM_VIEWS, "mappings": CRM_MAPPINGS,
+                                   "access": CRM_ACCESS, "notify_email": {"type": "string"}, "name": {"type": "string"}}},
+    "CrmRecordPartner": {"type": "object", "description": "CR-13: a synced record, its partner and links",
+                         "properties": {"integration_id": {"type": "string"}, "fsm": {"type": "object"},
+                                        "partner": {"type": "object", "properties": {
+                                            "product": {"type": "string"}, "module": {"type": "string"},
+                                            "id": {"type": "string"}, "url": {"type": "string"}}},
+                                        "url": {"type": "string"}, "active": {"type": "boolean"},
+                                        "inactive_reason": NULLABLE_STR, "last_synced_at": NULLABLE_TIME}},
+})
+for _path, _method, _schema in ((f"{P}/integrations", "post", "IntegrationCreate"),
+                                (f"{P}/integrations/{{integration_id}}/enable", "post", "Enable"),
+                                (f"{P}/integrations/{{integration_id}}/settings", "patch", "Settings")):
+    _crm = {"IntegrationCreate": "CrmIntegrationCreate", "Enable": "CrmEnable", "Settings": "CrmSettings"}[_schema]
+    PATHS[_path][_method]["requestBody"]["content"]["application/json"]["schema"] = {
+        "oneOf": [_ref(_schema), _ref(_crm)], "description": f"Books/Invoice: {_schema}; CRM (kind crm): {_crm}"}
+PATHS[f"{P}/integrations"]["post"]["description"] = (
+    "kind crm (CR-01): refused with 422 edition_not_supported (FSM or CRM below Standard) or "
+    "crm_integrated_with_books; errors also carry \"code\".")
+PATHS[f"{P}/integrations/{{integration_id}}/enable"]["post"]["description"] += (
+    " kind crm: subscribes CRM actions/watch and FSM notifications and starts the initial sync (CR-09, trigger "
+    "initial, mail at its start and end; ?wait=true answers after it); 400 invalid_value names a bad mapping "
+    "field or view.")
+PATHS[f"{P}/integrations/{{integration_id}}/enable"]["post"]["parameters"] = [
+    _query("wait", {"type": "boolean", "default": False}, "kind crm: answer after the initial sync")]
+for _path in (f"{P}/integrations/{{integration_id}}/sync", f"{P}/integrations/{{integration_id}}/settings",
+              f"{P}/integrations/{{integration_id}}/records/{{fsm_module}}/{{fsm_id}}"):
+    for _op_ in PATHS[_path].values():
+        if isinstance(_op_, dict) and "responses" in _op_:
+            _op_.setdefault("parameters", []).append(CRM_USER)
+PATHS.update({
+    f"{P}/integrations/{{integration_id}}/partner-records/{{crm_module}}/{{crm_id}}": {
+        "parameters": [INTEGRATION_ID, _path_param("crm_module", "CRM module: Contacts, Accounts, Products "
+                                                                 "(Books: the entity, as books-records)"),
+                       _path_param("crm_id", "The partner record's id")],
+        "get": _op("CR-13 from the CRM side: the synced FSM record of a CRM record, with its FSM link",
+                   {"200": _json(_ref("CrmRecordPartner"), "The record and its partner")}, 400, 403, 404,
+                   parameters=[CRM_USER], tags=["records"])},
+    f"{P}/notifications/{{source}}/{{integration_id}}": {
+        "parameters": [_path_param("source", "crm (actions/watch callback) or fsm (FSM notification)"),
+                       INTEGRATION_ID],
+        "post": _op("CR-09 receiver: the channel token is checked, the notification stored durably, then 200; "
+                    "a worker applies it",
+                    {"200": _json({"type": "object", "properties": {"status": {"const": "stored"},
+                                                                    "id": {"type": "string"}}}, "Stored")},
+                    400, 403, 404, requestBody={"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "description": "CRM's notification body: module, ids, operation, "
+                                                         "channel_id, token, affected_fields"}}}},
+                    tags=["notifications"])},
+    f"{P}/integrations/{{integration_id}}/notifications": {
+        "parameters": [INTEGRATION_ID],
+        "get": _op("The stored notifications, newest first, with what applying them did",
+                   {"200": _json({"type": "object", "properties": {"notifications": {"type": "array"}}},
+                                 "Notifications")}, 400, 404,
+                   parameters=[_query("state", {"enum": ["pending", "claimed", "done", "failed"]}, "Filter"),
+                               _query("limit", {"type": "integer", "default": 100}, "1-1000")],
+                   tags=["notifications"])},
+})
+
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "Zoho Sync Lab - syncer API", "version": "1",
-             "description": "The FSM <-> Books/Invoice syncer: integrations, Sync Now, sync logs, failure "
+             "description": "The FSM <-> Books/Invoice syncer and the FSM <-> CRM direct sync: integrations, Sync Now, sync logs, failure "
                             "logs, record partners, sent mail, support. Errors: {\"error\": code, \"message\": text}. "
                             "Rule ids refer to RULES.md."},
     "paths": PATHS,
