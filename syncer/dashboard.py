@@ -45,12 +45,26 @@ def render(service: Any, *, api_prefix: str, runs_per_integration: int = 10) -> 
     if not integrations:
         parts.append(f"<p class=muted>None yet: <code>POST {api_prefix}/integrations</code>.</p>")
     for integ in integrations:
+        if getattr(integ, "kind", "books") == "crm":  # the CRM direct sync: instant, no schedule of its own
+            st = integ.settings or {}
+            deletion = st.get("deletion") or {}
+            views = {m: v for m, v in (st.get("views") or {}).items() if v}
+            inbox = getattr(service, "inbox", None)
+            detail = (f"direct sync (instant) · duplicates: {_e(integ.duplicate_policy or '—')} · FSM deletes: "
+                      f"{_e(deletion.get('fsm_deleted', 'keep_in_crm'))} · CRM deletes: "
+                      f"{_e(deletion.get('crm_deleted', 'keep_in_fsm'))} · views: "
+                      f"{_e(', '.join(f'{m} {v}' for m, v in views.items()) or 'all records')} · channels until "
+                      f"{_e((st.get('channels') or {}).get('expires_at') or '—')} · next daily log "
+                      f"{_e(st.get('next_daily_at') or '—')}"
+                      + (f" · notifications waiting: {inbox.pending_count(integ.id)}" if inbox is not None else ""))
+        else:
+            detail = (f"sync type {_e(integ.sync_type)} · {_e(integ.mode)} · "
+                      f"duplicates: {_e(integ.duplicate_policy or '—')} · automatic sync "
+                      f"{'on' if integ.auto_sync else 'off'}, next {_e(_time(integ.next_auto_sync_at))}")
         parts.append(
             f"<h3>{_e(integ.name or integ.id)} {_badge(integ.state)}</h3><div class=muted>"
             f"FSM org <code>{_e(integ.fsm_org_id)}</code> ⇄ Zoho {_e(integ.partner_product.title())} org "
-            f"<code>{_e(integ.partner_org_id)}</code> · sync type {_e(integ.sync_type)} · {_e(integ.mode)} · "
-            f"duplicates: {_e(integ.duplicate_policy or '—')} · automatic sync "
-            f"{'on' if integ.auto_sync else 'off'}, next {_e(_time(integ.next_auto_sync_at))}"
+            f"<code>{_e(integ.partner_org_id)}</code> · {detail}"
             + (f" · disabled: {_e(integ.disabled_reason)}" if integ.state == "disabled" else "") + "</div>")
         runs = repo.list_runs(integ.id, limit=runs_per_integration)
         if not runs:

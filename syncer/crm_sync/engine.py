@@ -930,10 +930,16 @@ class CrmEngine:
                             f"The direct sync between Zoho FSM and Zoho CRM has stopped: {fsm_refusal.message}.")
             return
         settings = integ.settings or {}
+        channel_id = (settings.get("channels") or {}).get("channel_id")
         expires = parse_time((settings.get("channels") or {}).get("expires_at"))
         expired = expires is not None and expires <= now
-        if expires is None or expires - now <= RENEW_BEFORE:
+        # renew before expiry (lab clock); a channel either side no longer has (dropped, expired while the
+        # clock jumped) is made again, and the reconciliation below catches up what it missed
+        gone = not crm.channels(channel_id=channel_id) or not any(
+            str(c.get("channel_id")) == str(channel_id) for c in fsm.channels())
+        if expires is None or expires - now <= RENEW_BEFORE or gone:
             self.subscribe(integ)
+        expired = expired or gone
         self._daily_logs(integ, now)
         due = parse_time(settings.get("next_reconcile_at"))
         if expired or (due is not None and due <= now):

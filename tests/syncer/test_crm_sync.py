@@ -419,3 +419,24 @@ def test_invalid_mappings_are_refused_naming_the_field(zlab_lab, syncer):
         {"fsm_field": "Last_Name", "crm_field": "Last_Name"}, {"fsm_field": "Email", "crm_field": "Emial"}]}))
     assert err.status == 400 and "Emial" in err.message and "mappings.contacts[1].crm_field" in err.message
     assert syncer.integration(integ["id"])["state"] == "created"
+
+
+def test_a_missed_notification_is_caught_up_by_the_reconciliation_and_the_channel_made_again(zlab_lab, syncer):
+    t = crm_tenant(zlab_lab)
+    crm_id = crm_create(t, "Accounts", {"Account_Name": "Quiet Ltd"})
+    integ = install(syncer, t)
+    enable(syncer, integ)
+    [company] = fsm_all(t, "Companies")
+    settle(syncer, integ)
+    channel_id = syncer.integration(integ["id"])["channels"]["channel_id"]
+    assert t.crm().delete("/actions/watch", params={"channel_ids": channel_id}).status_code == 200  # receiver cut off
+    zlab_lab.clock.advance(2)
+    t.crm().put(f"/Accounts/{crm_id}", json={"data": [{"Phone": "321"}]})
+    time.sleep(0.5)
+    assert not fsm_get(t, "Companies", company["id"]).get("Phone")  # nothing came
+    syncer._call("POST", "/scheduler/tick")
+    assert fsm_get(t, "Companies", company["id"])["Phone"] == "321"
+    assert "reconcile" in [r["trigger"] for r in syncer.runs(integ["id"])]
+    assert zlab_lab.control.get(f"/crm/orgs/{t.org('crm')}/channels")["channels"]  # subscribed again
+    page = syncer.request("GET", "/dashboard").text
+    assert "direct sync (instant)" in page and "Quiet Ltd" not in page
