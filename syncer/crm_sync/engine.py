@@ -440,7 +440,7 @@ class CrmEngine:
         run = self.repo.start_run(integration_id, trigger, run_id=run_id, count_manual=False)
         status, reason = "succeeded", None
         ctx: Ctx | None = None
-        with self.lock(integration_id):
+        with self.lock(integration_id), self.repo.keep_alive(integration_id, run.id):
             try:
                 integ = self.repo.get_integration(integration_id)
                 ctx = self.context(integ, run_id=run.id)
