@@ -79,6 +79,17 @@ class SyncerIntegration:
     def books_record(self, books_entity: str, books_id: str) -> dict[str, Any]:
         return self.syncer.books_record(self.id, books_entity, books_id)
 
+    def enable_crm(self, duplicate_policy: str = "clone", **options: Any) -> dict[str, Any]:
+        """The CRM sync's "Save & Next": deletion, views, mappings; waits for the initial sync."""
+        self.data = self.syncer.enable_crm(self.id, duplicate_policy=duplicate_policy, **options)
+        return self.data
+
+    def partner_record(self, module: str, record_id: str, *, crm_user: str | None = None) -> dict[str, Any]:
+        return self.syncer.partner_record(self.id, module, record_id, crm_user=crm_user)
+
+    def notifications(self, state: str | None = None) -> list[dict[str, Any]]:
+        return self.syncer.notifications(self.id, state=state)
+
     def mail(self) -> list[dict[str, Any]]:
         return self.syncer.mail(integration_id=self.id)
 
@@ -166,6 +177,39 @@ class SyncerClient:
     # -- records, mail, support -------------------------------------------------------------------------
     def record(self, integration_id: str, fsm_module: str, fsm_id: str) -> dict[str, Any]:
         return self._call("GET", f"/integrations/{integration_id}/records/{fsm_module}/{fsm_id}")
+
+    # -- the CRM direct sync (docs/crm-sync.md) -------------------------------------------------------
+    def create_crm_integration(self, tenant: Tenant, *, notify_email: str | None = None,
+                               access: dict[str, Any] | None = None, **fields: Any) -> SyncerIntegration:
+        """A direct sync between the tenant's FSM and CRM orgs (``kind`` crm); ``access`` CR-02."""
+        body: dict[str, Any] = {"kind": "crm", "fsm_org_id": tenant.org("fsm"), "crm_org_id": tenant.org("crm"),
+                                "client_id": tenant.client_id, "client_secret": tenant.client_secret,
+                                "refresh_token": tenant.refresh_token, **fields}
+        if notify_email is not None:
+            body["notify_email"] = notify_email
+        if access is not None:
+            body["access"] = access
+        data = self._call("POST", "/integrations", json=body)
+        return SyncerIntegration(self, data["id"], data)
+
+    def enable_crm(self, integration_id: str, *, duplicate_policy: str = "clone", deletion: dict | None = None,
+                   views: dict | None = None, mappings: dict | None = None, wait: bool = True) -> dict[str, Any]:
+        body = {k: v for k, v in (("duplicate_policy", duplicate_policy), ("deletion", deletion), ("views", views),
+                                  ("mappings", mappings)) if v is not None}
+        return self._call("POST", f"/integrations/{integration_id}/enable",
+                          params={"wait": "true" if wait else "false"}, json=body)
+
+    def partner_record(self, integration_id: str, module: str, record_id: str, *,
+                       crm_user: str | None = None) -> dict[str, Any]:
+        """CR-13 from the partner's side (``X-Zlab-Crm-User`` when ``crm_user``, CR-02)."""
+        headers = {"X-Zlab-Crm-User": crm_user} if crm_user else None
+        return self._call("GET", f"/integrations/{integration_id}/partner-records/{module}/{record_id}",
+                          headers=headers)
+
+    def notifications(self, integration_id: str, state: str | None = None) -> list[dict[str, Any]]:
+        """The CRM sync's stored notifications, newest first (state pending|claimed|done|failed)."""
+        params = {"state": state} if state else None
+        return self._call("GET", f"/integrations/{integration_id}/notifications", params=params)["notifications"]
 
     def books_record(self, integration_id: str, books_entity: str, books_id: str) -> dict[str, Any]:
         return self._call("GET", f"/integrations/{integration_id}/books-records/{books_entity}/{books_id}")

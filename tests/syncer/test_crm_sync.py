@@ -404,12 +404,13 @@ def test_switch_over_to_books_disables_with_the_exact_mail_and_drops_channels(zl
 
 def test_a_free_fsm_later_stops_the_sync_with_the_reason(zlab_lab, syncer):
     t = crm_tenant(zlab_lab)
-    integ = install(syncer, t)
-    enable(syncer, integ)
+    integ = syncer.create_crm_integration(t, notify_email=ADMIN_MAIL, access={"mode": "all"})  # the typed client
+    assert integ.enable_crm(deletion={"crm_deleted": "delete_in_fsm"})["state"] == "enabled"
     t.set_org("fsm", edition="free")
-    syncer._call("POST", "/scheduler/tick")
-    state = syncer.integration(integ["id"])
+    syncer.tick()
+    state = integ.refresh()
     assert state["state"] == "disabled" and "Free" in state["disabled_reason"]
+    assert state["deletion"] == {"fsm_deleted": "keep_in_crm", "crm_deleted": "delete_in_fsm"}
 
 
 def test_invalid_mappings_are_refused_naming_the_field(zlab_lab, syncer):
