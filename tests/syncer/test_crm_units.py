@@ -110,3 +110,46 @@ def test_overwrite_takes_crm_values_where_both_have_one_and_fsm_values_otherwise
     assert to_fsm_ == {"Last_Name": "Smith", "Phone": "111"}
     assert to_crm_ == {"Mobile": "999", "Description": "old"}
     assert merge.match_key(" S@X.example ") == "s@x.example" and merge.match_key("") is None
+
+
+def test_the_inbox_applies_in_order_retries_failures_and_reclaims_a_dead_claim(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from syncer.store.db import StoreDB
+    from syncer.store.models import InboxItem
+    from syncer.sync_core.inbox import CLAIM_LEASE, MAX_ATTEMPTS, Inbox, InboxWorker
+
+    db = StoreDB(f"sqlite:///{tmp_path / 'inbox.db'}")
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    inbox = Inbox(db, lambda: now)
+    first, second = inbox.put("I1", "crm", {"n": 1}), inbox.put("I1", "fsm", {"n": 2})
+    seen: list[int] = []
+
+    def apply(item):
+        seen.append(item.payload["n"])
+        if item.payload["n"] == 2 and seen.count(2) < 2:
+            raise RuntimeError("flaky")
+        return {"results": [{"module": "Contacts", "ok": True}]}
+
+    worker = InboxWorker(inbox, apply)
+    assert worker.drain() == 1 and seen == [1, 2]  # the failure waits for the next round
+    assert worker.drain() == 1 and seen == [1, 2, 2]
+    assert {i.state for i in inbox.items("I1")} == {"done"}
+    assert [i.id for i in inbox.applied_between("I1", now, now + timedelta(seconds=1))] == [first.id, second.id]
+
+    dead = inbox.put("I1", "crm", {"n": 3})
+    [claimed] = inbox.claim()  # a process claims it, then dies
+    assert claimed.id == dead.id and inbox.claim() == []
+    with db.begin() as s:
+        s.execute(update(InboxItem).where(InboxItem.id == dead.id).values(
+            claimed_at=datetime.now(UTC) - CLAIM_LEASE - timedelta(seconds=1)))
+    assert [i.id for i in inbox.claim()] == [dead.id]  # its lease ran out: claimed again
+
+    hopeless = inbox.put("I2", "crm", {"n": 4})
+    broken = InboxWorker(inbox, lambda item: 1 / 0)
+    for _ in range(MAX_ATTEMPTS + 2):
+        broken.drain()
+    [item] = inbox.items("I2")
+    assert item.id == hopeless.id and item.state == "failed" and "ZeroDivisionError" in item.error
