@@ -200,6 +200,15 @@ class Conversions:
         link = self.repo.link_by_fsm(integ.id, fsm_module, fsm_id)
         return link.partner_id if link is not None and link.active else None
 
+    def _count(self, integ: Integration, what: str) -> None:
+        """Counted for the dashboard (``settings.extension_actions``): conversions and links made."""
+        with self.engine.lock(integ.id):
+            fresh = self.repo.get_integration(integ.id)
+            settings = dict(fresh.settings or {})
+            counts = dict(settings.get("extension_actions") or {})
+            counts[what] = int(counts.get(what) or 0) + 1
+            self.repo.update_integration(integ.id, settings={**settings, "extension_actions": counts})
+
     @staticmethod
     def _key(crm_module: Any, fsm_module: Any) -> str:
         if crm_module not in TARGETS:
@@ -326,6 +335,7 @@ class Conversions:
             raise InvalidValue(f"Zoho FSM refused the {fsm_module[:-1].replace('_', ' ')}: {result.code} "
                                f"{result.message} {result.details}")
         fsm_id = str(result.id)
+        self._count(integ, "conversions")
         return {"from": shown["from"], "to": fsm_module, "values": values, "link": shown["link"],
                 "fsm": {"module": fsm_module, "id": fsm_id, "url": fsm_web_url(integ, fsm_module, fsm_id),
                         "record": fsm.get_record(fsm_module, fsm_id)}}
@@ -342,6 +352,10 @@ class Conversions:
                 return self._crm_view(integ, crm_module, rid, record.get(name_field))
         return None
 
+    def _existing_link(self, integ: Integration, record: Mapping[str, Any]) -> dict[str, Any] | None:
+        """CR-08: the one Deal or Sales Order a record may already be linked to."""
+        return self.link_of(integ, record)
+
     def link(self, integration_id: str, fsm_module: Any, fsm_id: Any, crm_module: Any, crm_id: Any) -> dict[str, Any]:
         """CR-08: link an existing FSM Request, Estimate or Work Order to one Deal or Sales Order."""
         integ = self._integration(integration_id)
@@ -357,7 +371,7 @@ class Conversions:
         if record is None:
             raise NotFound(f"FSM {fsm_module} record {fsm_id} does not exist")
         target = self._crm_record(crm, crm_module, crm_id, [LINK_NAME_FIELD[crm_module]])
-        current = self.link_of(integ, record)
+        current = self._existing_link(integ, record)
         if current is not None:
             if (current["module"], current["id"]) == (crm_module, crm_id):
                 return {"fsm": self._fsm_view(integ, fsm_module, fsm_id), "crm": current, "created": False}
@@ -371,6 +385,7 @@ class Conversions:
         name = target.get(LINK_NAME_FIELD[crm_module])
         if name:
             fsm.update_record(fsm_module, fsm_id, {LINK_FIELDS[crm_module][1]: name})
+        self._count(integ, "links")
         return {"fsm": self._fsm_view(integ, fsm_module, fsm_id), "crm": self._crm_view(integ, crm_module, crm_id, name),
                 "created": True}
 

@@ -28,7 +28,7 @@ def synced_tenant(zlab_lab, syncer, companies=("Acme",)):
     integ = install(syncer, t)
     enable(syncer, integ)
     iid = integ["id"]
-    for name, ids in fsm.items():  # CR-16: the synced records' partners, for CRM lookups
+    for ids in fsm.values():  # CR-16: the synced records' partners, for CRM lookups
         ids["account"] = syncer._call("GET", f"/integrations/{iid}/records/Companies/{ids['company']}")["partner"]["id"]
         ids["crm_contact"] = syncer._call("GET", f"/integrations/{iid}/records/Contacts/{ids['contact']}")["partner"]["id"]
     return t, iid, fsm
@@ -96,6 +96,8 @@ def test_a_work_order_from_a_deal_is_prefilled_with_the_mapped_fields(zlab_lab, 
     # CR-16 on the FSM side: the synced Company shows the CRM Deal made with its partner
     company = syncer._call("GET", f"/integrations/{iid}/records/Companies/{acme['company']}")
     assert [d["id"] for d in company["crm_transactions"]["Deals"]] == [deal_id]
+    page = syncer.request("GET", "/dashboard").text
+    assert "FSM records created from CRM: 1, linked to Deals/Sales Orders: 0, custom conversion mappings: 1" in page
 
 
 def test_a_second_deal_link_is_refused_and_a_converted_estimate_stays_under_the_deal(zlab_lab, syncer):
