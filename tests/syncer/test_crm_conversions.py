@@ -123,6 +123,16 @@ def test_a_second_deal_link_is_refused_and_a_converted_estimate_stays_under_the_
     assert related(syncer, iid, "Deals", second) == {"Requests": [made], "Estimates": [est], "Work_Orders": []}
     assert related(syncer, iid, "Deals", first) == {"Requests": [req], "Estimates": [], "Work_Orders": []}
 
+    # CR-02: the extension's actions are for the install's access only (admins by default)
+    t.set_org("crm", settings={"users": [{"email": "rep@crm.example", "profile": "Standard"}]})
+    denied = syncer.request("POST", f"/api/v1/integrations/{iid}/conversions/preview",
+                            json={"from": {"module": "Deals", "id": first}, "to": "Requests"},
+                            headers={"X-Zlab-Crm-User": "rep@crm.example"})
+    assert denied.status_code == 403 and denied.json()["code"] == "extension_access_denied"
+    allowed = syncer.request("GET", f"/api/v1/integrations/{iid}/related/Deals/{first}",
+                             headers={"X-Zlab-Crm-User": t.email})
+    assert allowed.status_code == 200
+
 
 def test_related_lists_are_exact_per_account_contact_sales_order_and_product(zlab_lab, syncer):
     t, iid, fsm = synced_tenant(zlab_lab, syncer, companies=("Acme", "Other"))
