@@ -23,6 +23,7 @@ conversions, Deal / Sales Order links and related lists (CR-07, CR-08, CR-15, CR
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -180,6 +181,7 @@ class Conversions:
     def __init__(self, engine: CrmEngine) -> None:
         self.engine = engine
         self.repo = engine.repo
+        self._count_lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------------------------------------
     def _integration(self, integration_id: str) -> Integration:
@@ -202,7 +204,7 @@ class Conversions:
 
     def _count(self, integ: Integration, what: str) -> None:
         """Counted for the dashboard (``settings.extension_actions``): conversions and links made."""
-        with self.engine.lock(integ.id):
+        with self._count_lock:  # not the engine's run lock: a conversion never waits for a sync run
             fresh = self.repo.get_integration(integ.id)
             settings = dict(fresh.settings or {})
             counts = dict(settings.get("extension_actions") or {})
@@ -457,13 +459,17 @@ class Conversions:
         return out
 
 
+_MADE = threading.Lock()
+
+
 def conversions_of(engine: CrmEngine) -> Conversions:
     """One ``Conversions`` per engine (made on first use)."""
-    found = getattr(engine, "_conversions", None)
-    if found is None:
-        found = Conversions(engine)
-        engine._conversions = found  # type: ignore[attr-defined]
-    return found
+    with _MADE:
+        found = getattr(engine, "_conversions", None)
+        if found is None:
+            found = Conversions(engine)
+            engine._conversions = found  # type: ignore[attr-defined]
+        return found
 
 
 __all__ = ["AlreadyLinked", "CONSTANTS", "Conversions", "DEFAULT_MAPPINGS", "KEYS", "LINK_FIELDS", "RELATED",
