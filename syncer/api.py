@@ -23,7 +23,9 @@ from werkzeug.exceptions import HTTPException
 
 from syncer.books_sync import mapping
 from syncer.clients import ZohoApiError, ZohoAuthError
+from syncer.crm_sync.conversions import Conversions, conversions_of
 from syncer.crm_sync.engine import DELETION_DEFAULTS
+from syncer.crm_sync.mapping import BY_FSM
 from syncer.service import (
     EditionNotSupported,
     ImportInProgress,
@@ -418,7 +420,10 @@ def create_blueprint() -> Blueprint:
         integ = svc.repo.get_integration(integration_id)
         if is_crm(integ):
             svc.crm.check_access(integ, crm_user())  # CR-02
-            return jsonify(crm_record_json(svc, svc.crm.record(integration_id, fsm_module, zoho_id(fsm_id, "fsm_id"))))
+            # synced modules: the partner (CR-13) and its CRM Deals / Sales Orders (CR-16); Requests,
+            # Estimates, Work Orders, Assets: the Deal or Sales Order they are listed under (CR-15)
+            view = conversions_of(svc.crm).record(integration_id, fsm_module, zoho_id(fsm_id, "fsm_id"))
+            return jsonify(crm_record_json(svc, view) if fsm_module in BY_FSM else view)
         return jsonify(link_json(svc, *svc.record(integration_id, fsm_module, fsm_id)))
 
     @bp.post("/integrations/<integration_id>/work-orders/<wo_id>/invoice")
@@ -455,6 +460,57 @@ def create_blueprint() -> Blueprint:
         svc.crm.check_access(integ, crm_user())  # CR-02
         return jsonify(crm_record_json(svc, svc.crm.partner_record(integration_id, crm_module,
                                                                    zoho_id(crm_id, "crm_id")), from_crm=True))
+
+    # -- FSM records from CRM: conversions, links, related lists (CR-07, CR-08, CR-15, CR-16) ----------
+    @bp.get("/integrations/<integration_id>/conversions/mappings")
+    def conversion_mappings(integration_id: str):
+        """CR-07: the conversion mappings ("<CRM module>-><FSM module>"), defaults where not set."""
+        return jsonify(crm_conversions(integration_id).mappings(integration_id))
+
+    @bp.put("/integrations/<integration_id>/conversions/mappings")
+    def conversion_mappings_set(integration_id: str):
+        data = body()
+        only(data, ("mappings",))
+        return jsonify(crm_conversions(integration_id).set_mappings(integration_id, data.get("mappings")))
+
+    @bp.post("/integrations/<integration_id>/conversions/preview")
+    def conversion_preview(integration_id: str):
+        """CR-07: the prefilled values of an FSM record to create from a CRM record."""
+        data = body()
+        only(data, ("from", "to"))
+        source = conversion_source(data)
+        return jsonify(crm_conversions(integration_id).preview(integration_id, source["module"], source["id"],
+                                                               data.get("to")))
+
+    @bp.post("/integrations/<integration_id>/conversions")
+    def conversion_create(integration_id: str):
+        """CR-07: create the FSM record from the CRM record, the caller's values over the prefilled."""
+        data = body()
+        only(data, ("from", "to", "values"))
+        source = conversion_source(data)
+        out = crm_conversions(integration_id).create(integration_id, source["module"], source["id"], data.get("to"),
+                                                     data.get("values"))
+        resp = jsonify(out)
+        resp.status_code = 201
+        return resp
+
+    @bp.post("/integrations/<integration_id>/links")
+    def crm_link(integration_id: str):
+        """CR-08: link an FSM Request, Estimate or Work Order to one Deal or Sales Order (409
+        already_linked for a second one)."""
+        data = body()
+        only(data, ("fsm_module", "fsm_id", "crm_module", "crm_id"))
+        out = crm_conversions(integration_id).link(
+            integration_id, text(data, "fsm_module", required=True), text(data, "fsm_id", required=True),
+            text(data, "crm_module", required=True), text(data, "crm_id", required=True))
+        resp = jsonify(out)
+        resp.status_code = 201 if out.get("created") else 200
+        return resp
+
+    @bp.get("/integrations/<integration_id>/related/<crm_module>/<crm_id>")
+    def crm_related(integration_id: str, crm_module: str, crm_id: str):
+        """CR-15: the FSM records listed under a CRM record, with their FSM links."""
+        return jsonify(crm_conversions(integration_id).related(integration_id, crm_module, zoho_id(crm_id, "crm_id")))
 
     @bp.post("/notifications/<source>/<integration_id>")
     def notification(source: str, integration_id: str):
@@ -533,6 +589,24 @@ def is_crm(integ: Integration) -> bool:
 def crm_user() -> str | None:
     value = request.headers.get(CRM_USER_HEADER)
     return value.strip() if value and value.strip() else None
+
+
+def crm_conversions(integration_id: str) -> Conversions:
+    """The CRM sync's record actions, for an acting user inside the install's access (CR-02)."""
+    svc = service()
+    integ = svc.repo.get_integration(integration_id)
+    if not is_crm(integ):
+        raise ApiError(404, "not_found", f"Integration {integration_id} is not a direct sync with Zoho CRM")
+    svc.crm.check_access(integ, crm_user())
+    return conversions_of(svc.crm)
+
+
+def conversion_source(data: dict[str, Any]) -> dict[str, str]:
+    source = data.get("from")
+    if not isinstance(source, dict) or set(source) - {"module", "id"}:
+        raise ApiError(400, "invalid_value", 'from must be {"module": "<CRM module>", "id": "<record id>"}')
+    return {"module": text(source, "module", required=True), "id": zoho_id(text(source, "id", required=True) or "",
+                                                                          "from.id")}
 
 
 def crm_integration_json(integ: Integration, svc: SyncerService) -> dict[str, Any]:

@@ -56,7 +56,11 @@ def render(service: Any, *, api_prefix: str, runs_per_integration: int = 10) -> 
                       f"{_e(', '.join(f'{m} {v}' for m, v in views.items()) or 'all records')} · channels until "
                       f"{_e((st.get('channels') or {}).get('expires_at') or '—')} · next daily log "
                       f"{_e(st.get('next_daily_at') or '—')}"
-                      + (f" · notifications waiting: {inbox.pending_count(integ.id)}" if inbox is not None else ""))
+                      + (f" · notifications waiting: {inbox.pending_count(integ.id)}" if inbox is not None else "")
+                      # CR-07/CR-08: FSM records created from CRM and linked to Deals / Sales Orders
+                      + f" · FSM records created from CRM: {int((st.get('extension_actions') or {}).get('conversions') or 0)}"
+                      f", linked to Deals/Sales Orders: {int((st.get('extension_actions') or {}).get('links') or 0)}"
+                      f", custom conversion mappings: {len(st.get('conversion_mappings') or {})}")
         else:
             detail = (f"sync type {_e(integ.sync_type)} · {_e(integ.mode)} · "
                       f"duplicates: {_e(integ.duplicate_policy or '—')} · automatic sync "

@@ -412,6 +412,96 @@ PATHS.update({
                    tags=["notifications"])},
 })
 
+# -- FSM records from CRM: conversions, links, related lists (CR-07, CR-08, CR-15, CR-16) ---------------
+CONVERSION_ROW = {"type": "object", "additionalProperties": False, "required": ["crm_field", "fsm_field"],
+                  "properties": {"crm_field": {"type": "string", "description": "a CRM field, or id: the CRM record "
+                                                                                 "itself through its sync link"},
+                                 "fsm_field": {"type": "string"}}}
+CONVERSION_FROM = {"type": "object", "additionalProperties": False, "required": ["module", "id"],
+                   "properties": {"module": {"enum": ["Accounts", "Contacts", "Deals", "Sales_Orders", "Products"]},
+                                  "id": {"type": "string"}}}
+CONVERSION_TO = {"enum": ["Requests", "Estimates", "Work_Orders", "Assets"],
+                 "description": "Accounts, Contacts, Deals: Requests, Estimates, Work_Orders; Sales_Orders: those and "
+                                "Assets; Products: Assets"}
+SCHEMAS.update({
+    "ConversionMappings": {"type": "object", "description": "CR-07: per conversion (\"Deals->Work_Orders\"), the CRM "
+                                                            "fields prefilling FSM fields; defaults where not set",
+                           "properties": {"mappings": {"type": "object", "additionalProperties": {
+                               "type": "array", "items": CONVERSION_ROW}},
+                               "customized": {"type": "array", "items": {"type": "string"}},
+                               "constants": {"type": "object"}}},
+    "ConversionPreview": {"type": "object", "description": "CR-07: the prefilled values before saving",
+                          "properties": {"from": {"type": "object"}, "to": {"type": "string"},
+                                         "values": {"type": "object"},
+                                         "missing": {"type": "array", "items": {"type": "string"},
+                                                     "description": "mandatory FSM fields still without a value"},
+                                         "link": {"type": ["object", "null"],
+                                                  "description": "the Deal or Sales Order it will be listed under"}}},
+    "CrmLink": {"type": "object", "description": "CR-08: an FSM record and the Deal or Sales Order it is linked to",
+                "properties": {"fsm": {"type": "object"}, "crm": {"type": "object"}, "created": {"type": "boolean"}}},
+    "CrmRelated": {"type": "object", "description": "CR-15: the FSM records listed under a CRM record, each with "
+                                                     "its FSM url",
+                   "properties": {"crm": {"type": "object"}, "fsm": {"type": "object"},
+                                  "related": {"type": "object", "additionalProperties": {"type": "array"}}}},
+})
+_CONV = f"{P}/integrations/{{integration_id}}"
+PATHS.update({
+    f"{_CONV}/conversions/mappings": {
+        "parameters": [INTEGRATION_ID],
+        "get": _op("CR-07: the conversion mappings", {"200": _json(_ref("ConversionMappings"), "Mappings")},
+                   403, 404, parameters=[CRM_USER], tags=["conversions"]),
+        "put": _op("CR-07: set conversion mappings (null: back to the default); 400 invalid_value names the field",
+                   {"200": _json(_ref("ConversionMappings"), "Mappings")}, 400, 403, 404, 502,
+                   parameters=[CRM_USER], tags=["conversions"],
+                   requestBody={"required": True, "content": {"application/json": {"schema": {
+                       "type": "object", "additionalProperties": False, "required": ["mappings"],
+                       "properties": {"mappings": {"type": "object", "additionalProperties": {
+                           "type": ["array", "null"], "items": CONVERSION_ROW}}}}}}})},
+    f"{_CONV}/conversions/preview": {
+        "parameters": [INTEGRATION_ID],
+        "post": _op("CR-07: the prefilled values of FSM <to> created from CRM <from>",
+                    {"200": _json(_ref("ConversionPreview"), "Preview")}, 400, 403, 404, 502,
+                    parameters=[CRM_USER], tags=["conversions"],
+                    requestBody={"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": False, "required": ["from", "to"],
+                        "properties": {"from": CONVERSION_FROM, "to": CONVERSION_TO}}}}})},
+    f"{_CONV}/conversions": {
+        "parameters": [INTEGRATION_ID],
+        "post": _op("CR-07: create FSM <to> from CRM <from>, values over the prefilled ones (from a Deal or Sales "
+                    "Order: linked to it)",
+                    {"201": _json({"type": "object", "properties": {"fsm": {"type": "object"},
+                                                                    "values": {"type": "object"},
+                                                                    "link": {"type": ["object", "null"]}}},
+                                  "Created")}, 400, 403, 404, 502,
+                    parameters=[CRM_USER], tags=["conversions"],
+                    requestBody={"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": False, "required": ["from", "to"],
+                        "properties": {"from": CONVERSION_FROM, "to": CONVERSION_TO,
+                                       "values": {"type": "object"}}}}}})},
+    f"{_CONV}/links": {
+        "parameters": [INTEGRATION_ID],
+        "post": _op("CR-08: link an FSM Request, Estimate or Work Order to one Deal or Sales Order (201; the same "
+                    "link again 200; another one 409 already_linked)",
+                    {"201": _json(_ref("CrmLink"), "Linked"), "200": _json(_ref("CrmLink"), "Already so linked")},
+                    400, 403, 404, 409, 502, parameters=[CRM_USER], tags=["conversions"],
+                    requestBody={"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": False,
+                        "required": ["fsm_module", "fsm_id", "crm_module", "crm_id"],
+                        "properties": {"fsm_module": {"enum": ["Requests", "Estimates", "Work_Orders"]},
+                                       "fsm_id": {"type": "string"},
+                                       "crm_module": {"enum": ["Deals", "Sales_Orders"]},
+                                       "crm_id": {"type": "string"}}}}}})},
+    f"{_CONV}/related/{{crm_module}}/{{crm_id}}": {
+        "parameters": [INTEGRATION_ID, _path_param("crm_module", "Accounts, Contacts, Deals, Sales_Orders, Products"),
+                       _path_param("crm_id", "The CRM record's id")],
+        "get": _op("CR-15: the FSM records listed under a CRM record", {"200": _json(_ref("CrmRelated"), "Related")},
+                   400, 403, 404, 502, parameters=[CRM_USER], tags=["conversions"])},
+})
+PATHS[f"{_CONV}/records/{{fsm_module}}/{{fsm_id}}"]["get"]["description"] = (
+    "kind crm: Companies, Contacts, Services and Parts: the partner (CR-13) and crm_transactions, the CRM Deals and "
+    "Sales Orders made with it (CR-16); Requests, Estimates, Work Orders, Assets: the Deal or Sales Order they are "
+    "listed under (deal, sales_order, partner with its CRM url; CR-15).")
+
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",

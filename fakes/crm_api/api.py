@@ -28,8 +28,8 @@ from fakes.core.crm_style import (
     require_id,
     success,
 )
-from fakes.core.errors import Failure
-from fakes.core.records import RecordError
+from fakes.core.errors import Failure, Kind
+from fakes.core.records import Cond, RecordError
 from fakes.core.timefmt import as_utc, parse_datetime
 
 from . import errors
@@ -291,6 +291,30 @@ def make_blueprint(name: str) -> Blueprint:
                 return not_modified()
             data = st.rs.render(rec, fields)
         return ok({"data": [data]})
+
+    @bp.get("/<module>/<record_id>/<related>")
+    def related_records(version: str, module: str, record_id: str, related: str):
+        """Get Related Records (related_records.json) of the lookup-made related lists
+        (``md.RELATED_LISTS``): e.g. an Account's Deals; 204 when none."""
+        check_module(module)
+        field = md.RELATED_LISTS.get((module, related))
+        if field is None:
+            raise Failure(Kind.URL_NOT_FOUND)  # INVALID_URL_PATTERN, as for any unknown related list
+        if not record_id.isdigit() or len(record_id) > 30:
+            raise errors.invalid_related_id(record_id[:40])
+        fields = fields_param(version, required=True)
+        page = int_param("page", 1, 1, 10**6)  # an offset the database can hold
+        per_page = int_param("per_page", md.PER_PAGE_DEFAULT, 1, md.PER_PAGE_MAX)
+        with store() as st:
+            if st.rs.find(module, record_id) is None:
+                raise errors.invalid_related_id(record_id)
+            rows, more = st.rs.query(related, Cond(field, "equals", record_id), sort_by="id", sort_order="asc",
+                                     offset=(page - 1) * per_page, limit=per_page)
+            data = [st.rs.render(r, fields) for r in rows]
+        if not data:
+            return no_content()
+        return ok({"data": data, "info": {"per_page": per_page, "count": len(data), "page": page,
+                                          "more_records": more}})
 
     @bp.post("/<module>")
     def records_create(version: str, module: str):

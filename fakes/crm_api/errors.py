@@ -40,6 +40,10 @@ def invalid_id(record_id: str) -> ZohoError:  # [spec]
     return error(400, "INVALID_DATA", "the id given seems to be invalid", {"id": record_id})
 
 
+def invalid_related_id(record_id: str) -> ZohoError:  # [spec] related_records.json's message
+    return error(400, "INVALID_DATA", "the related id given seems to be invalid", {"id": record_id})
+
+
 def too_many_fields(limit: int) -> ZohoError:  # [spec] message "Max field limit exceeded"
     return error(400, "LIMIT_EXCEEDED", "Max field limit exceeded", {"limit": limit, "param": "fields"})
 

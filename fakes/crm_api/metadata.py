@@ -282,5 +282,14 @@ SUBFORM_MODULES = {"Ordered_Items": ("Sales_Orders", "Ordered_Items")}  # fields
 DUPLICATE_CHECK = {"Accounts": ("Account_Name",), "Contacts": ("Email",), "Products": ("Product_Name",),
                    "Deals": ("Deal_Name",), "Sales_Orders": ("Subject",)}
 MODULE_SEQUENCE = ("Accounts", "Contacts", "Products", "Deals", "Sales_Orders")
+# Related lists made by a lookup (Get Related Records, ../shared/specs/crm-v8/related_records.json:
+# ``GET /crm/v8/{module}/{id}/{related_list_api_name}``): (module, related list) -> the related
+# module's lookup field pointing at the record. An Account's or Contact's Deals and Sales Orders are
+# how CRM lists the transactions made with synced FSM Companies and Contacts (CR-16).
+RELATED_LISTS: dict[tuple[str, str], str] = {
+    ("Accounts", "Contacts"): "Account_Name", ("Accounts", "Deals"): "Account_Name",
+    ("Accounts", "Sales_Orders"): "Account_Name", ("Contacts", "Deals"): "Contact_Name",
+    ("Contacts", "Sales_Orders"): "Contact_Name", ("Deals", "Sales_Orders"): "Deal_Name",
+}
 SCOPE_NAMES = {"Accounts": "accounts", "Contacts": "contacts", "Products": "products", "Deals": "deals",
                "Sales_Orders": "salesorders"}

@@ -543,12 +543,17 @@ def make_blueprint(name: str) -> Blueprint:
         body = body_json()
         with store("blueprint") as st:
             try:
-                st.run_transition(module, record_id, body)
+                rec = st.run_transition(module, record_id, body)
             except RecordError as err:
                 raise errors.from_record(err) from None
+            after: dict[str, Any] = {}
+            if st.converted is not None:
+                # a Request's "Convert to Estimate" names the Estimate it made [lab: where the answer says so]
+                after = {"Status": (rec.doc or {}).get("Status"),
+                         "Estimate": {"id": st.converted.id, "name": st.display_name("Estimates", st.converted)}}
         # Dispatch / Cancel a Service Appointment: the documented answer
         return ok({"code": "SUCCESS", "details": {}, "message": "Action executed successfully",
-                   "actions": {"before": {}, "after": {}}, "status": "success"})
+                   "actions": {"before": {}, "after": after}, "status": "success"})
 
     # attachments (Attachments APIs: List Attachments / Add Attachments) ----------------------------
     @bp.get("/<module>/<record_id>/Attachments")

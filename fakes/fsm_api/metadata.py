@@ -98,8 +98,12 @@ def _transaction(api_name: str, singular: str, *, status: tuple[str, ...], extra
         F("Sub_Total", "currency", read_only=True), F("Discount", "currency"), F("Adjustment", "currency"),
         F("Grand_Total", "currency", read_only=True),
         *_money_fields(),
+        # the CRM Deal or Sales Order the record is created from or linked to (the CRM extension's
+        # "link an existing Request, Estimate or Work Order to a Sales Order or Deal",
+        # ../shared/seeds/fsm-crm-direct-sync.txt); searchable so a Deal's or Sales Order's FSM
+        # records can be listed [lab: searchable]
         F("ZCRM_Deals_Id", "bigint", searchable=True), F("ZCRM_Deals_Name", "text", searchable=True),
-        F("ZCRM_Sales_Orders_Id", "bigint"),
+        F("ZCRM_Sales_Orders_Id", "bigint", searchable=True), F("ZCRM_Sales_Orders_Name", "text"),
         F("Description", "textarea"),
         *extra,
     ]
@@ -131,6 +135,17 @@ for _status in SA_STATUSES:
     if _status in ("New", "Scheduled", "Dispatched"):
         _moves.append(("Cancel", "Cancelled", True))
     TRANSITIONS[("Service_Appointments", _status)] = _moves
+# A Request's blueprint offers "Convert to Estimate" (FSM help, Estimates: "In the Request Details
+# page, click the transition Convert to Estimate displayed in the blueprint pane"): the new Estimate
+# copies the Request (customer, addresses, line items, and the CRM Deal/Sales Order it is listed
+# under) and points back at it; the Request becomes "Estimate Created". Cancel asks for Notes [lab].
+REQUEST_CONVERT = "Convert to Estimate"
+TRANSITIONS[("Requests", "New")] = [(REQUEST_CONVERT, "Estimate Created", False), ("Cancel", "Cancelled", True)]
+# what the new Estimate takes from the Request [lab: the fields both modules have]
+CONVERTED_FIELDS = ("Summary", "Contact", "Company", "Priority", "Email", "Phone", "Territory", "Billing_Address",
+                    "Service_Address", "Service_Line_Items", "Discount", "Adjustment", "Currency", "Exchange_Rate",
+                    "ZCRM_Deals_Id", "ZCRM_Deals_Name", "ZCRM_Sales_Orders_Id", "ZCRM_Sales_Orders_Name",
+                    "Description")
 # List Work Order Transitions (…/list-work-order-transitions.html): Cancel and Terminate with Notes
 for _status in ("New", "Scheduled", "Dispatched", "In Progress"):
     TRANSITIONS[("Work_Orders", _status)] = [("Cancel", "Cancelled", True),
@@ -185,8 +200,10 @@ MODULES: dict[str, ModuleDef] = {
                F("Request", "lookup", lookup="Requests"), F("Estimate", "lookup", lookup="Estimates"),
                F("Billing_Status", "picklist", pick_list=("Not Invoiced", "Invoiced", "Paid")),
                F("Invoice_Id", "bigint")]),
+    # Request statuses: "Estimate Created" once converted to an Estimate (help.zoho.com FSM FAQ
+    # "What do the different Request statuses mean in Zoho FSM?"); "Converted" kept for older data
     "Requests": _transaction(
-        "Requests", "Request", status=("New", "Converted", "Cancelled", "Completed"),
+        "Requests", "Request", status=("New", "Estimate Created", "Converted", "Cancelled", "Completed"),
         extra=[F("Due_Date", "date"), F("Preferred_Date_1", "date"), F("Preferred_Date_2", "date")]),
     "Estimates": _transaction(
         "Estimates", "Estimate", status=("New", "Sent", "Accepted", "Rejected", "Converted", "Expired"),
@@ -214,6 +231,9 @@ MODULES: dict[str, ModuleDef] = {
         F("Serial_Number", "text"), F("Purchase_Date", "date"), F("Warranty_Expiration", "date"),
         F("Address", "jsonobject"), F("Description", "textarea"),
         F("ZCRM_Id", "bigint"),
+        # an Asset created from a CRM Sales Order is listed under it (the seed's "From the Sales Order
+        # record … you can create records for Zoho FSM Assets … view all the Assets associated with it")
+        F("ZCRM_Sales_Orders_Id", "bigint", searchable=True), F("ZCRM_Sales_Orders_Name", "text"),
     ]),
     # List Service Territories (zoho.com/fsm/developer/help/api/get-territories.html)
     "Territories": module("Territories", "Territory", "Name", [

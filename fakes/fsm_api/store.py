@@ -172,6 +172,7 @@ class FsmStore(RecordStore):
         super().__init__(lab, s, org, md.MODULES, family="fsm", user_id=user_id)
         self.source = source
         self._currency_rows: list[FsmCurrency] | None = None
+        self.converted: Record | None = None  # the Estimate a Request's "Convert to Estimate" made
 
     def dt(self, value: datetime | None) -> str | None:
         return crm_datetime(as_utc(value), self.org.time_zone)
@@ -682,7 +683,7 @@ class FsmStore(RecordStore):
 
     def transitions(self, module: str, record_id: str) -> dict[str, Any]:
         rec = self._transitionable(module, record_id)
-        status = (rec.doc or {}).get("Status")
+        status = self._status(rec)
         out = []
         for name, nxt, notes in md.TRANSITIONS.get((module, status), []):
             t: dict[str, Any] = {"next_field_value": nxt, "name": name, "id": self.transition_id(module, name)}
@@ -708,12 +709,16 @@ class FsmStore(RecordStore):
         tid, data = items[0].get("transition_id"), items[0].get("data") or {}
         if not isinstance(data, dict):
             raise errors.record_error("INVALID_DATA", "invalid data", api_name="data", expected_data_type="jsonobject")
-        status = (rec.doc or {}).get("Status")
+        status = self._status(rec)
         for name, nxt, notes in md.TRANSITIONS.get((module, status), []):
             if self.transition_id(module, name) != str(tid):
                 continue
             if notes and not (isinstance(data.get("Notes"), str) and data["Notes"].strip()):
                 raise errors.record_error("MANDATORY_NOT_FOUND", "required field not found", api_name="Notes")
+            if module == "Requests" and name == md.REQUEST_CONVERT:
+                # the transition's data are the new Estimate's values (the Create Estimate form)
+                self.converted = self.convert_request(rec, data)
+                return self.update_record(module, rec.id, {"Status": nxt}, source="blueprint")
             changes = {k: v for k, v in data.items() if k != "Notes" and k in self.modules[module].fields}
             if nxt is not None:
                 changes["Status"] = nxt
@@ -740,8 +745,36 @@ class FsmStore(RecordStore):
         changes["Status"] = "Scheduled"
         return self.update_record("Service_Appointments", rec.id, changes, source="reschedule")
 
+    def convert_request(self, request_rec: Record, values: dict[str, Any]) -> Record:
+        """A Request converted to an Estimate: the Estimate copies the Request's fields
+        (``md.CONVERTED_FIELDS``: customer, addresses, line items, the CRM Deal or Sales Order it is
+        listed under), points back at it (``Request``), and takes ``values`` over the copy."""
+        doc = request_rec.doc or {}
+        data: dict[str, Any] = {}
+        for name in md.CONVERTED_FIELDS:
+            value = doc.get(name)
+            if value is None:
+                continue
+            if isinstance(value, dict) and self.modules["Estimates"].fields[name].data_type == "lookup":
+                value = value.get("id")
+            elif name == "Service_Line_Items" and isinstance(value, list):
+                value = [{k: v for k, v in row.items() if k not in ("id", "Amount", "Line_Item_Amount")}
+                         for row in value if isinstance(row, dict)]
+            elif isinstance(value, dict) and name in md.ADDRESS_FIELDS:
+                value = {k: v for k, v in value.items() if k != "id"}
+            data[name] = value
+        fields = self.modules["Estimates"].fields
+        data.update({k: v for k, v in values.items() if k in fields and k not in ("Request", "Name")})
+        data["Request"] = request_rec.id
+        data.setdefault("Status", "New")
+        return self.create_record("Estimates", data)
+
+    def _status(self, rec: Record) -> str | None:
+        status = (rec.doc or {}).get("Status")
+        return status or ("New" if rec.module == "Requests" else None)  # a Request is New until it moves [lab]
+
     def _transitionable(self, module: str, record_id: str) -> Record:
-        if module not in ("Service_Appointments", "Work_Orders"):
+        if module not in ("Service_Appointments", "Work_Orders", "Requests"):
             raise errors.record_error("INVALID_MODULE", "the module name given seems to be invalid")
         rec = self.find(module, record_id)
         if rec is None:
