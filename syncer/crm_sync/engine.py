@@ -151,6 +151,7 @@ class CrmEngine:
         self._locks_guard = threading.Lock()
         self._meta: dict[str, tuple[float, dict, dict]] = {}
         self._checked: dict[str, float] = {}
+        self._tick_locks: dict[str, threading.Lock] = {}
         self._threads: set[threading.Thread] = set()
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -914,10 +915,19 @@ class CrmEngine:
             if not force and time.monotonic() - self._checked.get(integ.id, 0.0) < CHECK_EVERY:
                 continue
             self._checked[integ.id] = time.monotonic()
-            try:
-                self._tick_one(integ, now, force=force)
-            except Exception:  # noqa: BLE001 - one integration's trouble must not stop the others
-                log.exception("CRM periodic work of %s failed", integ.id)
+            # the scheduler's thread and an explicit tick (POST /scheduler/tick) may meet here: one at a
+            # time per integration, each on what the other left (else two daily runs, two stop mails)
+            with self._tick_lock(integ.id):
+                try:
+                    fresh = self.repo.get_integration(integ.id)
+                    if fresh.state == "enabled":
+                        self._tick_one(fresh, now, force=force)
+                except Exception:  # noqa: BLE001 - one integration's trouble must not stop the others
+                    log.exception("CRM periodic work of %s failed", integ.id)
+
+    def _tick_lock(self, integration_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._tick_locks.setdefault(integration_id, threading.Lock())
 
     def _tick_one(self, integ: Integration, now: datetime, *, force: bool) -> None:
         fsm, crm = self.clients(integ)
@@ -936,6 +946,8 @@ class CrmEngine:
             return
         settings = integ.settings or {}
         channel_id = (settings.get("channels") or {}).get("channel_id")
+        if not channel_id:  # enable() subscribes right after enabling: a subscription here would race it
+            return
         expires = parse_time((settings.get("channels") or {}).get("expires_at"))
         expired = expires is not None and expires <= now
         # renew before expiry (lab clock); a channel either side no longer has (dropped, expired while the
