@@ -76,10 +76,10 @@ def check_access(access: Any) -> dict[str, Any]:
 def access_allows(access: Mapping[str, Any], profile: str | None) -> bool:
     """Whether a CRM user with this profile may use the extension's actions (CR-02)."""
     mode = access.get("mode", "admins")
+    if profile is None:  # not a user of this CRM org: "all users" means the org's users
+        return False
     if mode == "all":
         return True
-    if profile is None:
-        return False
     if mode == "admins":
         return profile == ADMIN_PROFILE
     return profile in (access.get("profiles") or [])
