@@ -940,7 +940,8 @@ class CrmEngine:
         if expires is None or expires - now <= RENEW_BEFORE or gone:
             self.subscribe(integ)
         expired = expired or gone
-        self._daily_logs(integ, now)
+        with self.lock(integ.id):  # the scheduler's thread and an explicit tick may both be here: one log per day
+            self._daily_logs(self.repo.get_integration(integ.id), now)
         due = parse_time(settings.get("next_reconcile_at"))
         if expired or (due is not None and due <= now):
             fresh = self.repo.get_integration(integ.id)
