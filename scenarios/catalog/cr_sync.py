@@ -571,8 +571,15 @@ def fsm_pii_off(lab):
                        timeout=INSTANT, what="the Description edit in CRM")
         no_failed_notifications(settle(lab, integ))
         expect(crm_get(t, "Accounts", account["id"]).get("Phone") or None, "CRM account's Phone").equals(None)
-    with lab.step("When 'PII data access using APIs' is switched on and the Phone edited again, it reaches CRM"):
+    with lab.step("When the CRM account's Phone and Description are edited, only the Description reaches FSM"):
+        crm_edit(t, "Accounts", account["id"], {"Phone": "999", "Description": "edited in CRM"})
+        lab.wait_until(lambda: fsm_get(t, "Companies", company).get("Description") == "edited in CRM",
+                       timeout=INSTANT, what="the CRM Description edit in FSM")
+        no_failed_notifications(settle(lab, integ))
+    with lab.step("When 'PII data access using APIs' is switched on, the FSM Phone is still FSM's own"):
         lab.control.call("PUT", f"/fsm/orgs/{t.org('fsm')}/pii-access", {"enabled": True})
+        expect(fsm_get(t, "Companies", company).get("Phone"), "the FSM company's Phone").equals("456")
+    with lab.step("And the Phone edited again in FSM now reaches CRM"):
         fsm_edit(t, "Companies", company, {"Phone": "789"})
         lab.wait_until(lambda: crm_get(t, "Accounts", account["id"]).get("Phone") == "789",
                        timeout=INSTANT, what="the Phone edit in CRM once PII access is on")
