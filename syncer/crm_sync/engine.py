@@ -149,6 +149,7 @@ class CrmEngine:
         self._clients_lock = threading.Lock()
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
+        self._tick_locks: dict[str, threading.Lock] = {}
         self._meta: dict[str, tuple[float, dict, dict]] = {}
         self._checked: dict[str, float] = {}
         self._threads: set[threading.Thread] = set()
@@ -909,10 +910,23 @@ class CrmEngine:
             if not force and time.monotonic() - self._checked.get(integ.id, 0.0) < CHECK_EVERY:
                 continue
             self._checked[integ.id] = time.monotonic()
+            # the scheduler's thread and an explicit tick must not both do it (two switch-off mails, two
+            # daily logs, two reconciliations): an explicit tick waits for the other, the thread skips
+            ticking = self._tick_lock(integ.id)
+            if not ticking.acquire(blocking=force):
+                continue
             try:
-                self._tick_one(integ, now, force=force)
+                fresh = self.repo.find_integration(integ.id)
+                if fresh is not None and fresh.state == "enabled":
+                    self._tick_one(fresh, now, force=force)
             except Exception:  # noqa: BLE001 - one integration's trouble must not stop the others
                 log.exception("CRM periodic work of %s failed", integ.id)
+            finally:
+                ticking.release()
+
+    def _tick_lock(self, integration_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._tick_locks.setdefault(integration_id, threading.Lock())
 
     def _tick_one(self, integ: Integration, now: datetime, *, force: bool) -> None:
         fsm, crm = self.clients(integ)
@@ -942,8 +956,7 @@ class CrmEngine:
         if expires is None or expires - now <= RENEW_BEFORE or gone:
             self.subscribe(integ)
         expired = expired or gone
-        with self.lock(integ.id):  # the scheduler's thread and an explicit tick may both be here: one log per day
-            self._daily_logs(self.repo.get_integration(integ.id), now)
+        self._daily_logs(integ, now)
         due = parse_time(settings.get("next_reconcile_at"))
         if expired or (due is not None and due <= now):
             fresh = self.repo.get_integration(integ.id)
