@@ -1,5 +1,5 @@
 """The syncer's Flask app: ``create_app(service)`` serves the JSON API (``/api/v1``), its OpenAPI
-document (``/openapi.json``) and ``/health``.
+document (``/openapi.json``) with Swagger UI (``/docs``) and ``/health``.
 
     service = SyncerService(SyncerConfig.from_env(fakes_url=...)).start()   # scheduler thread too
     app = create_app(service)
@@ -12,6 +12,7 @@ exactly one scheduler).
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify
+from flask_swagger_ui import get_swaggerui_blueprint
 
 from syncer.api import API_PREFIX, MAX_BODY_BYTES, create_blueprint, iso, register_errors
 from syncer.openapi import openapi_document
@@ -27,6 +28,9 @@ def create_app(service: SyncerService | None = None) -> Flask:
     app.extensions["zlab_syncer"] = service
     app.register_blueprint(create_blueprint())
     register_errors(app)
+    # Swagger UI of /openapi.json; its files come from the pinned package, served here (no CDN)
+    app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json", config={
+        "app_name": "Zoho Sync Lab — syncer API", "validatorUrl": None}))
 
     @app.get("/health")
     def health():
@@ -41,8 +45,8 @@ def create_app(service: SyncerService | None = None) -> Flask:
 
     @app.get("/")
     def index():
-        return jsonify({"service": "zlab-syncer", "api": API_PREFIX, "openapi": "/openapi.json", "health": "/health",
-                        "dashboard": "/dashboard"})
+        return jsonify({"service": "zlab-syncer", "api": API_PREFIX, "openapi": "/openapi.json", "docs": "/docs",
+                        "health": "/health", "dashboard": "/dashboard"})
 
     @app.get("/dashboard")
     def dashboard():

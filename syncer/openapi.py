@@ -177,11 +177,17 @@ def _op(summary: str, ok: dict[str, Any], *errors: int, rules: str = "", **extra
     return out
 
 
+_HTML = {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}}
+
 PATHS: dict[str, Any] = {
     "/health": {"get": _op("Liveness, the clock in use, the scheduler", {"200": _json({"type": "object"}, "OK")},
                            tags=["service"])},
     "/openapi.json": {"get": _op("This document", {"200": _json({"type": "object"}, "OpenAPI 3.1")}, tags=["service"])},
     "/": {"get": _op("Where things are", {"200": _json({"type": "object"}, "Index")}, tags=["service"])},
+    "/docs/": {"get": _op("Swagger UI of this document (/docs redirects here)", _HTML, tags=["service"])},
+    "/docs/{path}": {"get": _op("Swagger UI's files (served here, no CDN)",
+                                {"200": {"description": "A file of Swagger UI (JavaScript, CSS, PNG)"}}, 404,
+                                parameters=[_path_param("path", "e.g. swagger-ui-bundle.js")], tags=["service"])},
     "/dashboard": {"get": _op("The dashboard for people: integrations, latest runs with failure CSVs, mail",
                               {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}},
                               tags=["service"])},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -13,6 +12,7 @@ import pytest
 import yaml
 
 from loadtests.summary import Buckets, render_html, write_summary
+from tests.browser import screenshot
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,15 +94,9 @@ def test_summary_page_has_its_charts_and_keeps_planned_errors_apart(tmp_path):
 
 
 def test_summary_page_renders_in_chromium(tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
     page = tmp_path / "summary.html"
     page.write_text(render_html(_summary(tmp_path), "test run"))
-    png = tmp_path / "shot.png"
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={png}",
-                    "--window-size=820,1400", page.as_uri()], check=True, capture_output=True, timeout=120)
-    data = png.read_bytes()
+    data = screenshot(page.as_uri(), tmp_path / "shot.png")
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000  # a page with charts, not a blank one
 
 

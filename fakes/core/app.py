@@ -39,6 +39,9 @@ def build_app(lab: Lab, products: list[Product]) -> Flask:
             product.on_start(lab)
         if product.make_lab_blueprint is not None:
             app.register_blueprint(product.make_lab_blueprint(), url_prefix=f"/_lab/{product.name}")
+    from .pages import register_pages
+
+    register_pages(app, products)  # / and /docs, for people
 
     @app.before_request
     def _begin():

@@ -1,7 +1,9 @@
-"""JSON Schemas of the control API's request bodies: served in ``/_lab/openapi.json`` and checked
-by ``lab_api.lab_body`` before a handler runs, so a value of the wrong JSON type gets the control
-API's 400 (``{"error": "<where>: <what>"}``) instead of a crash. One schema per operation, kept
-to types and shapes; the handlers keep their own checks of values (editions, time zones, ...).
+"""JSON Schemas of the control API's request bodies and answers, served in ``/_lab/openapi.json``.
+
+Request bodies are checked by ``lab_api.lab_body`` before a handler runs, so a value of the wrong
+JSON type gets the control API's 400 (``{"error": "<where>: <what>"}``) instead of a crash. One
+schema per operation, kept to types and shapes; the handlers keep their own checks of values
+(editions, time zones, ...).
 """
 
 from __future__ import annotations
@@ -110,6 +112,78 @@ WORKFLOW = {"type": "object", "required": ["org_id", "module", "action"], "prope
     "event": {"type": "string"},
     "condition": nullable({"type": "object", "properties": {"field": STRING}}),
     "action": {"type": "object", "properties": {"type": STRING, "field": STRING, "url": STRING}}}}
+
+
+# -- answers ------------------------------------------------------------------------------------------
+# What the control API answers, shown in /_lab/openapi.json (components/schemas) and checked against
+# real answers by tests/core/test_lab_openapi.py. Objects list what a client may read; they stay
+# open (no additionalProperties: false) so a new field is not a breaking change.
+
+def obj(required: list[str] | None = None, **props: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required if required is not None else list(props), "properties": props}
+
+
+def array_of(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": schema}
+
+
+INT = {"type": "integer"}
+TIME = {"type": "string", "format": "date-time"}
+ORG_IDS = {"type": "object", "additionalProperties": STRING, "description": "org id per product"}
+
+ERROR_ANSWER = obj(["error"], error={"type": "string", "description": "what is wrong, for people"})
+HEALTH_ANSWER = obj(status={"const": "ok"}, time=TIME, database={"type": "string", "description": "password hidden"},
+                    shared=BOOL, seed=INT, products=array_of(STRING))
+STATUS_ANSWER = obj(["status"], status={"enum": ["reset", "cleared", "deleted"]}, id={"type": ["string", "integer"]},
+                    name=STRING)
+ORG_ANSWER = obj(
+    id=STRING, product={"enum": [*PRODUCT_NAMES]}, name=STRING, edition=STRING, currency_code=STRING,
+    currencies=array_of(STRING), time_zone=STRING, tax_enabled=BOOL, active=BOOL, trial_expired=BOOL,
+    rate_limits=BOOL, settings={"type": "object", "description": "product settings and Zoho-internal state"},
+    owner_id=STRING)
+TENANT_CREATED = obj(
+    email=STRING, user_id=STRING, name=STRING, client_id=STRING, client_secret=STRING, refresh_token=STRING,
+    scope={"type": "string", "description": "comma-separated OAuth scopes of the refresh token"}, orgs=ORG_IDS,
+    org_details={"type": "object", "additionalProperties": ORG_ANSWER},
+    api_domain={"type": "string", "description": "base URL of the product APIs (this server)"},
+    accounts_url={"type": "string", "description": "base URL of Accounts (this server)"})
+TENANT_LIST = obj(tenants=array_of(obj(email=STRING, user_id=STRING, orgs=ORG_IDS)))
+TENANT_ANSWER = obj(email=STRING, user_id=STRING, name=STRING, orgs=array_of(ORG_ANSWER),
+                    clients=array_of(obj(client_id=STRING, client_secret=STRING)))
+CLOCK_ANSWER = obj(now=TIME, epoch={"type": "number", "description": "now in Unix seconds"}, frozen=BOOL,
+                   frozen_at=nullable(TIME), offset_seconds={"type": "number", "description": "added to real time"})
+FAULT_RULE = obj(["id", "action"], id=INT, product=nullable(STRING), method=nullable(STRING), path=nullable(STRING),
+                 org=nullable(STRING), action={"type": "object"}, probability=nullable({"type": "number"}),
+                 nth=nullable(INT), times=nullable(INT))
+FAULT_LIST = obj(faults=array_of({"allOf": [FAULT_RULE, obj(matched=INT, fired=INT)]}))
+JOURNAL_ENTRY = obj(
+    ["id", "time", "product", "method", "path", "status"], id=INT, request_id=STRING,
+    time={**TIME, "description": "lab time"}, product=STRING, method=STRING, path=STRING, query=STRING,
+    org_id=nullable(STRING), user_id=nullable(STRING), status=nullable(INT), duration_ms=nullable({"type": "number"}),
+    fault=nullable({"type": "string", "description": "the fault rule that fired on this call"}),
+    request_excerpt=nullable(STRING), response_excerpt=nullable(STRING), extra={"type": "object"})
+JOURNAL = obj(entries=array_of(JOURNAL_ENTRY))
+SNAPSHOT_ANSWER = obj(name=STRING, rows={"type": "integer", "description": "rows saved or restored"})
+SNAPSHOT_LIST = obj(snapshots=array_of(obj(name=STRING, created_time=nullable(STRING))))
+SEED_MODULES = obj(modules={"type": "object", "additionalProperties": array_of(STRING),
+                            "description": "seedable modules per product"})
+SEED_ANSWER = obj(org_id=STRING, product=STRING, seed=INT, start=INT,
+                  created={"type": "object", "additionalProperties": INT, "description": "records made per module"})
+OAUTH_CODE_ANSWER = obj(code={"type": "string", "description": "the grant code for POST /oauth/v2/token"},
+                        expires_in={"type": "integer", "description": "seconds"}, scope=STRING)
+WORKFLOW_RULE = obj(["id", "org_id", "module", "action"], id=STRING, product=STRING, org_id=STRING, module=STRING,
+                    name=STRING, event=STRING, condition={"type": "object"}, action={"type": "object"}, active=BOOL,
+                    created_time=nullable(STRING))
+WORKFLOW_LIST = obj(workflows=array_of({"allOf": [WORKFLOW_RULE, obj(runs={
+    "type": "integer", "description": "how often the rule ran"})]}))
+WORKFLOW_RUNS = obj(runs=array_of(obj(id=STRING, rule_id=STRING, org_id=STRING, module=STRING, record_id=STRING,
+                                      operation=STRING, time=nullable(STRING))))
+DELIVERIES = obj(deliveries=array_of(obj(
+    ["id", "url", "kind", "org_id"], id=INT, url=STRING,
+    kind={"type": "string", "description": "e.g. crm.watch, fsm.notification, workflow.webhook"}, org_id=STRING,
+    payload={"description": "what was sent"}, status=nullable({"type": "integer", "description": "the receiver's"}),
+    error=nullable(STRING), attempts=INT, sent_at=nullable(STRING))))
+INTERNAL_ANSWER = {"type": "object", "description": "the Zoho-internal state the route names (see its summary)"}
 
 
 @cache

@@ -1,8 +1,10 @@
 """Reports of a scenario run: JUnit XML (for CI) and one self-contained HTML page (for people).
 
-The HTML page needs no network and no script: per scenario its status, duration, steps and,
-on failure, the step, the expectation, what was seen and the fakes' journal for its tenants;
-then the rule coverage matrix against RULES.md.
+The HTML page needs no network: per scenario its status, duration, steps and, on failure, the
+step, the expectation, what was seen and the fakes' journal for its tenants; then the rule
+coverage matrix against RULES.md. A filter box (rule id, scenario id, title, tag; every word must
+match) and a "failed only" toggle narrow all three lists; a small inline script does it, and keeps
+the filter in the page's address (``report.html?q=TW-05&failed=1``) so a filtered view can be shared.
 """
 
 from __future__ import annotations
@@ -67,12 +69,50 @@ th{background:#f6f8fa;font-weight:600}
 details{border:1px solid #d0d7de;border-radius:8px;margin:8px 0;padding:6px 10px}summary{cursor:pointer}
 .fail{background:#ffebe9;border:1px solid #ff818266;border-radius:6px;padding:8px 10px;margin:8px 0}
 pre{background:#f6f8fa;padding:8px;border-radius:6px;overflow:auto;font-size:12px;white-space:pre-wrap}
-code{font-size:12px;white-space:nowrap}.muted{color:#59636e}.steps li{margin:2px 0}.tag{background:#ddf4ff;border-radius:6px;padding:0 6px;margin-right:4px;font-size:12px}
+code{font-size:12px;white-space:nowrap}.muted{color:#59636e}[hidden]{display:none!important}
+.filters{position:sticky;top:0;background:#fff;padding:8px 0;display:flex;gap:14px;align-items:center;z-index:1}
+.filters input[type=search]{font:inherit;padding:4px 8px;width:380px;border:1px solid #d0d7de;border-radius:6px}.steps li{margin:2px 0}.tag{background:#ddf4ff;border-radius:6px;padding:0 6px;margin-right:4px;font-size:12px}
 """
 
 
 def _e(x: Any) -> str:
     return html.escape("" if x is None else str(x))
+
+
+def _row(status: str, *texts: Any) -> str:
+    """The attributes the filter reads: the row's status and its searchable text, lower case."""
+    return f'data-status="{_e(status)}" data-text="{_e(" ".join(str(t) for t in texts if t).lower())}"'
+
+
+FILTER_SCRIPT = """
+(function () {
+  var box = document.getElementById('filter'), failedOnly = document.getElementById('failed-only');
+  var shown = document.getElementById('shown');
+  function apply() {
+    var words = box.value.toLowerCase().split(/\\s+/).filter(Boolean), only = failedOnly.checked;
+    var total = 0, visible = 0;
+    document.querySelectorAll('[data-text]').forEach(function (el) {
+      var status = el.getAttribute('data-status'), text = el.getAttribute('data-text');
+      var keep = (!only || status === 'failed' || status === 'error') &&
+                 words.every(function (w) { return text.indexOf(w) >= 0; });
+      el.hidden = !keep;
+      if (el.classList.contains('scenario')) { total++; if (keep) visible++; }
+    });
+    shown.textContent = visible + ' of ' + total + ' scenarios shown';
+    var q = new URLSearchParams();
+    if (box.value) q.set('q', box.value);
+    if (only) q.set('failed', '1');
+    try { history.replaceState(null, '', (q.toString() ? '?' + q : location.pathname) + location.hash); }
+    catch (e) { /* some browsers refuse it on file:// pages: the filter works all the same */ }
+  }
+  var given = new URLSearchParams(location.search);
+  box.value = given.get('q') || '';
+  failedOnly.checked = given.get('failed') === '1';
+  box.addEventListener('input', apply);
+  failedOnly.addEventListener('change', apply);
+  apply();
+})();
+"""
 
 
 def _badge(status: str, text: str | None = None) -> str:
@@ -89,12 +129,17 @@ def write_html(results: list[Result], rules: list[Rule], coverage: dict[str, lis
              f"stack: {_e(target)} · {s['total']} scenarios in {s['duration']:.1f} s</div>",
              "<div class=cards>" + "".join(
                  f"<div class=card><b>{s[k]}</b>{_badge(k)}</div>" for k in ("passed", "failed", "error")) +
-             f"<div class=card><b>{sum(1 for v in coverage.values() if v)}/{len(coverage)}</b>rules covered</div></div>"]
+             f"<div class=card><b>{sum(1 for v in coverage.values() if v)}/{len(coverage)}</b>rules covered</div></div>",
+             "<div class=filters><input type=search id=filter aria-label='Filter' "
+             "placeholder='Filter: rule id, scenario id, title or tag'>"
+             "<label title='failed and errored scenarios; rules with a failed scenario'>"
+             "<input type=checkbox id=failed-only> failed only</label>"
+             f"<span id=shown class=muted>{s['total']} scenarios</span></div>"]
     # scenarios table
     parts.append("<h2>Scenarios</h2><table><tr><th>status</th><th>id</th><th>title</th><th>rules</th><th>tags</th>"
                  "<th>time</th></tr>")
     for r in results:
-        parts.append(f"<tr><td>{_badge(r.status)}</td><td><a href='#{_e(r.id)}'><code>{_e(r.id)}</code></a></td>"
+        parts.append(f"<tr class=scenario {_row(r.status, r.id, r.title, *r.rules, *r.tags)}><td>{_badge(r.status)}</td><td><a href='#{_e(r.id)}'><code>{_e(r.id)}</code></a></td>"
                      f"<td>{_e(r.title)}</td><td>{_e(', '.join(r.rules))}</td>"
                      f"<td>{''.join(f'<span class=tag>{_e(t)}</span>' for t in r.tags)}</td>"
                      f"<td>{r.duration:.2f}s</td></tr>")
@@ -103,7 +148,7 @@ def write_html(results: list[Result], rules: list[Rule], coverage: dict[str, lis
     parts.append("<h2>Details</h2>")
     for r in sorted(results, key=lambda r: (r.status == "passed", r.id)):
         opened = " open" if r.status != "passed" else ""
-        parts.append(f"<details id='{_e(r.id)}'{opened}><summary>{_badge(r.status)} <code>{_e(r.id)}</code> "
+        parts.append(f"<details id='{_e(r.id)}' {_row(r.status, r.id, r.title, *r.rules, *r.tags)}{opened}><summary>{_badge(r.status)} <code>{_e(r.id)}</code> "
                      f"{_e(r.title)} <span class=muted>({r.duration:.2f}s)</span></summary>")
         parts.append("<ol class=steps>" + "".join(
             f"<li>{_badge(st.status)} {_e(st.name)} <span class=muted>{st.duration:.2f}s</span>"
@@ -138,19 +183,20 @@ def write_html(results: list[Result], rules: list[Rule], coverage: dict[str, lis
         rule = known.get(rid)
         ran = [by_id[x] for x in sids if x in by_id]
         if not sids:
-            state = _badge("uncovered", "no scenario")
+            status, state = "uncovered", _badge("uncovered", "no scenario")
         elif not ran:
-            state = _badge("notrun", "not run")
+            status, state = "notrun", _badge("notrun", "not run")
         elif all(x.status == "passed" for x in ran):
-            state = _badge("passed")
+            status, state = "passed", _badge("passed")
         else:
-            state = _badge("failed")
+            status, state = "failed", _badge("failed")
         links = ", ".join(f"<a href='#{_e(x)}'><code>{_e(x)}</code></a>" for x in sids) or "—"
         behaviour = _e(rule.behaviour) if rule else "<i>not in RULES.md</i>"
         names = ", ".join(f"<code title='{_e(b.describe)}'>{_e(b.name)}</code>" for b in breakers.get(rid, [])) or "—"
-        parts.append(f"<tr><td><code>{_e(rid)}</code></td><td>{behaviour}</td><td>{links}</td><td>{names}</td>"
-                     f"<td>{state}</td></tr>")
-    parts.append("</table></body></html>")
+        searchable = (rid, rule.behaviour if rule else "", *sids, *(b.name for b in breakers.get(rid, [])))
+        parts.append(f"<tr class=rule {_row(status, *searchable)}><td><code>{_e(rid)}</code></td><td>{behaviour}</td>"
+                     f"<td>{links}</td><td>{names}</td><td>{state}</td></tr>")
+    parts.append(f"</table><script>{FILTER_SCRIPT}</script></body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")
     return path

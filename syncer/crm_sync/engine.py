@@ -572,6 +572,10 @@ class CrmEngine:
             self._update_fsm(ctx, pair, link, c, fsm_rec=f)
         elif fsm_changed:
             self._update_crm(ctx, pair, link, f, crm_rec=c)
+        elif c_t == link.partner_modified_time and f_t == link.fsm_modified_time:
+            # a standing lab clock gives an edit the time of the last sync: which side changed cannot be
+            # told, so values that differ are settled as Overwrite does, the CRM value first (CR-04)
+            self._update_fsm(ctx, pair, link, c, fsm_rec=f)
 
     # -- resolvers, outcomes ----------------------------------------------------------------------------
     def _resolver_to_fsm(self, ctx: Ctx) -> Callable[[str, str], str | None]:
@@ -790,6 +794,7 @@ class CrmEngine:
             return {"skipped": "the integration is not an enabled CRM sync", "results": []}
         with self.lock(integ.id):
             ctx = self.context(integ, sync_id=f"instant-{item.id}")
+            self._recover_intents(ctx)  # a create whose answer was lost (a retried item) is found, not repeated
             payload = item.payload or {}
             if item.source == "crm":
                 self._apply_crm(ctx, payload)

@@ -441,3 +441,57 @@ def test_a_missed_notification_is_caught_up_by_the_reconciliation_and_the_channe
     assert zlab_lab.control.get(f"/crm/orgs/{t.org('crm')}/channels")["channels"]  # subscribed again
     page = syncer.request("GET", "/dashboard").text
     assert "direct sync (instant)" in page and "Quiet Ltd" not in page
+
+
+def test_the_reconciliation_catches_up_under_a_standing_lab_clock_too(zlab_lab, syncer):
+    t = crm_tenant(zlab_lab)
+    zlab_lab.clock.freeze()
+    crm_id = crm_create(t, "Contacts", {"Last_Name": "Still", "Email": "still@acme.example"})
+    integ = install(syncer, t)
+    enable(syncer, integ)
+    [f] = fsm_all(t, "Contacts")
+    settle(syncer, integ)
+    channel_id = syncer.integration(integ["id"])["channels"]["channel_id"]
+    t.crm().delete("/actions/watch", params={"channel_ids": channel_id})
+    t.crm().put(f"/Contacts/{crm_id}", json={"data": [{"Phone": "999"}]})  # same second as the sync
+    syncer.tick()
+    assert fsm_get(t, "Contacts", f["id"])["Phone"] == "999"
+
+
+def test_fsm_pii_fields_stay_out_while_pii_access_by_api_is_off(zlab_lab, syncer):
+    t = crm_tenant(zlab_lab)
+    fsm_org = t.org("fsm")
+    zlab_lab.control.call("PUT", f"/fsm/orgs/{fsm_org}/fields/Companies/Phone", {"pii": True})
+    zlab_lab.control.call("PUT", f"/fsm/orgs/{fsm_org}/pii-access", {"enabled": False})
+    acct = crm_create(t, "Accounts", {"Account_Name": "Hidden Phone Ltd", "Phone": "0101", "Website": "a.example"})
+    integ = install(syncer, t)
+    enable(syncer, integ)
+    zlab_lab.control.call("PUT", f"/fsm/orgs/{fsm_org}/pii-access", {"enabled": True})  # to look at FSM
+    [company] = fsm_all(t, "Companies")
+    assert company["Website"] == "a.example" and not company.get("Phone")
+    zlab_lab.control.call("PUT", f"/fsm/orgs/{fsm_org}/pii-access", {"enabled": False})
+    t.crm().put(f"/Accounts/{acct}", json={"data": [{"Phone": "0202", "Website": "b.example"}]})
+    settle(syncer, integ)
+    zlab_lab.control.call("PUT", f"/fsm/orgs/{fsm_org}/pii-access", {"enabled": True})
+    company = fsm_get(t, "Companies", company["id"])
+    assert company["Website"] == "b.example" and not company.get("Phone")
+
+
+def test_a_create_whose_answer_was_lost_is_found_and_linked_not_made_twice(zlab_lab, syncer):
+    t = crm_tenant(zlab_lab)
+    crm_id = crm_create(t, "Contacts", {"Last_Name": "Lost", "Email": "lost@acme.example"})
+    integ = install(syncer, t)
+    enable(syncer, integ, views={"Contacts": "(Last_Name:equals:Nobody)"})  # not synced at first
+    assert fsm_all(t, "Contacts") == []
+    # what a worker leaves when it dies between FSM's insert and saving the link: the intent, the record
+    zlab_lab._syncer_service.repo.record_pending(integ["id"], side="fsm", module="Contacts", source_module="Contacts",
+                                                 source_id=crm_id, payload={"match": {"field": "Email",
+                                                                                      "value": "lost@acme.example"}})
+    made = fsm_create(t, "Contacts", {"Last_Name": "Lost", "Email": "lost@acme.example"})
+    settle(syncer, integ)
+    syncer._call("PATCH", f"/integrations/{integ['id']}/settings", json={"views": {"Contacts": None}})
+    t.crm().put(f"/Contacts/{crm_id}", json={"data": [{"Phone": "5"}]})
+    wait_for(lambda: fsm_get(t, "Contacts", made).get("Phone") == "5", "the edit on the record found")
+    settle(syncer, integ)
+    assert [c["id"] for c in fsm_all(t, "Contacts")] == [made]
+    assert [c["id"] for c in crm_all(t, "Contacts")] == [crm_id]
