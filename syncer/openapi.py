@@ -17,6 +17,7 @@ from syncer.store.models import (
     PARTNER_PRODUCTS,
     STATES,
     SYNC_TYPES,
+    TRIGGERS,
 )
 
 P = "/api/v1"
@@ -125,7 +126,7 @@ SCHEMAS: dict[str, Any] = {
                                   "failure_log": {**NULLABLE_STR, "description": "URL of <Module>FailureLogs.csv"}}},
     "Run": {"type": "object", "required": ["id", "integration_id", "trigger", "status", "started_at", "modules"],
             "properties": {"id": {"type": "string"}, "integration_id": {"type": "string"},
-                           "trigger": {"enum": ["manual", "auto", "initial", "reconcile", "daily"]},
+                           "trigger": {"enum": list(TRIGGERS)},
                            "status": {"enum": ["running", "succeeded", "failed", "refused"]},
                            "started_at": NULLABLE_TIME, "ended_at": NULLABLE_TIME, "failure_reason": NULLABLE_STR,
                            "modules": {"type": "array", "items": _ref("ModuleStat")},

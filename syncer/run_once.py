@@ -10,10 +10,11 @@ import argparse
 import sys
 
 from .books_sync import SyncEngine
-from .books_sync.outcomes import UNKNOWN_OUTCOME_WAIT
 from .clients import AccountsClient, BooksClient, FsmClient, LabClock, system_clock
 from .mail import MailSender
 from .store.repo import Repo
+from .sync_core.engine import EngineRegistry
+from .sync_core.outcomes import UNKNOWN_OUTCOME_WAIT
 
 
 def clients_for(clock, token_store=None, *, timeout: float = 30.0):
@@ -54,9 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     # one reading per quarter second: a run asks the time for every record it writes
     clock = LabClock(args.fakes, max_age=0.25) if args.fakes else system_clock
     repo = Repo(args.db, clock=clock, lease_seconds=args.lease_seconds)
-    engine = SyncEngine(repo, clients=clients_for(clock, repo, timeout=args.timeout), mailer=MailSender(repo),
-                        batch_size=args.batch_size, unknown_outcome_wait=args.unknown_outcome_wait)
-    run = engine.run(args.integration, args.trigger)
+    engines = EngineRegistry([
+        SyncEngine(repo, clients=clients_for(clock, repo, timeout=args.timeout), mailer=MailSender(repo),
+                   batch_size=args.batch_size, unknown_outcome_wait=args.unknown_outcome_wait)])
+    engine = engines.for_integration(repo.get_integration(args.integration))
+    run = engine.run(args.integration, trigger=args.trigger)
     print(f"{run.id} {run.status} {run.failure_reason or ''}".strip())
     return 0 if run.status == "succeeded" else 1
 

@@ -7,6 +7,9 @@ run; enabling sets it to three hours after the enable; disabling (also by an err
 clears it, and ``auto_sync = false`` keeps an integration out. So freezing the lab clock and
 advancing it by 3 h makes the next automatic sync due at once, without waiting.
 
+Runs go through the service, which hands each to the engine of its integration's kind; every
+engine's own ``tick(now)`` (``syncer.sync_core.engine.Engine``) is called on each pass too.
+
 ``tick()`` does one pass synchronously (tests, ``POST /api/v1/scheduler/tick``). Runs of
 different integrations go in parallel (a small pool); one integration never has two at once
 (in-process bookkeeping here, and the store's cross-process lock, TW-09, everywhere).
@@ -53,6 +56,7 @@ class Scheduler:
         here, one after the other, and return the runs; else hand them to the pool (returns [])."""
         self.ticks += 1
         runs: list[SyncRun] = []
+        self._tick_engines(now, explicit=wait)
         for integration_id in self.due(now):
             if not self._claim(integration_id):
                 continue
@@ -66,11 +70,19 @@ class Scheduler:
                     runs.append(run)
             else:
                 self._executor().submit(self._run, integration_id)
-        # the CRM direct syncs' periodic work (CR-09, CR-12, CR-14): on an explicit tick, all of it now
-        crm = getattr(self.service, "crm", None)
-        if crm is not None:
-            crm.tick(now, force=wait)
         return runs
+
+    def _tick_engines(self, now: datetime | None, *, explicit: bool = False) -> None:
+        """Each engine's periodic work of its kind; one engine's trouble does not stop the others.
+        ``explicit`` (``POST /scheduler/tick``): an engine that spaces its work out (the CRM engine
+        checks each integration every few seconds) does all of it now, through its ``tick_now``."""
+        at = now or self.service.repo.now()
+        for kind, engine in self.service.engines.items():
+            try:
+                tick_now = getattr(engine, "tick_now", None) if explicit else None
+                (tick_now or engine.tick)(at)
+            except Exception:  # noqa: BLE001 - logged; the next tick tries again
+                log.exception("tick of the %s engine failed", kind)
 
     def _still_due(self, integration_id: str, now: datetime | None) -> bool:
         """Re-read after the claim: the list of due integrations may be older than a run that ended."""

@@ -41,8 +41,9 @@ from syncer.store.repo import (
     Refused,
     Repo,
     StoreError,
-    failure_csv_filename,
 )
+from syncer.sync_core.engine import EngineRegistry, RunHooks
+from syncer.sync_core.failures import failure_csv_filename
 from syncer.sync_core.inbox import Inbox, InboxWorker
 
 log = logging.getLogger("zlab.syncer")
@@ -94,37 +95,29 @@ class Unauthorized(StoreError):
         self.status = status
 
 
-# -- run slots: the run id known before the engine starts, and the exact refusal -----------------------
+# -- run starts: the run id chosen before the engine starts, and the exact refusal --------------------
 @dataclass
-class _RunSlot:
+class _RunStart:
+    """One run the service starts: its id is chosen here (so Sync Now can answer 202 with it) and
+    the engine reports through ``hooks`` when the run opened, or the ``start_run`` refusal (so the
+    API answers 429 for the 31st Sync Now, 409 for a sync in progress) instead of only a "refused"
+    run row."""
+
     run_id: str
     started: threading.Event = field(default_factory=threading.Event)
     refusal: Refused | None = None
-    used: bool = False
+    opened: bool = False
 
+    def hooks(self) -> RunHooks:
+        return RunHooks(started=self._started, refused=self._refused)
 
-_local = threading.local()
+    def _started(self, _run: SyncRun) -> None:
+        self.opened = True
+        self.started.set()
 
-
-class ServiceRepo(Repo):
-    """The store, but a run started from ``SyncerService.run_sync`` gets the id chosen beforehand
-    (so Sync Now can answer 202 with it) and its ``start_run`` refusal is kept (so the API answers
-    429 for the 31st Sync Now, 409 for a sync in progress) instead of only a "refused" run row."""
-
-    def start_run(self, integration_id: str, trigger: str = "manual", *, run_id: str | None = None,
-                  **kw: Any) -> SyncRun:
-        slot: _RunSlot | None = getattr(_local, "slot", None)
-        if slot is None or slot.used:
-            return super().start_run(integration_id, trigger, run_id=run_id, **kw)
-        slot.used = True
-        try:
-            run = super().start_run(integration_id, trigger, run_id=run_id or slot.run_id, **kw)
-        except Refused as exc:
-            slot.refusal = exc
-            slot.started.set()
-            raise
-        slot.started.set()
-        return run
+    def _refused(self, exc: Refused) -> None:
+        self.refusal = exc
+        self.started.set()
 
 
 class SyncerService:
@@ -136,19 +129,20 @@ class SyncerService:
                                            if self.config.fakes_url and clock is None else None)
         self.clock = clock or self.lab_clock or system_clock
         self.db = StoreDB(self.config.database_url)
-        self.repo = ServiceRepo(self.db, clock=self.clock)
+        self.repo = Repo(self.db, clock=self.clock)
         self.sink: MailSink | None = None
         smtp_url = self.config.smtp_url
         if not smtp_url and self.config.embedded_mail:
             self.sink = MailSink().start()
             smtp_url = self.sink.url
         self.mailer = MailSender(self.repo, smtp_url or "")
-        self.engine = SyncEngine(self.repo, clients=self.clients_for, mailer=self.mailer)
         # the CRM direct sync: its engine, and the inbox its notifications wait in (CR-09)
         self.inbox = Inbox(self.db, self.clock)
         self.crm = CrmEngine(self.repo, mailer=self.mailer, inbox=self.inbox, clock=self.clock,
                              accounts_url=self.config.accounts_url, public_url=self.config_public_url())
         self.inbox_worker = InboxWorker(self.inbox, self.crm.apply)
+        # the sync engines by Integration.kind: runs are dispatched through it (sync_core.engine)
+        self.engines = EngineRegistry([SyncEngine(self.repo, clients=self.clients_for, mailer=self.mailer), self.crm])
         self.scheduler = Scheduler(self, interval=self.config.scheduler_interval)
         self._clients: dict[str, tuple[tuple, FsmClient, BooksClient]] = {}
         self._clients_lock = threading.Lock()
@@ -479,10 +473,10 @@ class SyncerService:
         """One run, here and now. Raises the ``start_run`` refusal (``ManualSyncLimitReached``,
         ``SyncInProgress``, ``IntegrationNotEnabled``) instead of answering a refused run."""
         self.repo.get_integration(integration_id)
-        slot = _RunSlot(new_id())
-        run = self._run_in_slot(slot, integration_id, trigger)
-        if slot.refusal is not None:
-            raise slot.refusal
+        start = _RunStart(new_id())
+        run = self._run(start, integration_id, trigger)
+        if start.refusal is not None:
+            raise start.refusal
         return run
 
     def sync_now(self, integration_id: str, *, wait: bool = False) -> SyncRun:
@@ -493,43 +487,43 @@ class SyncerService:
         if wait:
             return self.run_sync(integration_id, trigger="manual")
         self.repo.get_integration(integration_id)
-        slot = _RunSlot(new_id())
-        thread = threading.Thread(target=self._background, args=(slot, integration_id, "manual"),
+        start = _RunStart(new_id())
+        thread = threading.Thread(target=self._background, args=(start, integration_id, "manual"),
                                   name=f"zlab-sync-{integration_id}", daemon=True)
         with self._threads_lock:
             self._threads.add(thread)
         thread.start()
-        slot.started.wait(timeout=60)
-        if slot.refusal is not None:
-            raise slot.refusal
-        return self.repo.get_run(slot.run_id)
+        start.started.wait(timeout=60)
+        if start.refusal is not None:
+            raise start.refusal
+        return self.repo.get_run(start.run_id)
 
-    def _background(self, slot: _RunSlot, integration_id: str, trigger: str) -> None:
+    def _background(self, start: _RunStart, integration_id: str, trigger: str) -> None:
         try:
-            self._run_in_slot(slot, integration_id, trigger)
-        except Exception:  # noqa: BLE001 - logged; the run is marked failed by _run_in_slot
+            self._run(start, integration_id, trigger)
+        except Exception:  # noqa: BLE001 - logged; the run is marked failed by _run
             log.exception("background sync of %s failed", integration_id)
         finally:
             with self._threads_lock:
                 self._threads.discard(threading.current_thread())
 
-    def _run_in_slot(self, slot: _RunSlot, integration_id: str, trigger: str) -> SyncRun:
-        _local.slot = slot
+    def _run(self, start: _RunStart, integration_id: str, trigger: str) -> SyncRun:
+        """The run, by the engine of the integration's kind, with the id and hooks of ``start``."""
         try:
-            return self.engine.run(integration_id, trigger)
+            engine = self.engines.for_integration(self.repo.get_integration(integration_id))
+            return engine.run(integration_id, trigger=trigger, run_id=start.run_id, hooks=start.hooks())
         except Exception as exc:
             # a bug or an unexpected error: close the run (and free the lock) instead of leaving
             # it "running" until its lease expires
-            if slot.used and slot.refusal is None:
+            if start.opened:
                 try:
-                    self.repo.finish_run(slot.run_id, status="failed",
+                    self.repo.finish_run(start.run_id, status="failed",
                                          failure_reason=f"internal error: {type(exc).__name__}: {exc}")
                 except StoreError:
                     pass
             raise
         finally:
-            _local.slot = None
-            slot.started.set()
+            start.started.set()
 
     def run_view(self, run_id: str) -> dict[str, Any]:
         run = self.repo.get_run(run_id)
@@ -655,5 +649,5 @@ def check_mappings(mappings: Any) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-__all__ = ["EditionNotSupported", "ImportInProgress", "PermissionDenied", "ServiceRepo", "SupportOnly", "SyncerService",
+__all__ = ["EditionNotSupported", "ImportInProgress", "PermissionDenied", "SupportOnly", "SyncerService",
            "Unauthorized", "check_email", "check_mappings"]

@@ -662,11 +662,11 @@ def _auto_runs_skip_preflight(p):
     from syncer.books_sync.engine import SyncEngine
     original = SyncEngine.run
 
-    def broken(self, integration_id, trigger="manual"):
+    def broken(self, integration_id, trigger="manual", **kw):
         if trigger == "auto":
             self.preflight = lambda ctx: None
         try:
-            return original(self, integration_id, trigger)
+            return original(self, integration_id, trigger, **kw)
         finally:
             self.__dict__.pop("preflight", None)
     p.setattr(SyncEngine, "run", broken)
@@ -930,8 +930,8 @@ def fsm_taxes_only(lab):
 
 @breaker("TW-18", "TW-18-fsm-direction-unchecked", "Only 'Books on, FSM off' is checked")
 def _(p):
-    from syncer.books_sync.common import RunFailed
     from syncer.books_sync.engine import SyncEngine
+    from syncer.sync_core.context import RunFailed
     original = SyncEngine.preflight
 
     def broken(self, ctx):

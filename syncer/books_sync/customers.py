@@ -67,20 +67,11 @@ from typing import Any
 
 from ..clients import ZohoApiError
 from ..store.models import RecordLink
+from ..sync_core.context import chunked, parse_time, read_or_none, same_instant, with_retries
+from ..sync_core.outcomes import HeldIntent, create_once, requeue
+from ..sync_core.writers import FsmCreate, FsmCreates, PartnerIdWrites
 from . import mapping
-from .common import (
-    FsmCreate,
-    FsmCreates,
-    HeldIntent,
-    PartnerIdWrites,
-    RunContext,
-    chunked,
-    parse_time,
-    read_or_none,
-    same_instant,
-    with_retries,
-)
-from .outcomes import create_once, requeue
+from .common import PARTNER_ID_FIELD, RunContext
 
 COMPANIES = "Companies"
 CONTACTS = "Contacts"
@@ -229,11 +220,11 @@ class CustomersPhase:
         # customer id -> (the last_modified_time our own person write left, the time before it)
         self._own_times: dict[str, tuple[datetime | None, datetime | None]] = {}
         self._has_fsm_id_field: bool | None = None
-        # creates in FSM and partner-id writes go 100 a call (common.FsmCreates, PartnerIdWrites)
-        self.creates = {COMPANIES: FsmCreates(ctx, COMPANIES, BOOKS_CONTACTS),
-                        CONTACTS: FsmCreates(ctx, CONTACTS, BOOKS_CONTACTS),
-                        BOOKS_PERSONS: FsmCreates(ctx, CONTACTS, BOOKS_PERSONS)}
-        self.partner_ids = PartnerIdWrites(ctx)
+        # creates in FSM and partner-id writes go 100 a call (sync_core.writers)
+        self.creates = {COMPANIES: FsmCreates(ctx, COMPANIES, BOOKS_CONTACTS, partner_id_field=PARTNER_ID_FIELD),
+                        CONTACTS: FsmCreates(ctx, CONTACTS, BOOKS_CONTACTS, partner_id_field=PARTNER_ID_FIELD),
+                        BOOKS_PERSONS: FsmCreates(ctx, CONTACTS, BOOKS_PERSONS, partner_id_field=PARTNER_ID_FIELD)}
+        self.partner_ids = PartnerIdWrites(ctx, partner_id_field=PARTNER_ID_FIELD)
         # module -> after an FSM pass that listed the whole module: the ZBilling_Id of the records
         # that came to it unlinked. Any other record naming a customer is linked to it already,
         # so a customer not named here needs no search for its partner (the set stays as small
@@ -808,7 +799,7 @@ class CustomersPhase:
     def _create_contacts(self, persons: list[dict[str, Any]], company_id: str, customer: dict[str, Any]) -> bool:
         """Books contact persons as FSM Contacts of the Company: one intent each (carrying the
         customer, so recovery can pair its persons again), sent as one batch. Whether any was made."""
-        creates = FsmCreates(self.ctx, CONTACTS, BOOKS_PERSONS)
+        creates = FsmCreates(self.ctx, CONTACTS, BOOKS_PERSONS, partner_id_field=PARTNER_ID_FIELD)
         for create in self._contact_creates(persons, company_id, customer):
             creates.queue.append(create)
         creates.flush()

@@ -3,6 +3,8 @@
     engine = SyncEngine(repo, clients=lambda integration: (fsm, books), mailer=sender)
     run = engine.run(integration_id, trigger="manual")
 
+The engine of kind ``books`` (``syncer.sync_core.engine.Engine``).
+
 Lock (TW-09) -> preflight (TW-08, TW-13, TW-16, TW-17, TW-18) -> mark FSM "sync in progress" ->
 finish what a crashed run left -> currencies (TW-10) -> items (TW-22) -> stats and watermark.
 """
@@ -11,19 +13,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 from ..clients import BooksClient, FsmClient, RecordResult, ZohoApiError
 from ..store.models import Integration, SyncRun
-from ..store.repo import Refused, Repo
-from .common import FSM_BATCH, RunContext, RunFailed, RunRefused
+from ..store.repo import Repo
+from ..sync_core.context import FSM_BATCH, RunFailed, RunRefused
+from ..sync_core.engine import RunHooks, open_run
+from ..sync_core.outcomes import UNKNOWN_OUTCOME_WAIT, create_once
+from .common import RunContext
 from .customers import MODULES as CUSTOMER_MODULES
 from .customers import CustomersPhase
 from .items import BOOKS_ENTITY as ITEMS_ENTITY
 from .items import FSM_MODULE as ITEMS_MODULE
 from .items import ItemsPhase
-from .outcomes import UNKNOWN_OUTCOME_WAIT, create_once
 
 log = logging.getLogger("zlab.syncer")
 
@@ -35,6 +39,10 @@ Clients = Callable[[Integration], tuple[FsmClient, BooksClient]]
 
 
 class SyncEngine:
+    """FSM <-> Books/Invoice runs (integrations of kind ``books``)."""
+
+    kind: ClassVar[str] = "books"
+
     def __init__(self, repo: Repo, *, clients: Clients, mailer: Any | None = None,
                  batch_size: int = FSM_BATCH, unknown_outcome_wait: float = UNKNOWN_OUTCOME_WAIT) -> None:
         if not 1 <= batch_size <= FSM_BATCH:
@@ -45,11 +53,15 @@ class SyncEngine:
         self.batch_size = batch_size
         self.unknown_outcome_wait = unknown_outcome_wait  # outcomes.find_settled
 
-    def run(self, integration_id: str, trigger: str = "manual") -> SyncRun:
-        try:
-            run = self.repo.start_run(integration_id, trigger)
-        except Refused as exc:  # another run (TW-09), sync not enabled, 30 a day (TW-05)
-            return self.repo.record_refused_run(integration_id, trigger, str(exc))
+    def tick(self, now: datetime) -> None:
+        """Nothing beyond the due ``auto`` runs the scheduler starts (TW-04)."""
+
+    def run(self, integration_id: str, trigger: str = "manual", *, run_id: str | None = None,
+            hooks: RunHooks | None = None) -> SyncRun:
+        # refused: another run (TW-09), sync not enabled, 30 a day (TW-05)
+        run, opened = open_run(self.repo, integration_id, trigger=trigger, run_id=run_id, hooks=hooks)
+        if not opened:
+            return run
         integ = self.repo.get_integration(integration_id)
         fsm, books = self.clients(integ)
         mapping_changed = integ.settings.get("synced_mapping_version") != integ.mapping_version

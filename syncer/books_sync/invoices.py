@@ -40,11 +40,12 @@ from ..clients import BooksClient, FsmClient, ZohoApiError
 from ..clients.base import fmt_books_datetime
 from ..store.models import Integration, PendingWrite
 from ..store.repo import Repo
+from ..sync_core.context import parse_time
+from ..sync_core.outcomes import create_once
 from . import mapping
-from .common import RunContext, parse_time
+from .common import RunContext
 from .items import FSM_MODULE as ITEMS_MODULE
 from .items import ItemsPhase
-from .outcomes import create_once
 
 FSM_MODULE = "Work_Orders"
 BOOKS_ENTITY = "invoices"

@@ -14,19 +14,11 @@ from typing import Any
 
 from ..clients import ZohoApiError
 from ..store.models import RecordLink
+from ..sync_core.context import chunked, parse_time, read_or_none, same_instant, with_retries
+from ..sync_core.outcomes import create_once, requeue
+from ..sync_core.writers import FsmCreate, FsmCreates, PartnerIdWrites
 from . import mapping
-from .common import (
-    FsmCreate,
-    FsmCreates,
-    PartnerIdWrites,
-    RunContext,
-    chunked,
-    parse_time,
-    read_or_none,
-    same_instant,
-    with_retries,
-)
-from .outcomes import create_once, requeue
+from .common import PARTNER_ID_FIELD, RunContext
 
 FSM_MODULE = "Service_And_Parts"
 BOOKS_ENTITY = "items"
@@ -62,8 +54,8 @@ class ItemsPhase:
         self.done_books: set[str] = set()  # Books ids already handled from the FSM side
         rows = self.repo.get_mappings(self.integ.id, "items")
         self.pairs = mapping.pairs_from_rows(rows) if rows else mapping.defaults("items")
-        self.creates = FsmCreates(ctx, FSM_MODULE, BOOKS_ENTITY)
-        self.partner_ids = PartnerIdWrites(ctx)
+        self.creates = FsmCreates(ctx, FSM_MODULE, BOOKS_ENTITY, partner_id_field=PARTNER_ID_FIELD)
+        self.partner_ids = PartnerIdWrites(ctx, partner_id_field=PARTNER_ID_FIELD)
         # after an FSM pass that listed every record: the ZBilling_Id of those that came to it
         # unlinked. Any other FSM record naming a Books item is linked to it already, so an item
         # not named here needs no search for its partner (and the set stays as small as the

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..clients import BooksClient, FsmClient
-from .outcomes import Patience, create_once
+from ..sync_core.outcomes import Patience, create_once
 
 NEW_INVOICE, EXISTING_INVOICE, EXISTING_BOOKS = "new_invoice", "existing_invoice", "existing_books"
 CHOICES = (NEW_INVOICE, EXISTING_INVOICE, EXISTING_BOOKS)

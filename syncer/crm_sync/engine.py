@@ -36,6 +36,7 @@ from syncer.clients import AccountsClient, CrmClient, FsmClient, ZohoApiError
 from syncer.clients.base import chunks, fmt_crm_datetime
 from syncer.store.models import InboxItem, Integration, RecordLink, SyncRun, new_id
 from syncer.store.repo import AlreadyEnabled, InvalidValue, LinkSpec, NotFound, Refused, Repo, StoreError
+from syncer.sync_core.engine import RunHooks
 from syncer.sync_core.inbox import Inbox
 
 from . import install, pii
@@ -52,6 +53,7 @@ from .mapping import (
     changes,
     empty,
     field_infos,
+    same,
     to_crm,
     to_fsm,
     validate_mapping,
@@ -70,6 +72,7 @@ DAILY = timedelta(hours=24)  # CR-12: a sync log every 24 hours
 RECONCILE_EVERY = timedelta(minutes=15)
 CHECK_EVERY = 5.0  # real seconds between a background tick's remote checks of one integration
 META_TTL = 10.0  # real seconds field metadata is reused
+ECHO_MEMORY = 60.0  # real seconds a write is remembered to recognise its notification
 SWITCH_OFF_SUBJECT = "Two-Way Sync between Zoho CRM and Zoho FSM is disabled"  # CR-14, exactly
 EXTENSION = "Zoho FSM for Zoho CRM"
 CRM_EVENTS = [f"{m}.all" for m in ("Accounts", "Contacts", "Products")]
@@ -149,9 +152,10 @@ class CrmEngine:
         self._clients_lock = threading.Lock()
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
-        self._tick_locks: dict[str, threading.Lock] = {}
         self._meta: dict[str, tuple[float, dict, dict]] = {}
         self._checked: dict[str, float] = {}
+        self._tick_locks: dict[str, threading.Lock] = {}
+        self._written: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
         self._threads: set[threading.Thread] = set()
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -436,9 +440,19 @@ class CrmEngine:
         return bool(expected) and isinstance(token, str) and hmac.compare_digest(token.encode(), str(expected).encode())
 
     # -- runs ---------------------------------------------------------------------------------------------
-    def run(self, integration_id: str, *, trigger: str, run_id: str | None = None) -> SyncRun:
-        """One full reconciliation (initial | manual | reconcile) as a run with its log."""
-        run = self.repo.start_run(integration_id, trigger, run_id=run_id, count_manual=False)
+    def run(self, integration_id: str, *, trigger: str, run_id: str | None = None,
+            hooks: RunHooks | None = None) -> SyncRun:
+        """One full reconciliation (initial | manual | reconcile) as a run with its log
+        (``sync_core.engine.Engine``: a refusal is a ``refused`` run, told through ``hooks``)."""
+        hooks = hooks or RunHooks()
+        try:  # CRM manual syncs are not counted against the Books engine's 30 a day (TW-05)
+            run = self.repo.start_run(integration_id, trigger, run_id=run_id, count_manual=False)
+        except Refused as exc:
+            if hooks.refused is not None:
+                hooks.refused(exc)
+            return self.repo.record_refused_run(integration_id, trigger, str(exc))
+        if hooks.started is not None:
+            hooks.started(run)
         status, reason = "succeeded", None
         ctx: Ctx | None = None
         with self.lock(integration_id), self.repo.keep_alive(integration_id, run.id):
@@ -548,12 +562,14 @@ class CrmEngine:
         if to_fsm_:
             r = ctx.fsm.update_record(pair.fsm_module, str(f["id"]), to_fsm_)
             if r.ok:
+                self._remember("fsm", pair.fsm_module, str(f["id"]), to_fsm_)
                 fsm_time = parse_time(r.details.get("Modified_Time")) or fsm_time
             else:
                 reasons.append(f"FSM refused the merged values: {r.code} {r.message} {r.details}")
         if to_crm_:
             r = ctx.crm.update_record(pair.crm_module, str(c["id"]), to_crm_)
             if r.ok:
+                self._remember("crm", pair.crm_module, str(c["id"]), to_crm_)
                 crm_time = parse_time(r.details.get("Modified_Time")) or crm_time
             else:
                 reasons.append(f"CRM refused the merged values: {r.code} {r.message} {r.details}")
@@ -728,6 +744,7 @@ class CrmEngine:
             return "same"
         r = ctx.fsm.update_record(pair.fsm_module, link.fsm_id, diff)
         if r.ok:
+            self._remember("fsm", pair.fsm_module, link.fsm_id, diff)
             self._touch(ctx, pair, link, parse_time(r.details.get("Modified_Time")) or f_t, c_t, "updated")
         self._outcome(ctx, pair, r.ok, crm_id=link.partner_id, fsm_id=link.fsm_id, name=self._name(pair, c, fsm_rec),
                       action="update", direction="crm_to_fsm",
@@ -758,6 +775,7 @@ class CrmEngine:
             return "same"
         r = ctx.crm.update_record(pair.crm_module, link.partner_id, diff)
         if r.ok:
+            self._remember("crm", pair.crm_module, link.partner_id, diff)
             self._touch(ctx, pair, link, f_t, parse_time(r.details.get("Modified_Time")) or c_t, "updated")
         self._outcome(ctx, pair, r.ok, crm_id=link.partner_id, fsm_id=link.fsm_id, name=self._name(pair, crm_rec, f),
                       action="update", direction="fsm_to_crm",
@@ -802,6 +820,32 @@ class CrmEngine:
                 self._apply_fsm(ctx, payload)
         return {"results": ctx.results}
 
+    def _remember(self, side: str, module: str, record_id: str, values: Mapping[str, Any]) -> None:
+        """What the engine just wrote to a record, so its notification is known as our echo."""
+        now = time.monotonic()
+        with self._locks_guard:
+            for key in [k for k, (at, _v) in self._written.items() if now - at > ECHO_MEMORY]:
+                self._written.pop(key, None)
+            self._written[(side, module, str(record_id))] = (now, dict(values))
+
+    def _is_echo(self, side: str, module: str, record_id: str, record: Mapping[str, Any],
+                 affected: list[str] | None, mapped: set[str]) -> bool:
+        """An edit notification whose mapped changed fields all hold what we wrote last (recently):
+        our own write. Anything else (someone edited after us) is synced as usual."""
+        if affected is None:
+            return False
+        with self._locks_guard:
+            entry = self._written.get((side, module, str(record_id)))
+        if entry is None or time.monotonic() - entry[0] > ECHO_MEMORY:
+            return False
+        written = entry[1]
+        changed = [f for f in affected if f in mapped]
+        if not all(f in written and same(record.get(f), written[f]) for f in changed):
+            return False
+        with self._locks_guard:
+            self._written.pop((side, module, str(record_id)), None)
+        return True
+
     @staticmethod
     def _affected(payload: Mapping[str, Any]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -834,6 +878,9 @@ class CrmEngine:
             link = self.repo.link_by_partner(iid, pair.crm_module, rid)
             only = affected.get(rid) if op == "update" and rid in affected else None
             if link is not None and link.active:
+                if op == "insert" or self._is_echo("crm", pair.crm_module, rid, c, only,
+                                                   {r["crm_field"] for r in ctx.rows[pair.key]}):
+                    continue  # our own create or write coming back: it stops here
                 if self._update_fsm(ctx, pair, link, c, only=only) == "missing":
                     self._fsm_deleted(ctx, pair, link)  # its FSM partner went while no notification came
             elif link is not None:
@@ -868,6 +915,9 @@ class CrmEngine:
             link = self.repo.link_by_fsm(iid, pair.fsm_module, rid)
             only = affected.get(rid) if op == "update" and rid in affected else None
             if link is not None and link.active:
+                if op == "insert" or self._is_echo("fsm", pair.fsm_module, rid, f, only,
+                                                   {r["fsm_field"] for r in ctx.rows[pair.key]}):
+                    continue  # our own create or write coming back: it stops here
                 if self._update_crm(ctx, pair, link, f, only=only) == "missing":
                     self._crm_deleted(ctx, pair, link)
             elif link is not None:
@@ -915,25 +965,26 @@ class CrmEngine:
             if not force and time.monotonic() - self._checked.get(integ.id, 0.0) < CHECK_EVERY:
                 continue
             self._checked[integ.id] = time.monotonic()
-            # the scheduler's thread and an explicit tick must not both do it (two switch-off mails, two
-            # daily logs, two reconciliations): an explicit tick waits for the other, the thread skips
-            ticking = self._tick_lock(integ.id)
-            if not ticking.acquire(blocking=force):
-                continue
-            try:
-                fresh = self.repo.find_integration(integ.id)
-                if fresh is not None and fresh.state == "enabled":
+            with self._tick_lock(integ.id):  # the scheduler's thread and POST /scheduler/tick, one at a time
+                fresh = self.repo.find_integration(integ.id)  # what the other one did meanwhile
+                if fresh is None or fresh.state != "enabled":
+                    continue
+                try:
                     self._tick_one(fresh, now, force=force)
-            except Exception:  # noqa: BLE001 - one integration's trouble must not stop the others
-                log.exception("CRM periodic work of %s failed", integ.id)
-            finally:
-                ticking.release()
+                except Exception:  # noqa: BLE001 - one integration's trouble must not stop the others
+                    log.exception("CRM periodic work of %s failed", integ.id)
+
+    def tick_now(self, now: datetime | None = None) -> None:
+        """All the periodic work, now (an explicit ``POST /scheduler/tick``)."""
+        self.tick(now, force=True)
 
     def _tick_lock(self, integration_id: str) -> threading.Lock:
         with self._locks_guard:
             return self._tick_locks.setdefault(integration_id, threading.Lock())
 
     def _tick_one(self, integ: Integration, now: datetime, *, force: bool) -> None:
+        if not ((integ.settings or {}).get("channels") or {}).get("channel_id"):
+            return  # enabling right now: it subscribes and runs the initial sync itself
         fsm, crm = self.clients(integ)
         crm_state = crm.internal_settings()
         refusal = install.books_refusal(crm_state)

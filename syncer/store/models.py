@@ -31,7 +31,7 @@ BOOKS_DIRECTIONS = ("both", "fsm_to_books", "books_to_fsm")
 CRM_DIRECTIONS = ("both", "fsm_to_crm", "crm_to_fsm")
 DIRECTIONS = tuple(dict.fromkeys(BOOKS_DIRECTIONS + CRM_DIRECTIONS))  # FieldMapping.direction
 SIDES = ("fsm", "partner")  # PendingWrite.side: the FSM, or the partner product
-TRIGGERS = ("manual", "auto", "initial", "reconcile", "daily")  # the last three: the CRM sync (CR-09, CR-12)
+TRIGGERS = ("manual", "auto", "initial", "daily", "reconcile")  # the last three: CRM runs (CR-12)
 RUN_STATUSES = ("running", "succeeded", "failed", "refused")
 
 
@@ -183,7 +183,7 @@ class SyncRun(SyncerModel, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=40)
     integration_id: str = Field(max_length=40)
-    trigger: str = "manual"  # manual | auto
+    trigger: str = "manual"  # manual | auto (Books); initial | manual | daily | reconcile (CRM)
     started_at: datetime | None = _dt()
     ended_at: datetime | None = _dt()
     status: str = "running"  # running | succeeded | failed | refused

@@ -239,7 +239,8 @@ def test_more_than_10000_invoice_items_fail_the_sync_exactly_10000_passes(zlab_l
     for start in range(0, items, 5000):
         zlab_lab.control.seed(env.tenant.org("invoice"), {"items": min(5000, items - start)}, seed=1, start=start)
     # the limit is a preflight check: asked directly, so a passing org is not then synced item by item
-    from syncer.books_sync.common import RunContext, RunFailed
+    from syncer.books_sync.common import RunContext
+    from syncer.sync_core.context import RunFailed
 
     ctx = RunContext(env.repo, env.repo.get_integration(env.integration_id), "-", env.fsm, env.books, None)
     if expected == "failed":

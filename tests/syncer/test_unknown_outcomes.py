@@ -12,7 +12,6 @@ import pytest
 
 from syncer.books_sync import SyncEngine
 from syncer.books_sync.invoices import InvoiceWriter
-from syncer.books_sync.outcomes import create_once, requeue
 from syncer.clients import (
     AccountsClient,
     BooksClient,
@@ -24,6 +23,7 @@ from syncer.clients import (
 )
 from syncer.mail import MailSender
 from syncer.store.repo import Repo
+from syncer.sync_core.outcomes import create_once, requeue
 from tests.syncer.test_books_sync_customers import Env
 
 CO, CT, SP = "Companies", "Contacts", "Service_And_Parts"

@@ -15,7 +15,8 @@ This module holds the part every create path shares, product- and partner-neutra
 - ``find_settled`` looks for a write's result for a while, since a call the client gave up on
   may be applied by the server after it (a slow write still in flight);
 - ``requeue`` puts an abandoned intent's source record back into the run (with its dependent
-  records, e.g. a customer's contact persons), so nothing an intent covered is left behind.
+  records, e.g. a customer's contact persons), so nothing an intent covered is left behind;
+- ``HeldIntent`` keeps a parent's intent open until its dependents' intents are recorded.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from ..clients import ZohoOutcomeUnknown
 
 if TYPE_CHECKING:
-    from .common import RunContext
+    from .context import RunContextBase
 
 UNKNOWN_OUTCOME_WAIT = 30.0  # seconds a write of unknown outcome is looked for before it is sent again
 SEND_ATTEMPTS = 2  # a create whose answer is lost twice stays open for the next run's recovery
@@ -87,7 +88,7 @@ def create_once(ctx: Settling, send: Callable[[], T], find: Callable[[], T | Non
     raise AssertionError("unreachable")
 
 
-def requeue(ctx: RunContext, stat: str, record_id: str, *, dependents: bool = False) -> None:
+def requeue(ctx: RunContextBase, stat: str, record_id: str, *, dependents: bool = False) -> None:
     """An abandoned intent's source record goes back into this run, read again though nobody
     modified it; ``dependents``: and the records that hang off it (a customer's contact persons)
     are paired again, though it is linked and unchanged."""
@@ -96,3 +97,15 @@ def requeue(ctx: RunContext, stat: str, record_id: str, *, dependents: bool = Fa
     ctx.retry.setdefault(stat, set()).add(str(record_id))
     if dependents:
         ctx.pair_dependents.add(str(record_id))
+
+
+@dataclass
+class HeldIntent:
+    """The intent of a create that has dependent writes (a Company's Contacts), kept open after
+    its link until the intents of all its dependents are recorded: a crash at any point between
+    leaves an open intent that covers them (recovery re-queues them)."""
+
+    pending_id: str
+    created_id: str
+    outcome: str
+    waiting: int = 0  # dependents whose intents are not recorded yet
