@@ -900,8 +900,8 @@ def _(p):
 
     original = engine.CrmEngine.run
 
-    def broken(self, integration_id, *, trigger, run_id=None):
-        return original(self, integration_id, trigger="reconcile" if trigger == "initial" else trigger, run_id=run_id)
+    def broken(self, integration_id, *, trigger, **kw):
+        return original(self, integration_id, trigger="reconcile" if trigger == "initial" else trigger, **kw)
 
     p.setattr(engine.CrmEngine, "run", broken)
 
