@@ -789,17 +789,21 @@ def _(p):
     p.setattr(engine.CrmEngine, "_apply_fsm", lambda self, ctx, payload: None)
 
 
-@breaker("CR-09", "CR-09-echo-written-back", "FSM-to-CRM writes do not compare with the CRM record: the echo of "
-         "the syncer's own FSM write is written back to CRM")
+@breaker("CR-09", "CR-09-echo-written-back", "No echo suppression on the FSM-to-CRM way: the syncer's own FSM write "
+         "comes back as a notification and is written to CRM again")
 def _(p):
     from syncer.crm_sync import engine
 
-    original = engine.CrmEngine._update_crm
+    original_echo, original_update = engine.CrmEngine._is_echo, engine.CrmEngine._update_crm
 
-    def broken(self, ctx, pair, link, f, *, only=None, crm_rec=None):
-        return original(self, ctx, pair, link, f, only=only, crm_rec={"id": link.partner_id})
+    def not_echo(self, side, module, record_id, record, affected, mapped):
+        return False if side == "fsm" else original_echo(self, side, module, record_id, record, affected, mapped)
 
-    p.setattr(engine.CrmEngine, "_update_crm", broken)
+    def write_unchecked(self, ctx, pair, link, f, *, only=None, crm_rec=None):
+        return original_update(self, ctx, pair, link, f, only=only, crm_rec={"id": link.partner_id})
+
+    p.setattr(engine.CrmEngine, "_is_echo", not_echo)
+    p.setattr(engine.CrmEngine, "_update_crm", write_unchecked)
 
 
 # == CR-12: failures, sync logs ================================================================================
