@@ -1003,6 +1003,8 @@ class CrmEngine:
             return
         settings = integ.settings or {}
         channel_id = (settings.get("channels") or {}).get("channel_id")
+        if not channel_id:  # Save & Next is still subscribing (with the URL it was called at): nothing to renew yet
+            return
         expires = parse_time((settings.get("channels") or {}).get("expires_at"))
         expired = expires is not None and expires <= now
         # renew before expiry (lab clock); a channel either side no longer has (dropped, expired while the
