@@ -59,9 +59,13 @@ def lab() -> Lab:
     return _cv_app.get().app.extensions["zlab"]
 
 
+# built once: ``json.dumps`` with options builds a new encoder on every call
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,
                   content_type: str = "application/json;charset=UTF-8") -> Response:
-    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
+    data = _ENCODER.encode(body)
     resp = Response(data, status=status, content_type=content_type)
     if headers:
         resp.headers.update(headers)
