@@ -81,3 +81,40 @@ def test_a_deactivated_org_and_a_new_fault_reach_every_worker_at_once(served):
     org = tenant["orgs"]["crm"]
     assert httpx.patch(f"{served.url}/_lab/orgs/{org}", json={"active": False}).status_code == 200
     assert _statuses(served.url, token) == [401] * CALLS
+
+
+def _fresh(method: str, url: str, path: str, headers: dict | None = None) -> tuple[int, bytes]:
+    """One call on a new connection: any of the workers may take it."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request(method, path, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def test_every_worker_reads_back_one_journal_with_every_call(served):
+    """Issue 15: with 4 workers, 20 calls, then 20 journal reads: each read shows all 20 (one
+    journal in the database; a read waits for the other workers' buffered entries)."""
+    import json
+
+    tenant = httpx.post(f"{served.url}/_lab/tenants", json={"products": ["crm"]}).json()
+    token = _token(served.url, tenant)
+    sent = [f"journal-{i:02d}" for i in range(20)]
+    for rid in sent:
+        status, _ = _fresh("GET", served.url, "/crm/v8/Accounts?fields=Account_Name",
+                           {"Authorization": f"Zoho-oauthtoken {token}", "X-Request-Id": rid})
+        assert status == 204
+    query = f"/_lab/journal?email={tenant['email']}&product=crm&limit=100"
+    for _ in range(20):
+        status, body = _fresh("GET", served.url, query)
+        assert status == 200
+        entries = json.loads(body)["entries"]
+        assert sorted(e["request_id"] for e in entries) == sent
+        assert len({e["id"] for e in entries}) == 20  # one id each, from the shared table
+    status, _ = _fresh("DELETE", served.url, "/_lab/journal")
+    assert status == 200
+    for _ in range(8):  # emptied for every worker
+        assert json.loads(_fresh("GET", served.url, query)[1])["entries"] == []

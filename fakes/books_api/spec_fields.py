@@ -13,7 +13,6 @@ Regenerate after a spec update (tests/contract/test_books_contract.py checks it 
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 from pathlib import Path
@@ -111,8 +110,18 @@ def complete(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     empty value (a fresh copy for lists and objects). Keys ``obj`` has are left as they are."""
     for key, empty, mutable in _FIELDS.get(kind, ()):
         if key not in obj:
-            obj[key] = copy.deepcopy(empty) if mutable else empty
+            obj[key] = _fresh(empty) if mutable else empty
     return obj
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of an empty value (dicts, lists and scalars parsed from JSON): ``copy.deepcopy``
+    without its memo, which cost as much as the rest of rendering a contact."""
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    return value
 
 
 if __name__ == "__main__":  # python -m fakes.books_api.spec_fields <specs/books-v3>

@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from flask import Response, g
+from flask import Response
+from flask.globals import _cv_app
 
 if TYPE_CHECKING:
     from .journal import Entry
@@ -24,6 +25,9 @@ class Principal:
     scopes: tuple[str, ...]
     org_ids: frozenset[str]
     email: str = ""
+    # answers worked out for this token, kept as long as the token's cache entry (e.g. which
+    # org of a product a CRM/FSM call addresses): dropped with it on any change
+    memo: dict[Any, Any] | None = None
 
 
 @dataclass
@@ -45,19 +49,23 @@ class RequestContext:
         return self.org.id if self.org is not None else None
 
 
+# ``ctx()`` and ``lab()`` run several times a request: they read Flask's app context variable
+# directly rather than through the ``g``/``current_app`` proxies (a proxy lookup per attribute)
 def ctx() -> RequestContext:
-    return g.zlab
+    return _cv_app.get().g.zlab
 
 
 def lab() -> Lab:
-    from flask import current_app
+    return _cv_app.get().app.extensions["zlab"]
 
-    return current_app.extensions["zlab"]
+
+# built once: ``json.dumps`` with options builds a new encoder on every call
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,
                   content_type: str = "application/json;charset=UTF-8") -> Response:
-    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
+    data = _ENCODER.encode(body)
     resp = Response(data, status=status, content_type=content_type)
     if headers:
         resp.headers.update(headers)

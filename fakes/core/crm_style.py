@@ -97,10 +97,15 @@ def user_org(c, org_header: str | None = None) -> str | None:
         return wanted
     if c.principal is None:
         return None
+    memo, key = c.principal.memo, ("user_org", c.product.name)
+    if memo is not None and key in memo:
+        return memo[key]
     mine = sorted(o for o in c.principal.org_ids
                   if (org := lab().lookup_org(o)) is not None and org.product == c.product.name)
     if not mine:
         raise Failure(Kind.ORG_MISSING)
+    if memo is not None:
+        memo[key] = mine[0]
     return mine[0]
 
 

@@ -52,14 +52,18 @@ class Prepared:
         return hit
 
     def rows(self, s: Session, **params: Any) -> list[Any]:
-        if s.new or s.dirty or s.deleted:
-            s.flush()  # as the ORM's autoflush would: read what this transaction wrote
-        conn = s.connection()
-        dialect = conn.dialect
+        reader = getattr(s, "read_connection", None)  # the lab's sessions (db.LazySession, db.LabSession)
+        if reader is not None:
+            dbapi_conn, dialect = reader()
+        else:
+            if s.new or s.dirty or s.deleted:
+                s.flush()  # as the ORM's autoflush would: read what this transaction wrote
+            conn = s.connection()
+            dbapi_conn, dialect = conn.connection, conn.dialect
         sql, order, constants, types, row_type = self._for(dialect)
         if constants:
             params = {**constants, **params}
-        cur = conn.connection.cursor()
+        cur = dbapi_conn.cursor()
         try:
             cur.execute(sql, tuple(params[k] for k in order) if order is not None else params)
             raw = cur.fetchall()
@@ -67,6 +71,11 @@ class Prepared:
             if procs is None:  # some drivers' processors depend on the column type the cursor reports
                 procs = [t.result_processor(dialect, d[1]) for t, d in zip(types, cur.description, strict=True)]
                 self._procs[dialect.name] = procs
+        except Exception:
+            failed = getattr(s, "read_failed", None)
+            if failed is not None:
+                failed()
+            raise
         finally:
             cur.close()
         if not any(procs):

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ from .counters import Counters, MemoryCounters, SqlCounters
 from .db import Database, json_column
 from .faults import FaultBook
 from .ids import IdFactory
-from .journal import Journal
+from .journal import Journal, SharedJournal
 from .notify import Notifier
 from .tenants import AccessToken, Org, User, org_ids_of_user
 from .timefmt import as_utc, parse_datetime
@@ -49,6 +49,8 @@ class CachedToken:
     org_ids: frozenset[str]
     fetched: float  # real monotonic time
     stamp: bytes = b""  # the change stamp seen before it was read (see change_stamp.py)
+    scopes_lower: frozenset[str] = frozenset()  # the token's scopes in lower case, for the scope check
+    memo: dict[Any, Any] = field(default_factory=dict)  # see Principal.memo
 
 
 class Lab:
@@ -73,12 +75,14 @@ class Lab:
         self.faults.on_change = self.announce_change
         self.stamp: ChangeStamp | None = open_stamp(self.db.url) if shared else None
         self._seen_stamp = self.stamp.read() if self.stamp else b""
-        self.journal = Journal(journal_size)
+        # several workers: one journal in the database for all of them (see journal.py)
+        self.journal: Journal = SharedJournal(self.db, journal_size) if shared else Journal(journal_size)
         self.products: dict[str, Product] = {}
         self.notifier = Notifier()
         self._subscribers: list[Callable[[Any], None]] = []
         self._tokens: dict[str, CachedToken] = {}
         self._orgs: dict[str, tuple[Org, float, bytes]] = {}
+        self._limits: dict[tuple[str, str], tuple[Org, list[Any]]] = {}
         self._lock = threading.Lock()
         self._synced_at = 0.0
         self.load_shared_state(force=True)
@@ -155,7 +159,8 @@ class Lab:
             if at.org_id:  # a token issued for one org (client credentials with soid)
                 orgs = orgs & {at.org_id}
         at.expires_at = as_utc(at.expires_at)
-        cached = CachedToken(at, user.email if user else "", orgs, time.monotonic(), stamp)
+        cached = CachedToken(at, user.email if user else "", orgs, time.monotonic(), stamp,
+                             frozenset(sc.lower() for sc in at.scopes or ()))
         with self._lock:
             if len(self._tokens) > 50_000:
                 self._tokens.clear()
@@ -176,6 +181,19 @@ class Lab:
                     self._orgs.clear()
                 self._orgs[org_id] = (org, time.monotonic(), stamp)
         return org
+
+    def limits_of(self, product: Product, org: Org) -> list[Any]:
+        """``product.limits_for(org)``, worked out once per loaded org: kept while the same Org
+        object is the cached one (a reload, after any change to it, makes a new object)."""
+        key = (product.name, org.id)
+        hit = self._limits.get(key)
+        if hit is not None and hit[0] is org:
+            return hit[1]
+        rules = product.limits_for(org) if product.limits_for is not None else []
+        if len(self._limits) > 50_000:
+            self._limits.clear()
+        self._limits[key] = (org, rules)
+        return rules
 
     def forget(self, *, tokens: bool = True, orgs: bool = True) -> None:
         """Drop cached tokens/orgs after a change (revocation, org settings, membership), here

@@ -20,10 +20,10 @@ from .lab import Lab
 from .product import LimitRule
 
 
-def advertised_rule(product, org) -> LimitRule | None:
+def advertised_rule(lab: Lab, product, org) -> LimitRule | None:
     if product.limits_for is None or product.limit_headers is None:
         return None
-    for rule in product.limits_for(org):
+    for rule in lab.limits_of(product, org):
         if rule.advertise:
             return rule
     return None
@@ -37,7 +37,7 @@ def fill_limit_headers(lab: Lab, ctx: RequestContext) -> None:
     h = product.limit_headers
     if h is None or h.limit in ctx.headers:
         return
-    rule = advertised_rule(product, org)
+    rule = advertised_rule(lab, product, org)
     if rule is None:
         return
     now_ts = lab.clock.timestamp()

@@ -66,6 +66,20 @@ class Product:
     def scope_ok(self, granted: Iterable[str], request: Request) -> bool:
         if self.scopes_for is None:
             return True
-        wanted = [w.lower() for w in self.scopes_for(request)]
         have = {g.lower() for g in granted}
-        return any(w in have for w in wanted)
+        return any(w in have for w in self.wanted_scopes(request))
+
+    def wanted_scopes(self, request: Request) -> tuple[str, ...]:
+        """The scopes (lower case) that allow this call, any one of them. A call's method and
+        path decide them, so they are kept per (method, path): the same call again costs a lookup."""
+        key = (request.method, request.path)
+        wanted = self._wanted.get(key)
+        if wanted is None:
+            wanted = tuple(w.lower() for w in self.scopes_for(request))  # type: ignore[misc]
+            if len(self._wanted) > 4096:  # paths hold record ids: keep it bounded
+                self._wanted.clear()
+            self._wanted[key] = wanted
+        return wanted
+
+    def __post_init__(self) -> None:
+        self._wanted: dict[tuple[str, str], tuple[str, ...]] = {}

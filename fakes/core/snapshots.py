@@ -42,7 +42,7 @@ from .db import datetime_column, json_column
 from .lab import Lab
 from .timefmt import parse_datetime
 
-SKIP = {"lab_snapshot", "lab_counter"}
+SKIP = {"lab_snapshot", "lab_counter", "lab_journal"}  # the journal is no state to restore
 CHUNK = 5000  # rows read (and reported) at a time
 
 

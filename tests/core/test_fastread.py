@@ -57,3 +57,50 @@ def test_prepared_reads_match_the_orm_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_prepared_reads_match_the_orm_on_postgres(pg_url):
     _check(pg_url)
+
+
+def _lazy(url: str, own_reader: bool = True) -> None:
+    db = Database(url)
+    db.create_all()
+    when = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+    with db.begin() as s:
+        s.add(BooksInvoice(id="i1", org_id="o", customer_id="c", status="sent", balance=1.0, total=1.0,
+                           invoice_number="i1", doc={}, created_time=when))
+    with db.begin() as s:  # prepared reads alone: no ORM session is made
+        assert INVOICE.first(s, id="i1").status == "sent"
+        assert (s.real is None) is own_reader
+    with db.begin() as s:  # a write through another session is seen by the next read at once
+        assert INVOICE.first(s, id="i1").balance == 1.0
+        with db.begin() as other:
+            other.get(BooksInvoice, "i1").balance = 2.0
+        assert INVOICE.first(s, id="i1").balance == 2.0
+    with db.begin() as s:  # after an ORM write, reads go through the ORM's transaction and see it
+        assert INVOICE.first(s, id="i1") is not None
+        s.get(BooksInvoice, "i1").status = "void"
+        assert s.real is not None and INVOICE.first(s, id="i1").status == "void"
+    with db.begin() as s:
+        assert INVOICE.first(s, id="i1").status == "void"  # committed
+    try:
+        with db.begin() as s:  # a failed view rolls its writes back
+            s.get(BooksInvoice, "i1").status = "sent"
+            assert INVOICE.first(s, id="i1").status == "sent"
+            raise RuntimeError("view failed")
+    except RuntimeError:
+        pass
+    with db.begin() as s:
+        assert INVOICE.first(s, id="i1").status == "void"
+    db.dispose()
+
+
+def test_lazy_sessions_read_without_the_orm_and_see_writes_on_sqlite(tmp_path):
+    _lazy(f"sqlite:///{tmp_path / 'f.db'}")
+
+
+@pytest.mark.postgres
+def test_lazy_sessions_read_without_the_orm_and_see_writes_on_postgres(pg_url):
+    _lazy(pg_url)
+
+
+def test_in_memory_sqlite_reads_through_the_orm():
+    """One shared in-memory connection (StaticPool): no reader of its own, the ORM's is used."""
+    _lazy("sqlite://", own_reader=False)

@@ -10,6 +10,17 @@ from fakes.core.journal import EXCERPT_BYTES, Journal, excerpt
 from tests.core.probe import PREFIX, build_probe_app, call, new_tenant
 
 
+@pytest.fixture(params=[False, True], ids=["in-memory", "shared"])
+def app(backend, request):
+    """The probe app with each journal: in memory (one process) and shared (several workers,
+    in the database): every test of the journal's behaviour runs against both."""
+    app = build_probe_app(backend, shared=request.param)
+    yield app
+    lab = app.extensions["zlab"]
+    lab.journal.close()
+    lab.db.dispose()
+
+
 def entries(c, **params) -> list[dict]:
     r = c.get("/_lab/journal", query_string=params)
     assert r.status_code == 200, r.get_data(as_text=True)
@@ -142,8 +153,9 @@ def test_clear(c):
     assert entries(c) == []
 
 
-def test_journal_is_bounded(sqlite_url):
-    app = build_probe_app(sqlite_url, journal_size=5)
+@pytest.mark.parametrize("shared", [False, True], ids=["in-memory", "shared"])
+def test_journal_is_bounded(sqlite_url, shared):
+    app = build_probe_app(sqlite_url, journal_size=5, shared=shared)
     try:
         c = app.test_client()
         t = new_tenant(c)
