@@ -194,7 +194,7 @@ def run_ceiling(records: int, users: int, report_dir: Path) -> dict[str, Any]:
 
     phases: list[dict[str, Any]] = []
     t0 = time.monotonic()
-    # one fakes worker: the journal's ids (our call counter) are per process until it is shared
+    # one fakes worker: the cheapest journal (in memory); its ids are our call counter
     with EmbeddedFakes(workers=1) as fakes, EmbeddedSyncer(fakes.url, fakes.tmp) as syncer, \
             Lab(fakes.url, syncer_url=syncer.url, timeout=600) as lab:
         tenant = lab.tenant(products=["fsm", "invoice"])
