@@ -62,6 +62,10 @@ class ItemsPhase:
         # not named here needs no search for its partner (and the set stays as small as the
         # unlinked records: memory does not grow with the org)
         self.fsm_partner_ids: set[str] | None = None
+        # the Books items of the FSM page at hand that _from_fsm compares, read in one call; an id
+        # asked for and not answered has no item (deleted in Books)
+        self.page_items: dict[str, dict[str, Any]] = {}
+        self.page_asked: set[str] = set()
 
     # -- the phase --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -73,11 +77,13 @@ class ItemsPhase:
         seen: set[str] = set()
         for page in chunked(fsm_records, 200):
             links = self.repo.links_by_fsm(self.integ.id, FSM_MODULE, [r.get("id", "") for r in page])
+            self._read_partners(page, links)
             for rec in page:
                 link = links.get(rec.get("id", ""))
                 if link is None and rec.get("ZBilling_Id"):
                     seen.add(str(rec["ZBilling_Id"]))
                 self._guard(rec.get("id", ""), rec.get("Name", ""), self._from_fsm, rec, link)
+        self.page_items, self.page_asked = {}, set()
         self.partner_ids.flush()
         self.updates.flush()
         self.fsm_partner_ids = seen if full else None
@@ -143,13 +149,10 @@ class ItemsPhase:
         fsm_changed = not same_instant(fsm_time, link.fsm_modified_time)
         if not fsm_changed and not self.resync:
             return  # unchanged since we synced it (our own write)
-        try:
-            item = self.ctx.books.get_item(link.partner_id)
-        except ZohoApiError as exc:
-            if _missing(exc):
-                self.repo.deactivate_link(link.id, "deleted in Books")
-                return
-            raise
+        item = self._partner_item(link.partner_id)
+        if item is None:
+            self.repo.deactivate_link(link.id, "deleted in Books")
+            return
         self.done_books.add(item["item_id"])
         books_time = parse_time(item.get("last_modified_time"))
         books_changed = not same_instant(books_time, link.partner_modified_time)
@@ -162,6 +165,35 @@ class ItemsPhase:
             self._books_to_fsm(link, item, rec["id"])  # both changed: the latest modified wins
         else:
             self._fsm_to_books(link, rec)
+
+    def _read_partners(self, page: list[dict[str, Any]], links: dict[str, RecordLink]) -> None:
+        """The Books items this FSM page's changed, linked records are compared with, in one call
+        (Bulk fetch item details) rather than a GET each. Should Books refuse the list, they are
+        read one by one."""
+        wanted = [link.partner_id for rec in page
+                  if (link := links.get(rec.get("id", ""))) is not None and link.active and not rec.get("$inactive")
+                  and (self.resync or not same_instant(parse_time(rec.get("Modified_Time")), link.fsm_modified_time))]
+        self.page_items, self.page_asked = {}, set()
+        if not wanted:
+            return
+        try:
+            self.page_items = self.ctx.books.items_by_ids(wanted)
+        except ZohoApiError as exc:
+            if exc.status in (400, 404) or _missing(exc):
+                return
+            raise
+        self.page_asked = set(wanted)
+
+    def _partner_item(self, item_id: str) -> dict[str, Any] | None:
+        """The Books item, from the page's read when it was asked there; None when it is gone."""
+        if item_id in self.page_asked:
+            return self.page_items.get(item_id)
+        try:
+            return self.ctx.books.get_item(item_id)
+        except ZohoApiError as exc:
+            if _missing(exc):
+                return None
+            raise
 
     def _adopt_for_fsm(self, rec: dict[str, Any]) -> RecordLink | None:
         """An unlinked FSM record whose partner exists already: by ZBilling_Id, or (Overwrite,
