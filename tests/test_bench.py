@@ -73,6 +73,17 @@ def test_minimum_full_sync_calls_follow_the_page_and_batch_limits():
     assert minimum_full_sync_calls(10_001) == 2 * 51 + 2 * 101
 
 
+def test_endpoints_fold_record_ids():
+    from zlab.bench.sync_bench import calls_by_endpoint
+
+    entries = [{"product": "fsm", "method": "GET", "path": "/fsm/v1/Service_And_Parts/4815000000044208"},
+               {"product": "fsm", "method": "GET", "path": "/fsm/v1/Service_And_Parts/4815000000044274"},
+               {"product": "fsm", "method": "PUT", "path": "/fsm/v1/Service_And_Parts"},
+               {"product": "books", "method": "GET", "path": "/books/v3/items"}]
+    assert calls_by_endpoint(entries) == {"fsm GET /fsm/v1/Service_And_Parts/{id}": 2,
+                                          "fsm PUT /fsm/v1/Service_And_Parts": 1, "books GET /books/v3/items": 1}
+
+
 def test_bench_sync_tiny_run_prints_its_table():
     from zlab.bench.cli import print_sync_table
     from zlab.bench.sync_bench import run_sync_bench
@@ -80,13 +91,19 @@ def test_bench_sync_tiny_run_prints_its_table():
     result = run_sync_bench(records=20, changes=2, small=5)
     full = result["full"]
     assert full["status"] == "succeeded" and full["calls"] >= full["minimum_calls"] > 0
-    assert full["seconds"] > 0 and full["syncer_peak_rss_mb"] and full["syncer_cpu_share"] is not None
-    assert set(result["incremental"]) == {"20", "5"}
-    for inc in result["incremental"].values():
+    assert full["syncer_peak_rss_mb"] and full["syncer_cpu_share"] is not None
+    assert set(result["sizes"]) == set(result["incremental"]) == {"20", "5"}
+    for size, runs in result["sizes"].items():
+        assert runs["settle"]["status"] == "succeeded", size
+        inc = runs["incremental"]
         assert inc["status"] == "succeeded" and inc["changed"] == 2 and inc["calls"] > 0
+        assert sum(inc["by_endpoint"].values()) == inc["calls"] and inc["by_endpoint_complete"]
+        # the two changed items' FSM writes go out in one call
+        assert inc["fsm_item_write_calls"] == 1, inc["by_endpoint"]
     inc = result["incremental"]
     assert result["incremental_calls_difference"] == inc["20"]["calls"] - inc["5"]["calls"]
     console = Console(record=True, width=200)
     print_sync_table(result, console)
     text = console.export_text()
-    assert "full initial" in text and "2 changes at 20" in text
+    assert "full initial" in text and "settle (no changes)" in text and "2 changed items" in text
+    assert "fsm PUT /fsm/v1/Service_And_Parts" in text

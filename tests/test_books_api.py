@@ -230,6 +230,21 @@ def test_items_lifecycle_and_uniqueness(books):
     assert books.get(f"/items/{iid}").get_json() == {"code": 2006, "message": "Item does not exist."}
 
 
+def test_item_details_fetch_many_items_by_id_in_one_call(books):
+    ids = [books.post("/items", {"name": f"Part {n}", "rate": n}).get_json()["item"]["item_id"] for n in (1, 2, 3)]
+    books.delete(f"/items/{ids[1]}")
+    r = books.get("/itemdetails", params={"item_ids": f"{ids[2]},{ids[1]},{ids[0]},12345678"})
+    body = r.get_json()
+    assert r.status_code == 200 and body["code"] == 0 and body["message"] == "success"
+    # in the order asked; the deleted item and an unknown id are left out
+    assert [(i["item_id"], i["rate"]) for i in body["items"]] == [(ids[2], 3), (ids[0], 1)]
+    assert body["items"][0]["last_modified_time"] == books.get(f"/items/{ids[2]}").get_json()["item"][
+        "last_modified_time"]
+    for bad in ({}, {"item_ids": ""}, {"item_ids": ",".join(str(n) for n in range(201))}):
+        assert books.get("/itemdetails", params=bad).get_json() == {"code": 2,
+                                                                     "message": "Invalid value passed for item_ids"}
+
+
 # -- invoices ------------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ SCOPE_MODULE = {
     "contacts": "contacts",
     "invoices": "invoices",
     "items": "settings",
+    "itemdetails": "settings",  # GET /itemdetails: ZohoBooks.settings.READ
     "settings": "settings",
     "organizations": "settings",
     "users": "settings",

@@ -16,7 +16,7 @@ from ..clients import ZohoApiError
 from ..store.models import RecordLink
 from ..sync_core.context import chunked, parse_time, read_or_none, same_instant, with_retries
 from ..sync_core.outcomes import create_once, requeue
-from ..sync_core.writers import FsmCreate, FsmCreates, PartnerIdWrites
+from ..sync_core.writers import FsmCreate, FsmCreates, FsmUpdate, FsmUpdates, PartnerIdWrites
 from . import mapping
 from .common import PARTNER_ID_FIELD, RunContext
 
@@ -56,11 +56,16 @@ class ItemsPhase:
         self.pairs = mapping.pairs_from_rows(rows) if rows else mapping.defaults("items")
         self.creates = FsmCreates(ctx, FSM_MODULE, BOOKS_ENTITY, partner_id_field=PARTNER_ID_FIELD)
         self.partner_ids = PartnerIdWrites(ctx, partner_id_field=PARTNER_ID_FIELD)
+        self.updates = FsmUpdates(ctx)  # Books -> FSM writes, 100 a call
         # after an FSM pass that listed every record: the ZBilling_Id of those that came to it
         # unlinked. Any other FSM record naming a Books item is linked to it already, so an item
         # not named here needs no search for its partner (and the set stays as small as the
         # unlinked records: memory does not grow with the org)
         self.fsm_partner_ids: set[str] | None = None
+        # the Books items of the FSM page at hand that _from_fsm compares, read in one call; an id
+        # asked for and not answered has no item (deleted in Books)
+        self.page_items: dict[str, dict[str, Any]] = {}
+        self.page_asked: set[str] = set()
 
     # -- the phase --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -72,12 +77,15 @@ class ItemsPhase:
         seen: set[str] = set()
         for page in chunked(fsm_records, 200):
             links = self.repo.links_by_fsm(self.integ.id, FSM_MODULE, [r.get("id", "") for r in page])
+            self._read_partners(page, links)
             for rec in page:
                 link = links.get(rec.get("id", ""))
                 if link is None and rec.get("ZBilling_Id"):
                     seen.add(str(rec["ZBilling_Id"]))
                 self._guard(rec.get("id", ""), rec.get("Name", ""), self._from_fsm, rec, link)
+        self.page_items, self.page_asked = {}, set()
         self.partner_ids.flush()
+        self.updates.flush()
         self.fsm_partner_ids = seen if full else None
         if self.integ.mode == "one_way":  # OB-04: FSM pushes, nothing is read back
             return
@@ -91,11 +99,13 @@ class ItemsPhase:
                 if item["item_id"] not in self.done_books:
                     self._guard(item["item_id"], item.get("name", ""), self._from_books, item,
                                 links.get(item["item_id"]))
+        self.updates.flush()
         self.creates.flush()
 
     def flush(self) -> None:
-        """Send what is queued (creates in FSM, partner ids)."""
+        """Send what is queued (creates and updates in FSM, partner ids)."""
         self.creates.flush()
+        self.updates.flush()
         self.partner_ids.flush()
 
     def _guard(self, record_id: str, name: str, fn, record: dict[str, Any], link: RecordLink | None) -> None:
@@ -118,6 +128,7 @@ class ItemsPhase:
         if link is None:
             self._from_fsm(rec, None)
             self.partner_ids.flush()
+            self.updates.flush()
             link = self.repo.link_by_fsm(self.integ.id, FSM_MODULE, rec["id"])
         return link if link is not None and link.active else None
 
@@ -138,13 +149,10 @@ class ItemsPhase:
         fsm_changed = not same_instant(fsm_time, link.fsm_modified_time)
         if not fsm_changed and not self.resync:
             return  # unchanged since we synced it (our own write)
-        try:
-            item = self.ctx.books.get_item(link.partner_id)
-        except ZohoApiError as exc:
-            if _missing(exc):
-                self.repo.deactivate_link(link.id, "deleted in Books")
-                return
-            raise
+        item = self._partner_item(link.partner_id)
+        if item is None:
+            self.repo.deactivate_link(link.id, "deleted in Books")
+            return
         self.done_books.add(item["item_id"])
         books_time = parse_time(item.get("last_modified_time"))
         books_changed = not same_instant(books_time, link.partner_modified_time)
@@ -154,9 +162,38 @@ class ItemsPhase:
             return
         # the latest modified wins, compared with the user's change: our partner-id write is not one
         if not one_way and books_changed and books_time and user_time and books_time > user_time:
-            self._books_to_fsm(link, item)  # both changed: the latest modified wins
+            self._books_to_fsm(link, item, rec["id"])  # both changed: the latest modified wins
         else:
             self._fsm_to_books(link, rec)
+
+    def _read_partners(self, page: list[dict[str, Any]], links: dict[str, RecordLink]) -> None:
+        """The Books items this FSM page's changed, linked records are compared with, in one call
+        (Bulk fetch item details) rather than a GET each. Should Books refuse the list, they are
+        read one by one."""
+        wanted = [link.partner_id for rec in page
+                  if (link := links.get(rec.get("id", ""))) is not None and link.active and not rec.get("$inactive")
+                  and (self.resync or not same_instant(parse_time(rec.get("Modified_Time")), link.fsm_modified_time))]
+        self.page_items, self.page_asked = {}, set()
+        if not wanted:
+            return
+        try:
+            self.page_items = self.ctx.books.items_by_ids(wanted)
+        except ZohoApiError as exc:
+            if exc.status in (400, 404) or _missing(exc):
+                return
+            raise
+        self.page_asked = set(wanted)
+
+    def _partner_item(self, item_id: str) -> dict[str, Any] | None:
+        """The Books item, from the page's read when it was asked there; None when it is gone."""
+        if item_id in self.page_asked:
+            return self.page_items.get(item_id)
+        try:
+            return self.ctx.books.get_item(item_id)
+        except ZohoApiError as exc:
+            if _missing(exc):
+                return None
+            raise
 
     def _adopt_for_fsm(self, rec: dict[str, Any]) -> RecordLink | None:
         """An unlinked FSM record whose partner exists already: by ZBilling_Id, or (Overwrite,
@@ -299,16 +336,13 @@ class ItemsPhase:
         self.creates.add(FsmCreate({**to_fsm(item, self.pairs), "ZBilling_Id": item["item_id"]}, item["item_id"],
                                    parse_time(item.get("last_modified_time")), STAT, item.get("name", "")))
 
-    def _books_to_fsm(self, link: RecordLink, item: dict[str, Any]) -> None:
+    def _books_to_fsm(self, link: RecordLink, item: dict[str, Any], record_id: str | None = None) -> None:
+        """Queued: sent 100 a call, its link marked synced when FSM takes it (writers.FsmUpdates)."""
         data = to_fsm(item, self.pairs)
         if item.get("status") == "inactive":
             data["$inactive"] = True  # a Books deactivation deactivates the FSM partner (TW-14)
-        result = self.ctx.fsm.update_record(FSM_MODULE, link.fsm_id, data)
-        if not result.ok:
-            raise result.error("fsm")
-        self._mark_synced(link, fsm_time=parse_time((result.details or {}).get("Modified_Time")),
-                          books_time=parse_time(item.get("last_modified_time")))
-        self.ctx.ok(STAT)
+        self.updates.add(FsmUpdate(link, data, parse_time(item.get("last_modified_time")), STAT,
+                                   record_id or item["item_id"], item.get("name", "")))
 
     # -- bookkeeping --------------------------------------------------------------------------------
     def _mark_synced(self, link: RecordLink, *, fsm_time=None, books_time=None) -> None:

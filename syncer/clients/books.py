@@ -14,10 +14,11 @@ from typing import Any
 import httpx
 
 from .accounts import AccountsClient
-from .base import ApiClient, fmt_books_datetime
+from .base import ApiClient, chunks, fmt_books_datetime
 
 ROOTS = {"books": "/books/v3", "invoice": "/invoice/v3"}
 PER_PAGE_MAX = 200
+ITEM_DETAILS_MAX = 200  # ids per GET /itemdetails (the API names no limit: a list page's size)
 
 
 class BooksClient(ApiClient):
@@ -134,6 +135,15 @@ class BooksClient(ApiClient):
 
     def get_item(self, item_id: str) -> dict[str, Any]:
         return self._one("GET", f"/items/{item_id}", "item")
+
+    def items_by_ids(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """``GET /itemdetails?item_ids=…`` (Bulk fetch item details, specs/books-v3/items.yml),
+        ``ITEM_DETAILS_MAX`` ids a call: the items by id; an id left out has no item (deleted)."""
+        out: dict[str, dict[str, Any]] = {}
+        for batch in chunks(list(dict.fromkeys(item_ids)), ITEM_DETAILS_MAX):
+            body = self.call("GET", "/itemdetails", params={"item_ids": ",".join(batch)}) or {}
+            out.update((str(i.get("item_id")), i) for i in body.get("items") or [] if isinstance(i, dict))
+        return out
 
     def create_item(self, data: dict[str, Any]) -> dict[str, Any]:
         return self._one("POST", "/items", "item", json=data)

@@ -180,3 +180,58 @@ class PartnerIdWrites:
                                   parse_time((result.details or {}).get("Modified_Time")), None,
                                   link.last_result))
         ctx.repo.save_links(ctx.integration.id, specs, run_id=ctx.run_id)
+
+
+@dataclass
+class FsmUpdate:
+    """One linked FSM record to overwrite with its partner's values."""
+
+    link: RecordLink
+    data: dict[str, Any]
+    partner_time: datetime | None  # the partner's modified time these values are from
+    stat: str  # the module of the run's stats and failure CSV
+    record_id: str  # the id a failure is logged under
+    name: str
+
+
+class FsmUpdates:
+    """Updates of linked FSM records from their partners, sent 100 a call per module (FSM's
+    ``PUT /{module}`` takes up to 100 records, each answered on its own). A record FSM takes has
+    its link marked synced with the FSM time the write left and the partner's time (one
+    transaction a batch), so the write is not read back as a user's change; a record FSM refuses
+    is a record-level failure (logged, tried again next run). An update is idempotent: a crash
+    after the call and before the links are saved leaves the pairs unsynced, and the next run
+    writes the same values again."""
+
+    def __init__(self, ctx: RunContextBase) -> None:
+        self.ctx, self.size = ctx, ctx.batch_size
+        self.queues: dict[str, list[FsmUpdate]] = {}
+
+    def add(self, update: FsmUpdate) -> None:
+        queue = self.queues.setdefault(update.link.fsm_module, [])
+        queue.append(update)
+        if len(queue) >= self.size:
+            self._send(update.link.fsm_module)
+
+    def flush(self) -> None:
+        for module in list(self.queues):
+            self._send(module)
+
+    def _send(self, module: str) -> None:
+        batch, self.queues[module] = self.queues.get(module, []), []
+        if not batch:
+            return
+        ctx = self.ctx
+        results = ctx.fsm.update_records(module, [{**u.data, "id": u.link.fsm_id} for u in batch])
+        specs, done = [], []
+        for u, result in zip(batch, results, strict=True):
+            if not result.ok:
+                ctx.failed(u.stat, u.record_id, ctx.reason_of(result.error("fsm")), u.name)
+                continue
+            link = u.link
+            specs.append(LinkSpec(link.fsm_module, link.fsm_id, link.partner_entity, link.partner_id,
+                                  parse_time((result.details or {}).get("Modified_Time")), u.partner_time, "synced"))
+            done.append(u.stat)
+        ctx.repo.save_links(ctx.integration.id, specs, run_id=ctx.run_id)
+        for stat in done:
+            ctx.ok(stat)

@@ -55,8 +55,9 @@ def api(sqlite_app):
     t = make_tenant(client, currencies=["EUR"], tax_enabled=True)
     q = {"organization_id": t.orgs["books"]}
 
-    def call(method, path, body=None):
-        r = client.open("/books/v3" + path, method=method, query_string=q, headers=t.auth, json=body)
+    def call(method, path, body=None, params=None):
+        r = client.open("/books/v3" + path, method=method, query_string={**q, **(params or {})}, headers=t.auth,
+                        json=body)
         assert r.status_code < 400, r.get_data(as_text=True)
         return r
 
@@ -123,6 +124,9 @@ def test_items(api, spec):
     check(s, "/items", "get", r)
     assert_fields_known(s, "/items", "get", 200, r.get_json(), "/items", allow=EXTRA["item"])
     check(s, f"/items/{iid}", "get", api("GET", f"/items/{iid}"))
+    r = api("GET", "/itemdetails", params={"item_ids": iid})
+    check(s, "/itemdetails", "get", r)
+    assert_fields_known(s, "/itemdetails", "get", 200, r.get_json(), "/items", allow=EXTRA["item"])
     check(s, f"/items/{iid}", "put", api("PUT", f"/items/{iid}", {"rate": 99}))
     check(s, f"/items/{iid}/inactive", "post", api("POST", f"/items/{iid}/inactive"))
     check(s, f"/items/{iid}/active", "post", api("POST", f"/items/{iid}/active"))

@@ -117,6 +117,51 @@ def test_changes_flow_both_ways_and_the_latest_modified_wins(env):
     assert env.items()["Inspection"]["rate"] == 62 and env.services()["Inspection"]["Unit_Price"] == 62
 
 
+def journal_mark(env: Env) -> int:
+    return max((e["id"] for e in env.lab.control.client.journal(email=env.tenant.email, limit=1)), default=0)
+
+
+def calls_since(env: Env, mark: int) -> list[tuple[str, str]]:
+    return [(e["method"], e["path"]) for e in env.lab.control.client.journal(email=env.tenant.email, since_id=mark,
+                                                                           limit=1000)]
+
+
+def test_changed_pairs_are_read_and_written_a_page_at_a_time(env):
+    """FSM edits: their Books items are read in one call (Bulk fetch item details), and one of them,
+    deleted in Books, drops its link. Books edits: their FSM writes go out in one batch update."""
+    ids = [env.service(f"Service {n}", Unit_Price=10 + n) for n in range(4)]
+    env.advance()
+    env.run()
+    items = env.items()
+    env.advance(10)
+    for n, sid in enumerate(ids):
+        env.fsm.update_record(SP, sid, {"Unit_Price": 50 + n}, trigger=None)
+    env.books.delete_item(items["Service 3"]["item_id"])
+    env.advance()
+    mark = journal_mark(env)
+    env.run()
+    calls = calls_since(env, mark)
+    assert calls.count(("GET", "/books/v3/itemdetails")) == 1
+    assert not [c for c in calls if c[0] == "GET" and c[1].startswith("/books/v3/items/")], calls
+    assert {n: i["rate"] for n, i in env.items().items()} == {f"Service {n}": 50 + n for n in range(3)}
+    assert env.repo.link_by_fsm(env.integration_id, SP, ids[3]).active is False
+
+    env.advance(10)
+    for n in range(3):
+        env.books.update_item(items[f"Service {n}"]["item_id"], {"rate": 70 + n})
+    env.advance()
+    mark = journal_mark(env)
+    run = env.run()
+    calls = calls_since(env, mark)
+    assert calls.count(("PUT", f"/fsm/v1/{SP}")) == 1
+    assert not [c for c in calls if c[0] == "PUT" and c[1].startswith(f"/fsm/v1/{SP}/")], calls
+    assert {n: r["Unit_Price"] for n, r in env.services().items()} == {
+        **{f"Service {n}": 70 + n for n in range(3)}, "Service 3": 53}
+    assert stats(env, run)[SP] == (3, 0)
+    env.advance(10)
+    assert stats(env, env.run()).get(SP, (0, 0)) == (0, 0)  # the batch's writes are not read back as changes
+
+
 def test_inactive_fsm_records_are_ignored_and_books_deactivation_deactivates_fsm(env):
     env.service("Old service", **{"$inactive": True})
     env.service("Live service")

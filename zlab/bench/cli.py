@@ -122,16 +122,34 @@ def bench_sync(records: int, changes: int, small: int, json_path: str) -> None:
 
 
 def print_sync_table(result: dict[str, Any], console: Console = out) -> None:
-    full = result["full"]
-    t = Table(title=f"zlab bench sync: {result['records']:,} customers + {result['records']:,} items",
+    """Each org's full sync, its settle run and its k changes (calls next to the minimum), then
+    the calls of the two incremental runs per endpoint, side by side."""
+    t = Table(title=f"zlab bench sync: {result['records']:,} and {result['small']:,} customers + items each",
               box=box.SIMPLE_HEAVY)
-    for col in ("sync", "status", "API calls", "minimum", "wall s", "syncer CPU share", "peak RSS MiB"):
-        t.add_column(col, justify="right" if col != "sync" else "left")
-    t.add_row("full initial", str(full["status"]), f"{full['calls']:,}", f"{full['minimum_calls']:,}",
-              f"{full['seconds']:.1f}", str(full["syncer_cpu_share"]), str(full["syncer_peak_rss_mb"]))
-    for size, inc in result["incremental"].items():
-        t.add_row(f"{inc['changed']} changes at {int(size):,}", str(inc["status"]), f"{inc['calls']:,}", "-",
+    for col in ("org", "run", "status", "API calls", "minimum", "wall s", "syncer CPU share", "peak RSS MiB"):
+        t.add_column(col, justify="left" if col in ("org", "run") else "right")
+    for size, runs in result["sizes"].items():
+        full, settle, inc = runs["full"], runs["settle"], runs["incremental"]
+        org = f"{int(size):,}"
+        t.add_row(org, "full initial", str(full["status"]), f"{full['calls']:,}", f"{full['minimum_calls']:,}",
+                  f"{full['seconds']:.1f}", str(full["syncer_cpu_share"]), str(full["syncer_peak_rss_mb"]))
+        t.add_row(org, "settle (no changes)", str(settle["status"]), f"{settle['calls']:,}", "-",
+                  f"{settle['seconds']:.1f}", str(settle["syncer_cpu_share"]), "-")
+        t.add_row(org, f"{inc['changed']} changed items", str(inc["status"]), f"{inc['calls']:,}", "-",
                   f"{inc['seconds']:.1f}", str(inc["syncer_cpu_share"]), "-")
     console.print(t)
-    console.print(f"incremental calls at {result['records']:,} minus at the small org: "
-                  f"{result['incremental_calls_difference']}")
+    sizes = list(result["incremental"])
+    e = Table(title=f"calls of the {result['changes']} changes' run, per endpoint", box=box.SIMPLE_HEAVY)
+    e.add_column("endpoint")
+    for size in sizes:
+        e.add_column(f"at {int(size):,}", justify="right")
+    endpoints: dict[str, None] = {}
+    for size in sizes:
+        endpoints.update(dict.fromkeys(result["incremental"][size]["by_endpoint"]))
+    for ep in endpoints:
+        e.add_row(ep, *[str(result["incremental"][size]["by_endpoint"].get(ep, 0)) for size in sizes])
+    console.print(e)
+    big, small = (result["incremental"][s] for s in sizes)
+    console.print(f"changes' run at {int(sizes[0]):,} minus at {int(sizes[1]):,}: "
+                  f"{result['incremental_calls_difference']} calls; FSM item write calls: "
+                  f"{big['fsm_item_write_calls']} and {small['fsm_item_write_calls']}")

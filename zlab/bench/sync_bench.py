@@ -4,26 +4,50 @@ journal ids count every API call) and ``zlab syncer`` in child processes.
 
 For the full sync it reports the calls made next to the fewest the APIs allow (a Books list
 page holds at most 200 records, an FSM write at most 100), the wall time, the syncer's share of
-one CPU over that time and its peak resident memory.
+one CPU over that time and its peak resident memory. Each org is settled before its changes are
+made (an incremental run right after the full sync: it reads back what the full sync wrote), so
+the incremental figure is what the k changes cost and nothing else. Every measured run lists its
+calls per endpoint (product, method, path with ids as ``{id}``), read from the journal.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 BOOKS_PAGE = 200  # records per Books list page (per_page's maximum)
 FSM_BATCH = 100  # records per FSM create/update call
+JOURNAL_MAX = 5000  # the journal keeps the latest 5,000 calls: a longer run's breakdown is partial
+_ID_SEGMENT = re.compile(r"/\d{5,}(?=/|$)")
 
 
 def minimum_full_sync_calls(records: int) -> int:
     """Reading N customers and N items from Books in full pages, writing each kind to FSM in
     full batches: the floor any syncer pays for a first sync of an empty FSM org."""
     return 2 * math.ceil(records / BOOKS_PAGE) + 2 * math.ceil(records / FSM_BATCH)
+
+
+def endpoint_of(entry: dict[str, Any]) -> str:
+    """``fsm PUT /fsm/v1/Service_And_Parts/{id}``: a journal entry's endpoint, ids folded."""
+    return f"{entry.get('product')} {entry.get('method')} {_ID_SEGMENT.sub('/{id}', entry.get('path') or '')}"
+
+
+def calls_by_endpoint(entries: list[dict[str, Any]]) -> dict[str, int]:
+    """Calls per endpoint, most called first."""
+    return dict(Counter(endpoint_of(e) for e in entries).most_common())
+
+
+def _journal_since(lab_url: str, mark: int) -> list[dict[str, Any]]:
+    from zlab.labclient import LabClient
+
+    with LabClient(lab_url) as lab:
+        return lab.journal(since_id=mark, limit=JOURNAL_MAX)
 
 
 def _wait_run(integ, started: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
@@ -48,7 +72,7 @@ def run_sync_bench(records: int, changes: int, small: int,
 
     from .fakes_bench import session_cpu_seconds, session_peak_rss_mb
 
-    out: dict[str, Any] = {"benchmark": "zlab bench sync", "records": records, "changes": changes,
+    out: dict[str, Any] = {"benchmark": "zlab bench sync", "records": records, "changes": changes, "small": small,
                            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     with EmbeddedFakes(workers=1) as fakes, EmbeddedSyncer(fakes.url, fakes.tmp) as syncer, \
             Lab(fakes.url, syncer_url=syncer.url, timeout=600) as lab:
@@ -66,9 +90,27 @@ def run_sync_bench(records: int, changes: int, small: int,
             run = _wait_run(integ, integ.sync_now(wait=False))
             wall = time.monotonic() - t0
             cpu = session_cpu_seconds(syncer.proc.pid)
+            calls = _journal_mark(lab.url) - mark
+            entries = _journal_since(lab.url, mark)
             return {"status": run.get("status"), "totals": run.get("totals"), "failure_reason": run.get("failure_reason"),
-                    "calls": _journal_mark(lab.url) - mark, "seconds": round(wall, 2),
+                    "calls": calls, "by_endpoint": calls_by_endpoint(entries),
+                    "by_endpoint_complete": len(entries) >= calls,
+                    "seconds": round(wall, 2),
                     "syncer_cpu_share": round((cpu - cpu0) / wall, 2) if cpu is not None and wall else None}
+
+        def full_and_settle(size: int, label: str) -> tuple[Any, Any, dict[str, Any]]:
+            t, integ = org_of(size)
+            progress(f"full initial sync of {size:,} customers + {size:,} items")
+            full = measured_sync(integ)
+            full["minimum_calls"] = minimum_full_sync_calls(size)
+            full["syncer_peak_rss_mb"] = session_peak_rss_mb(syncer.proc.pid)
+            # past the next run's watermark margin (2 s): the settle run reads back the full sync's
+            # writes, and the changes' run reads nothing older than the settle run
+            time.sleep(3)
+            progress(f"settling the {label} org: an incremental run with no changes")
+            settle = measured_sync(integ)
+            time.sleep(3)
+            return t, integ, {"full": full, "settle": settle}
 
         def incremental(t, integ) -> dict[str, Any]:
             books = t.books()
@@ -76,18 +118,19 @@ def run_sync_bench(records: int, changes: int, small: int,
             for i, it in enumerate(items):
                 books.put(f"/items/{it['item_id']}", json={"rate": float(it["rate"]) + 1 + i}).raise_for_status()
             progress(f"incremental sync of {len(items)} changed items")
-            return {"changed": len(items), **measured_sync(integ)}
+            inc = measured_sync(integ)
+            inc["changed"] = len(items)
+            inc["fsm_item_write_calls"] = sum(n for ep, n in inc["by_endpoint"].items()
+                                              if ep.startswith("fsm PUT ") and "Service_And_Parts" in ep)
+            return inc
 
-        t, integ = org_of(records)
-        progress(f"full initial sync of {records:,} customers + {records:,} items")
-        full = measured_sync(integ)
-        full["minimum_calls"] = minimum_full_sync_calls(records)
-        full["syncer_peak_rss_mb"] = session_peak_rss_mb(syncer.proc.pid)
-        out["full"] = full
-        out["incremental"] = {str(records): incremental(t, integ)}
-        ts, integ_s = org_of(small)
-        measured_sync(integ_s)  # its own full sync first
-        out["incremental"][str(small)] = incremental(ts, integ_s)
+        t, integ, big = full_and_settle(records, "large")
+        big["incremental"] = incremental(t, integ)
+        ts, integ_s, little = full_and_settle(small, "small")
+        little["incremental"] = incremental(ts, integ_s)
+    out["full"] = big["full"]
+    out["sizes"] = {str(records): big, str(small): little}
+    out["incremental"] = {str(records): big["incremental"], str(small): little["incremental"]}
     inc = out["incremental"]
     out["incremental_calls_difference"] = inc[str(records)]["calls"] - inc[str(small)]["calls"]
     return out
