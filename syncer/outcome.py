@@ -1,8 +1,10 @@
 """A run's outcome as people read it, derived from its status and its record failures (never
 stored: the engines finish runs as ``succeeded``/``failed``/``refused``, and this reads them).
 
-Zoho's sync history tells a sync whose every record went through from one where some records
-failed ("partially succeeded", with the failure log to download); a run that ended ``succeeded``
+Zoho's sync logs show, per sync, "the details of the success and failure of records sync", the
+failed records count opening ``[Module]FailureLogs.csv`` (two-way sync FSM-Books, "Sync Logs";
+the CRM direct sync's "Sync History": ../shared/seeds/two-way-sync-fsm-books.txt,
+fsm-crm-direct-sync.txt): a sync with failed records is not a clean success. A run that ended ``succeeded``
 with record failures is ``partially_succeeded`` here — in the API's run JSON (``outcome``), the
 failures listing and the dashboard.
 """

@@ -448,7 +448,7 @@ def syncer_cmd(host: str, port: int, fakes_url: str | None, db_url: str | None, 
     """Serve the syncer: its JSON API (/api/v1, documented at /openapi.json) and the scheduler.
 
     Runs under gunicorn with exactly one worker process (threads serve the requests): the
-    scheduler of automatic syncs lives in that worker, and there must be one per database.
+    scheduler of automatic syncs lives in that worker; a second syncer on the same database stands by.
     Support calls need X-Support-Token = ZLAB_SUPPORT_TOKEN (generated and printed when unset).
     Ctrl-C stops.
     """
