@@ -46,6 +46,7 @@ from syncer.store.models import (
     SyncRun,
 )
 from syncer.store.repo import (
+    SCHEDULER_LEASE,
     AlreadyEnabled,
     IntegrationNotEnabled,
     InvalidValue,
@@ -581,9 +582,13 @@ def create_blueprint() -> Blueprint:
     @bp.get("/scheduler")
     def scheduler_state():
         svc = service()
-        return jsonify({"running": svc.scheduler.running, "interval": svc.scheduler.interval,
-                        "now": iso(svc.repo.now()), "due": svc.scheduler.due(),
-                        "inflight": sorted(svc.scheduler.inflight)})
+        lease = svc.repo.lease_state(SCHEDULER_LEASE)
+        return jsonify({"state": svc.scheduler.state, "running": svc.scheduler.running,
+                        "interval": svc.scheduler.interval, "now": iso(svc.repo.now()), "due": svc.scheduler.due(),
+                        "inflight": sorted(svc.scheduler.inflight),
+                        "lease": None if lease is None or svc.repo.lease_expired(lease) else {
+                            "holder": lease.holder, "expires_at": iso(lease.expires_at),
+                            "mine": lease.holder == svc.scheduler.holder}})
 
     return bp
 

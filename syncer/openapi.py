@@ -338,8 +338,17 @@ PATHS: dict[str, Any] = {
         "post": _op("Support only: switch FSM taxes on for an integration onboarded without them (TW-28)",
                     {"200": _json(_ref("Integration"), "Taxes on in FSM")}, 401, 403, 404, 502, tags=["support"])},
     f"{P}/scheduler": {
-        "get": _op("The scheduler: running, interval, lab-clock now, due integrations",
-                   {"200": _json({"type": "object"}, "State")}, tags=["scheduler"])},
+        "get": _op("The scheduler: state (active; standby: another syncer on this database runs it; off), running, "
+                   "interval, lab-clock now, due integrations",
+                   {"200": _json({"type": "object", "properties": {
+                       "state": {"enum": ["active", "standby", "off"]}, "running": {"type": "boolean"},
+                       "interval": {"type": "number"}, "now": NULLABLE_TIME,
+                       "due": {"type": "array", "items": {"type": "string"}},
+                       "inflight": {"type": "array", "items": {"type": "string"}},
+                       "lease": {"type": ["object", "null"], "description": "the database's scheduler lease",
+                                 "properties": {"holder": NULLABLE_STR, "expires_at": NULLABLE_TIME,
+                                                "mine": {"type": "boolean"}}}}}, "State")},
+                   tags=["scheduler"])},
     f"{P}/scheduler/tick": {
         "post": _op("Run the automatic syncs due now on the lab clock at once (TW-04), and answer them",
                     {"200": _json({"type": "object", "properties": {"runs": {"type": "array", "items": _ref("Run")}}},

@@ -68,6 +68,9 @@ def test_a_second_syncer_on_the_same_database_stands_by_and_takes_over_when_the_
     assert health(first)[1]["scheduler"]["state"] == "active"
     code, body = health(second)
     assert code == 200 and body["scheduler"]["state"] == "standby" and body["scheduler"]["message"] == message
+    state = create_app(second).test_client().get("/api/v1/scheduler").get_json()
+    assert state["state"] == "standby" and state["lease"]["holder"] == first.scheduler.holder
+    assert state["lease"]["mine"] is False
     assert second.scheduler.check_lease() is False  # renewals by the holder keep it
     assert first.scheduler.check_lease() is True
     first.scheduler.stop()  # a clean stop hands the lease over at once
