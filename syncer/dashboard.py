@@ -36,6 +36,7 @@ from .store.repo import failure_csv_filename
 DEFAULT_PER_PAGE = 10
 MAX_PER_PAGE = 100
 DEFAULT_REFRESH = 10  # seconds
+PRODUCT_NAMES = {"books": "Books", "invoice": "Invoice", "crm": "CRM"}
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#1f2328;padding:0 16px}
@@ -294,7 +295,7 @@ def render(service: Any, *, api_prefix: str, args: Mapping[str, str] | None = No
             f"data-kind='{_e(getattr(integ, 'kind', 'books'))}'>"
             f"<h3>{_e(integ.name or integ.id)} {_badge(integ.state)} {sync_now}</h3><div class=muted>"
             f"<code>{_e(integ.id)}</code> · FSM org <code>{_e(integ.fsm_org_id)}</code> ⇄ Zoho "
-            f"{_e(integ.partner_product.title())} org <code>{_e(integ.partner_org_id)}</code> · {_detail(service, integ)}"
+            f"{_e(PRODUCT_NAMES.get(integ.partner_product, integ.partner_product))} org <code>{_e(integ.partner_org_id)}</code> · {_detail(service, integ)}"
             + (f" · disabled: {_e(integ.disabled_reason)}" if integ.state == "disabled" else "") + "</div>"
             + _runs_table(service, integ, api_prefix=api_prefix, now=now, limit=runs_per_integration, future=future)
             + "</section>")
@@ -302,8 +303,10 @@ def render(service: Any, *, api_prefix: str, args: Mapping[str, str] | None = No
     if future:
         parts[note_at] = (
             f"<div class=note id=future-note>{len(future)} run time(s) on this page are later than the lab time shown "
-            f"({_e(_time(now))}): the lab clock was set back after those runs (<code>POST /_lab/clock</code> or a lab "
-            "reset). They are marked ⚠; the runs are real, only the clock moved.</div>")
+            f"({_e(_time(now))}): "
+            + ("the lab clock was set back after those runs (<code>POST /_lab/clock</code> or a lab reset)" if lab
+               else "the clock was set back after those runs")
+            + ". They are marked ⚠; the runs are real, only the clock moved.</div>")
     mail = repo.list_mail(limit=20)
     parts.append(f"<h2>Mail sent ({len(mail)} latest)</h2>")
     if mail:
