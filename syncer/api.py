@@ -26,6 +26,7 @@ from syncer.clients import ZohoApiError, ZohoAuthError
 from syncer.crm_sync.conversions import Conversions, conversions_of
 from syncer.crm_sync.engine import DELETION_DEFAULTS
 from syncer.crm_sync.mapping import BY_FSM
+from syncer.outcome import duration_seconds, run_outcome
 from syncer.service import (
     EditionNotSupported,
     ImportInProgress,
@@ -45,6 +46,7 @@ from syncer.store.models import (
     SyncRun,
 )
 from syncer.store.repo import (
+    SCHEDULER_LEASE,
     AlreadyEnabled,
     IntegrationNotEnabled,
     InvalidValue,
@@ -127,11 +129,15 @@ def run_json(run: SyncRun, svc: SyncerService) -> dict[str, Any]:
                         else None})
     for module in sorted(failed_modules - {s.module for s in stats}):
         modules.append({"module": module, "succeeded": 0, "failed": 0, "failure_log": _failure_url(run.id, module)})
+    failed = sum(m["failed"] for m in modules)
     return {
         "id": run.id, "integration_id": run.integration_id, "trigger": run.trigger, "status": run.status,
-        "started_at": iso(run.started_at), "ended_at": iso(run.ended_at), "failure_reason": run.failure_reason,
+        # derived, never stored: "succeeded" with record failures is "partially_succeeded" (syncer/outcome.py)
+        "outcome": run_outcome(run.status, failed or len(failed_modules)),
+        "started_at": iso(run.started_at), "ended_at": iso(run.ended_at),
+        "duration_seconds": duration_seconds(run.started_at, run.ended_at), "failure_reason": run.failure_reason,
         "modules": modules,
-        "totals": {"succeeded": sum(m["succeeded"] for m in modules), "failed": sum(m["failed"] for m in modules)},
+        "totals": {"succeeded": sum(m["succeeded"] for m in modules), "failed": failed},
     }
 
 
@@ -402,17 +408,22 @@ def create_blueprint() -> Blueprint:
     @bp.get("/runs/<run_id>/failures")
     def failures(run_id: str):
         svc = service()
-        svc.repo.get_run(run_id)
+        run = run_json(svc.repo.get_run(run_id), svc)
         module = request.args.get("module")
-        return jsonify({"failures": [
+        return jsonify({"run_id": run_id, "status": run["status"], "outcome": run["outcome"],
+                        "failure_logs": [m["failure_log"] for m in run["modules"] if m["failure_log"]],
+                        "failures": [
             {"module": f.module, "record_id": f.record_id, "record_name": f.record_name, "reason": f.reason,
              "at": iso(f.at)} for f in svc.repo.record_failures(run_id, module)]})
 
     @bp.get("/runs/<run_id>/failures/<name>")
     def failure_csv(run_id: str, name: str):
-        filename, csv_text = service().failure_csv(run_id, name)
+        svc = service()
+        filename, csv_text = svc.failure_csv(run_id, name)
+        # the CSV's columns are Zoho's; the run's outcome rides in a header (partially_succeeded, ...)
         return Response(csv_text, mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                                 "X-Zlab-Run-Outcome": run_json(svc.repo.get_run(run_id), svc)["outcome"]})
 
     @bp.get("/integrations/<integration_id>/records/<fsm_module>/<fsm_id>")
     def record(integration_id: str, fsm_module: str, fsm_id: str):
@@ -571,9 +582,13 @@ def create_blueprint() -> Blueprint:
     @bp.get("/scheduler")
     def scheduler_state():
         svc = service()
-        return jsonify({"running": svc.scheduler.running, "interval": svc.scheduler.interval,
-                        "now": iso(svc.repo.now()), "due": svc.scheduler.due(),
-                        "inflight": sorted(svc.scheduler.inflight)})
+        lease = svc.repo.lease_state(SCHEDULER_LEASE)
+        return jsonify({"state": svc.scheduler.state, "running": svc.scheduler.running,
+                        "interval": svc.scheduler.interval, "now": iso(svc.repo.now()), "due": svc.scheduler.due(),
+                        "inflight": sorted(svc.scheduler.inflight),
+                        "lease": None if lease is None or svc.repo.lease_expired(lease) else {
+                            "holder": lease.holder, "expires_at": iso(lease.expires_at),
+                            "mine": lease.holder == svc.scheduler.holder}})
 
     return bp
 

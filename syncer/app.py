@@ -11,10 +11,11 @@ exactly one scheduler).
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from syncer.api import API_PREFIX, MAX_BODY_BYTES, create_blueprint, iso, register_errors
+from syncer.health import database_status, scheduler_status
 from syncer.openapi import openapi_document
 from syncer.service import SyncerService
 
@@ -34,10 +35,20 @@ def create_app(service: SyncerService | None = None) -> Flask:
 
     @app.get("/health")
     def health():
-        return jsonify({"status": "ok", "service": "zlab-syncer", "now": iso(service.repo.now()),
+        """Liveness and start-up truth (syncer/health.py): ``degraded`` when the fakes/Zoho do not
+        answer, 503 ``error`` when the database does not; the scheduler active, on standby (another
+        syncer on this database runs it) or off."""
+        database = database_status(service.db)
+        upstream = service.upstream.status()
+        status = "error" if database["status"] != "ok" else "ok" if upstream["status"] == "ok" else "degraded"
+        resp = jsonify({"status": status, "service": "zlab-syncer",
+                        "now": iso(service.repo.now()) if database["status"] == "ok" else None,
                         "lab_clock": service.config.fakes_url is not None, "fakes_url": service.config.fakes_url,
-                        "scheduler": {"running": service.scheduler.running, "interval": service.scheduler.interval},
+                        "database": database, service.upstream_kind: upstream,
+                        "scheduler": scheduler_status(service.scheduler),
                         "mail": service.mailer._public_url() or None})
+        resp.status_code = 503 if status == "error" else 200
+        return resp
 
     @app.get("/openapi.json")
     def openapi():
@@ -53,6 +64,7 @@ def create_app(service: SyncerService | None = None) -> Flask:
         """For people: integrations, their latest runs (with failure CSVs) and the mail sent."""
         from .dashboard import render
 
-        return Response(render(service, api_prefix=API_PREFIX), content_type="text/html; charset=utf-8")
+        return Response(render(service, api_prefix=API_PREFIX, args=request.args),
+                        content_type="text/html; charset=utf-8")
 
     return app

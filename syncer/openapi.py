@@ -128,7 +128,13 @@ SCHEMAS: dict[str, Any] = {
             "properties": {"id": {"type": "string"}, "integration_id": {"type": "string"},
                            "trigger": {"enum": list(TRIGGERS)},
                            "status": {"enum": ["running", "succeeded", "failed", "refused"]},
-                           "started_at": NULLABLE_TIME, "ended_at": NULLABLE_TIME, "failure_reason": NULLABLE_STR,
+                           "outcome": {"enum": ["succeeded", "partially_succeeded", "failed", "refused", "running"],
+                                       "description": "status as people read it: succeeded with record failures "
+                                                      "is partially_succeeded (derived, never stored)"},
+                           "started_at": NULLABLE_TIME, "ended_at": NULLABLE_TIME,
+                           "duration_seconds": {"type": ["number", "null"],
+                                                "description": "end - start on the lab clock; null while running"},
+                           "failure_reason": NULLABLE_STR,
                            "modules": {"type": "array", "items": _ref("ModuleStat")},
                            "totals": {"type": "object", "properties": {"succeeded": {"type": "integer"},
                                                                        "failed": {"type": "integer"}}}}},
@@ -178,11 +184,28 @@ def _op(summary: str, ok: dict[str, Any], *errors: int, rules: str = "", **extra
     return out
 
 
+_CHECK = {"type": "object", "required": ["status"], "properties": {
+    "status": {"type": "string", "enum": ["ok", "unreachable", "failing"]}, "url": {"type": "string"},
+    "error": {"type": "string"}, "ms": {"type": "number"}, "http_status": {"type": "integer"},
+    "dialect": {"type": "string"}, "checked_at": {"type": "string", "format": "date-time"}}}
+HEALTH = {"type": "object", "required": ["status", "service", "database", "scheduler"], "properties": {
+    "status": {"type": "string", "enum": ["ok", "degraded", "error"]}, "service": {"const": "zlab-syncer"},
+    "now": {"type": ["string", "null"], "format": "date-time"}, "lab_clock": {"type": "boolean"},
+    "fakes_url": {"type": ["string", "null"]}, "database": _CHECK,
+    "fakes": {**_CHECK, "description": "with a lab (--fakes): its /_lab/health"},
+    "zoho": {**_CHECK, "description": "without a lab: Zoho Accounts"},
+    "scheduler": {"type": "object", "properties": {
+        "state": {"type": "string", "enum": ["active", "standby", "off"]}, "running": {"type": "boolean"},
+        "interval": {"type": "number"}, "message": {"type": "string"}}},
+    "mail": {"type": ["string", "null"]}}}
+
 _HTML = {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}}
 
 PATHS: dict[str, Any] = {
-    "/health": {"get": _op("Liveness, the clock in use, the scheduler", {"200": _json({"type": "object"}, "OK")},
-                           tags=["service"])},
+    "/health": {"get": _op("Liveness and start-up truth: the database, whether the fakes (or Zoho) answer, the "
+                           "scheduler (active, standby: another syncer on this database runs it, or off)",
+                           {"200": _json(HEALTH, "ok, or degraded: the fakes/Zoho do not answer"),
+                            "503": _json(HEALTH, "error: the database does not answer")}, tags=["service"])},
     "/openapi.json": {"get": _op("This document", {"200": _json({"type": "object"}, "OpenAPI 3.1")}, tags=["service"])},
     "/": {"get": _op("Where things are", {"200": _json({"type": "object"}, "Index")}, tags=["service"])},
     "/docs/": {"get": _op("Swagger UI of this document (/docs redirects here)", _HTML, tags=["service"])},
@@ -257,15 +280,20 @@ PATHS: dict[str, Any] = {
                    {"200": _json(_ref("Run"), "The run")}, 404, tags=["runs"])},
     f"{P}/runs/{{run_id}}/failures": {
         "parameters": [RUN_ID],
-        "get": _op("The failed records of a sync, with one reason each", {"200": _json({"type": "object", "properties": {
-            "failures": {"type": "array", "items": _ref("Failure")}}}, "Failures")}, 404,
+        "get": _op("The failed records of a sync, with one reason each; the run's outcome and its failure logs",
+                   {"200": _json({"type": "object", "properties": {
+                       "run_id": {"type": "string"}, "status": {"type": "string"},
+                       "outcome": {"enum": ["succeeded", "partially_succeeded", "failed", "refused", "running"]},
+                       "failure_logs": {"type": "array", "items": {"type": "string"},
+                                        "description": "URLs of the run's <Module>FailureLogs.csv"},
+                       "failures": {"type": "array", "items": _ref("Failure")}}}, "Failures")}, 404,
                    parameters=[_query("module", {"type": "string"}, "Only this module")], tags=["runs"])},
     f"{P}/runs/{{run_id}}/failures/{{name}}": {
         "parameters": [RUN_ID, _path_param("name", "<Module>FailureLogs.csv (e.g. ServiceAndPartsFailureLogs.csv) "
                                                    "or the module's name")],
         "get": _op("Download <Module>FailureLogs.csv: one line per failed record (TW-25)",
                    {"200": {"description": "CSV: Record Id, Record Name, Reason, Sync Id, Time; "
-                                           "Content-Disposition: attachment",
+                                           "Content-Disposition: attachment; X-Zlab-Run-Outcome: the run's outcome",
                             "content": {"text/csv": {"schema": {"type": "string"}}}}}, 404, tags=["runs"])},
     f"{P}/integrations/{{integration_id}}/records/{{fsm_module}}/{{fsm_id}}": {
         "parameters": [INTEGRATION_ID, _path_param("fsm_module", "FSM module API name, e.g. Service_And_Parts"),
@@ -310,8 +338,17 @@ PATHS: dict[str, Any] = {
         "post": _op("Support only: switch FSM taxes on for an integration onboarded without them (TW-28)",
                     {"200": _json(_ref("Integration"), "Taxes on in FSM")}, 401, 403, 404, 502, tags=["support"])},
     f"{P}/scheduler": {
-        "get": _op("The scheduler: running, interval, lab-clock now, due integrations",
-                   {"200": _json({"type": "object"}, "State")}, tags=["scheduler"])},
+        "get": _op("The scheduler: state (active; standby: another syncer on this database runs it; off), running, "
+                   "interval, lab-clock now, due integrations",
+                   {"200": _json({"type": "object", "properties": {
+                       "state": {"enum": ["active", "standby", "off"]}, "running": {"type": "boolean"},
+                       "interval": {"type": "number"}, "now": NULLABLE_TIME,
+                       "due": {"type": "array", "items": {"type": "string"}},
+                       "inflight": {"type": "array", "items": {"type": "string"}},
+                       "lease": {"type": ["object", "null"], "description": "the database's scheduler lease",
+                                 "properties": {"holder": NULLABLE_STR, "expires_at": NULLABLE_TIME,
+                                                "mine": {"type": "boolean"}}}}}, "State")},
+                   tags=["scheduler"])},
     f"{P}/scheduler/tick": {
         "post": _op("Run the automatic syncs due now on the lab clock at once (TW-04), and answer them",
                     {"200": _json({"type": "object", "properties": {"runs": {"type": "array", "items": _ref("Run")}}},

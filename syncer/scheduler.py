@@ -13,31 +13,50 @@ engine's own ``tick(now)`` (``syncer.sync_core.engine.Engine``) is called on eac
 ``tick()`` does one pass synchronously (tests, ``POST /api/v1/scheduler/tick``). Runs of
 different integrations go in parallel (a small pool); one integration never has two at once
 (in-process bookkeeping here, and the store's cross-process lock, TW-09, everywhere).
-Run the scheduler in exactly one process per database (``zlab syncer`` uses one gunicorn worker).
+One scheduler per database: the thread runs ticks only while it holds the database's scheduler
+lease (``Repo.take_lease``, renewed every third of ``lease_seconds`` real seconds). A second
+syncer on the same database finds the lease held, says so (a warning in its log), and stands by
+(``state == "standby"``; ``/health`` shows it), trying again at each renewal time: when the
+holder stops it releases the lease and the standby takes over at its next try; when the holder
+dies its lease expires after ``lease_seconds`` and is taken over then. An explicit ``tick()``
+(``POST /api/v1/scheduler/tick``) runs on any syncer: its runs take the per-integration lock
+(TW-09) like every run, so nothing runs twice.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from syncer.store.models import SyncRun
-from syncer.store.repo import Refused
+from syncer.store.repo import SCHEDULER_LEASE, Refused, process_holder
 
 if TYPE_CHECKING:
     from syncer.service import SyncerService
 
 log = logging.getLogger("zlab.syncer.scheduler")
 
+DEFAULT_LEASE_SECONDS = 30.0  # a dead holder's scheduler is taken over after this many real seconds
+
 
 class Scheduler:
-    def __init__(self, service: SyncerService, *, interval: float = 1.0, max_parallel: int = 4) -> None:
+    def __init__(self, service: SyncerService, *, interval: float = 1.0, max_parallel: int = 4,
+                 lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         self.service = service
         self.interval = interval
         self.max_parallel = max_parallel
+        self.lease_seconds = lease_seconds
+        # this scheduler's name in the lease row: host:pid, and which instance (tests run several)
+        self.holder = f"{process_holder()}/{secrets.token_hex(3)}"
+        self.holds_lease = False
+        self.standby_message: str | None = None  # why this one stands by (for the console and /health)
+        self._lease_checked = float("-inf")  # monotonic time of the last take/renew
+        self._lease_held_until = float("-inf")
         self._inflight: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -124,21 +143,68 @@ class Scheduler:
         with self._lock:
             return set(self._inflight)
 
+    # -- the lease: one scheduler per database -----------------------------------------------------
+    @property
+    def state(self) -> str:
+        """``active`` (this one runs the automatic syncs), ``standby`` (another syncer on the same
+        database does) or ``off`` (no thread: ``interval`` 0, or stopped)."""
+        if not self.running:
+            return "off"
+        return "active" if self.holds_lease else "standby"
+
+    def check_lease(self) -> bool:
+        """Take or renew the lease now; says whether this scheduler holds it. Logs each change."""
+        repo = self.service.repo
+        self._lease_checked = time.monotonic()
+        try:
+            held = repo.take_lease(SCHEDULER_LEASE, self.holder, self.lease_seconds)
+        except Exception:  # noqa: BLE001 - the database unreachable: keep what we know until it runs out
+            log.exception("could not renew the scheduler lease")
+            held = self.holds_lease and time.monotonic() < self._lease_held_until
+        else:
+            if held:
+                self._lease_held_until = self._lease_checked + self.lease_seconds
+        if held and not self.holds_lease:
+            if self.standby_message is not None:
+                log.warning("scheduler: took over the automatic sync of this database (%s)", self.holder)
+            self.standby_message = None
+        elif not held and (self.holds_lease or self.standby_message is None):
+            lease = repo.lease_state(SCHEDULER_LEASE)
+            other = lease.holder if lease is not None and lease.holder else "another syncer"
+            until = lease.expires_at.isoformat(timespec="seconds") if lease is not None and lease.expires_at else "?"
+            self.standby_message = (
+                f"scheduler on standby: {other} runs the automatic sync of this database (its lease runs until "
+                f"{until} and is renewed while it lives); this syncer serves its API and takes the scheduler "
+                f"over when that one stops. One scheduler per database.")
+            log.warning("%s", self.standby_message)
+        self.holds_lease = held
+        return held
+
+    def _lease_due(self) -> bool:
+        return time.monotonic() - self._lease_checked >= self.lease_seconds / 3
+
     # -- the thread ---------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> Scheduler:
+        """Start the thread; it runs ticks only while it holds the lease (taken here first, so the
+        caller can tell the person at once: ``state``, ``standby_message``)."""
         if self.interval <= 0 or self.running:
             return self
         self._stop.clear()
+        self.check_lease()
         self._thread = threading.Thread(target=self._loop, name="zlab-scheduler", daemon=True)
         self._thread.start()
         return self
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
+            if self._lease_due() and not self.check_lease():
+                continue
+            if not self.holds_lease:
+                continue
             try:
                 self.tick(wait=False)
             except Exception:  # noqa: BLE001 - e.g. the database briefly unreachable: next tick
@@ -149,6 +215,12 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self.holds_lease:  # hand over at once: a standby syncer need not wait for the expiry
+            self.holds_lease = False
+            try:
+                self.service.repo.release_lease(SCHEDULER_LEASE, self.holder)
+            except Exception:  # noqa: BLE001 - it expires by itself
+                log.exception("could not release the scheduler lease")
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -28,6 +28,7 @@ from syncer.clients import AccountsClient, BooksClient, Clock, FsmClient, LabClo
 from syncer.clients.hosts import ZOHO_TIMEOUT, zoho_url_problem
 from syncer.config import SyncerConfig
 from syncer.crm_sync.engine import CrmEngine
+from syncer.health import Reachability, upstream_url
 from syncer.mail import MailSender, MailSink
 from syncer.scheduler import Scheduler
 from syncer.store import StoreDB
@@ -145,16 +146,21 @@ class SyncerService:
         # the sync engines by Integration.kind: runs are dispatched through it (sync_core.engine)
         self.engines = EngineRegistry([SyncEngine(self.repo, clients=self.clients_for, mailer=self.mailer), self.crm])
         self.scheduler = Scheduler(self, interval=self.config.scheduler_interval)
+        # /health: do the fakes (or Zoho) answer? (a short connect time-out, cached; syncer.health)
+        self.upstream_kind, url = upstream_url(self.config.fakes_url, self.config.accounts_url)
+        self.upstream = Reachability(url)
         self._clients: dict[str, tuple[tuple, FsmClient, BooksClient]] = {}
         self._clients_lock = threading.Lock()
         self._threads: set[threading.Thread] = set()
         self._threads_lock = threading.Lock()
 
     # -- life cycle -------------------------------------------------------------------------------
-    def start(self, *, inbox_worker: bool = True) -> SyncerService:
+    def start(self, *, inbox_worker: bool = True, announce_token: bool = True) -> SyncerService:
         """``inbox_worker=False``: notifications are stored but not applied (tests of a crash
-        between storing and applying one)."""
-        if self.config.support_token_generated:
+        between storing and applying one). ``announce_token=False``: the caller prints the
+        generated support token itself (``zlab syncer``, ``zlab up``). The scheduler starts active,
+        or on standby when another syncer runs the scheduler of this database (logged)."""
+        if announce_token and self.config.support_token_generated:
             log.warning("support token (X-Support-Token) for this run: %s (set ZLAB_SUPPORT_TOKEN to choose it)",
                         self.config.support_token)
         self.scheduler.start()

@@ -174,3 +174,32 @@ def test_syncer_under_gunicorn_reads_the_lab_clock_and_stops_on_sigterm(tmp_path
     assert "Starting gunicorn" in out and "1 worker x 2 threads" in out and "zlab syncer stopped." in out
     assert "support token" not in out  # it was given, so it is not printed
     assert "Traceback" not in out
+
+
+def test_syncer_says_at_start_that_its_fakes_do_not_answer_and_a_second_one_stands_by(tmp_path):
+    """Start-up truth: a dead --fakes URL is said at start (it still starts, /health degraded); a
+    second syncer on the same database serves its API but leaves the scheduler to the first."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, (url_a,), log_a = start(tmp_path / "a", "syncer", "--port", "0", "--db", db, "--fakes", dead,
+                                   patterns=(SYNCER_LINE,))
+    try:
+        health = healthy(f"{url_a}/health")
+        assert health["status"] == "degraded" and health["fakes"]["status"] == "unreachable"
+        assert health["scheduler"]["state"] == "active"
+        assert f"warning: the fakes at {dead}/_lab/health do not answer" in log_a.read_text()
+        second, (url_b,), log_b = start(tmp_path / "b", "syncer", "--port", "0", "--db", db, "--fakes", dead,
+                                        patterns=(SYNCER_LINE,))
+        try:
+            standby = healthy(f"{url_b}/health")["scheduler"]
+            assert standby["state"] == "standby" and "One scheduler per database" in standby["message"]
+            assert "warning: scheduler on standby:" in log_b.read_text()
+        finally:
+            assert stop(second) == 0, log_b.read_text()
+    finally:
+        assert stop(first) == 0, log_a.read_text()
+    assert "Traceback" not in log_a.read_text() + log_b.read_text()

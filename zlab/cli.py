@@ -404,6 +404,20 @@ def _probe_syncer_db(url: str) -> None:
         raise click.ClickException(f"cannot open the syncer's database {_mask(url)}: {first}") from None
 
 
+def _tell_start_up_truth(service, *, check_fakes: bool = True) -> None:
+    """What would surprise a person later, said at start: the fakes (or Zoho) do not answer; another
+    syncer runs the scheduler of this database (this one stands by). The syncer starts either way;
+    /health says the same (degraded, scheduler standby)."""
+    if check_fakes:
+        upstream = service.upstream.status()
+        if upstream["status"] != "ok":
+            what = "the fakes" if service.upstream_kind == "fakes" else "Zoho Accounts"
+            err.print(f"  warning: {what} at {upstream['url']} do not answer ({upstream.get('error')}); the syncer "
+                      "starts anyway and /health says degraded until they do", soft_wrap=True, markup=False)
+    if service.scheduler.state == "standby":
+        err.print(f"  warning: {service.scheduler.standby_message}", soft_wrap=True, markup=False)
+
+
 def _syncer_options(f):
     f = click.option("--scheduler-interval", default=1.0, show_default=True, type=click.FloatRange(0, 3600),
                      envvar="ZLAB_SCHEDULER_INTERVAL",
@@ -434,7 +448,7 @@ def syncer_cmd(host: str, port: int, fakes_url: str | None, db_url: str | None, 
     """Serve the syncer: its JSON API (/api/v1, documented at /openapi.json) and the scheduler.
 
     Runs under gunicorn with exactly one worker process (threads serve the requests): the
-    scheduler of automatic syncs lives in that worker, and there must be one per database.
+    scheduler of automatic syncs lives in that worker; a second syncer on the same database stands by.
     Support calls need X-Support-Token = ZLAB_SUPPORT_TOKEN (generated and printed when unset).
     Ctrl-C stops.
     """
@@ -455,10 +469,11 @@ def syncer_cmd(host: str, port: int, fakes_url: str | None, db_url: str | None, 
         from syncer.service import SyncerService
 
         service = SyncerService(config)
-        service.scheduler.start()
+        service.start(announce_token=False)  # scheduler (or its standby) and the CRM notification worker
         atexit.register(service.close)
         err.print(f"  mail: {service.smtp_url or '(none)'}"
                   f"{' (embedded sink)' if service.sink is not None else ''}", soft_wrap=True, markup=False)
+        _tell_start_up_truth(service)
         return create_app(service)
 
     def ready(url: str) -> None:
@@ -532,7 +547,7 @@ def up(host: str, port: int, syncer_port: int, db_url: str | None, syncer_db_url
             # the fakes are the lab: their clock, and the Accounts server integrations default to
             config = _syncer_config(syncer_db_url, fakes_server.url, smtp_url, scheduler_interval)
             service = SyncerService(config, clock=fakes_app.extensions["zlab"].now)  # one process, one clock
-            service.scheduler.start()  # (the support token is printed below, not logged)
+            service.start(announce_token=False)  # (the support token is printed below, not logged)
             syncer_server = BackgroundServer(create_syncer_app(service), host=host, port=syncer_port)
             syncer_server.start(health_path="/health")
         except OSError as exc:
@@ -555,6 +570,7 @@ def up(host: str, port: int, syncer_port: int, db_url: str | None, syncer_db_url
         if os.environ.get("ZLAB_LAB_TOKEN"):
             err.print("  guarded: /_lab and the syncer API need X-Zlab-Lab-Token ($ZLAB_LAB_TOKEN)", soft_wrap=True,
                       markup=False)
+        _tell_start_up_truth(service, check_fakes=False)  # the fakes are in this process
         err.print("  everything in this one process - Ctrl-C to stop", soft_wrap=True)
         while not stop.wait(0.5):
             pass

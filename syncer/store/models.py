@@ -286,5 +286,17 @@ class InboxItem(SyncerModel, table=True):
     error: str | None = None
 
 
+class SchedulerLease(SyncerModel, table=True):
+    """Who runs the automatic-sync scheduler of this database (one per database): the holder
+    renews ``expires_at`` while it lives; another syncer takes the row over once it has expired."""
+
+    __tablename__ = "syncer_scheduler_lease"
+
+    name: str = Field(primary_key=True, max_length=40)  # "scheduler"
+    holder: str | None = None  # host:pid/instance of the holding syncer
+    acquired_at: datetime | None = _dt()  # real time, as every lease
+    expires_at: datetime | None = _dt()
+
+
 ALL_TABLES = (Integration, FieldMapping, RecordLink, PendingWrite, SyncLock, SyncRun, RunModuleStat,
-              RecordFailure, ManualSyncCounter, MailMessage, StoredAccessToken, InboxItem)
+              RecordFailure, ManualSyncCounter, MailMessage, StoredAccessToken, InboxItem, SchedulerLease)

@@ -39,6 +39,7 @@ from syncer.store.errors import (
     SyncInProgress,
 )
 from syncer.store.integrations import IntegrationsStore
+from syncer.store.leases import SCHEDULER_LEASE, LeasesStore
 from syncer.store.links import LinkSpec, LinksStore
 from syncer.store.mail_log import MailLog
 from syncer.store.runs import RunsStore
@@ -46,15 +47,16 @@ from syncer.sync_core.failures import FAILURE_CSV_COLUMNS, failure_csv_filename
 from syncer.sync_core.lock import LockKeeper
 
 
-class Repo(IntegrationsStore, LinksStore, RunsStore, MailLog):
+class Repo(IntegrationsStore, LinksStore, RunsStore, MailLog, LeasesStore):
     """The syncer's state store. Thread-safe (one session per call); one per process is enough.
     Its parts, by concern: ``integrations`` (integrations, tokens, mappings), ``links`` (record
-    links, write-ahead intents), ``runs`` (runs, lock, stats, failures, manual counter), ``mail_log``."""
+    links, write-ahead intents), ``runs`` (runs, lock, stats, failures, manual counter), ``mail_log``,
+    ``leases`` (the scheduler's lease: one scheduler per database)."""
 
 
 __all__ = [
     "AUTO_SYNC_INTERVAL", "DEFAULT_LEASE_SECONDS", "FAILURE_CSV_COLUMNS", "INTERRUPTED_REASON", "AlreadyEnabled",
     "Clock", "IntegrationNotEnabled", "InvalidValue", "LinkConflict", "LinkSpec", "LockKeeper",
-    "ManualSyncLimitReached", "NotFound", "ReenableForbidden", "Refused", "Repo", "StoreDB", "StoreError",
+    "ManualSyncLimitReached", "NotFound", "SCHEDULER_LEASE", "ReenableForbidden", "Refused", "Repo", "StoreDB", "StoreError",
     "SyncInProgress", "failure_csv_filename", "process_holder", "real_utc_now", "to_utc", "zone_of",
 ]
