@@ -159,6 +159,8 @@ def test_every_operation_of_zohos_crm_spec_takes_hostile_input_without_a_5xx(env
             for method, op in item.items():
                 if method not in ("get", "post", "put", "patch", "delete"):
                     continue
+                if op.get("operationId") == "dummy":  # common.json's placeholder "/" (no CRM operation;
+                    continue                          # the lab's own landing page answers there)
                 params = shared + [_local(doc, p) for p in op.get("parameters", [])]
                 names = [p["name"] for p in params if isinstance(p, dict) and p.get("in") == "query"]
                 for n, (some_id, value) in enumerate([("1%002", "a\x00b"), *((env.anchor, v) for v in SPEC_WRONG)]):

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from scenarios.harness.model import REGISTRY, ScenarioDef
-from scenarios.harness.rules import coverage, load_rules
+from scenarios.harness.rules import coverage, load_rules, rules_path
 from scenarios.harness.runner import ExpressionError, discover, keyword_matcher, run_one, select
 
 SAMPLES = "tests.scenario_samples"
@@ -78,13 +78,19 @@ def test_bad_arguments_are_one_line_and_exit_2():
     assert r.returncode == 2 and "--catalog" in r.stderr and "No module named" in r.stderr
 
 
-def test_list_shows_every_rule_of_rules_md_with_uncovered_ones_marked():
+def test_list_shows_every_rule_of_rules_md_with_uncovered_ones_marked(tmp_path, monkeypatch):
+    # every catalogued rule has scenarios now: a rules file with one more rule shows it uncovered
+    rules = tmp_path / "RULES.md"
+    text = rules_path().read_text()
+    rules.write_text(text.replace("| TW-01 |", "| XY-01 | A rule no scenario names. | |\n| TW-01 |", 1))
+    monkeypatch.setenv("ZLAB_RULES", str(rules))
     r = zlab("scenarios", "list", "--catalog", SAMPLES)
     assert r.returncode == 0
     text = r.stdout
     for rule in load_rules():
         assert rule.id in text
-    assert "UNCOVERED" in text and "ZZ-99" in text  # a rule id unknown to RULES.md shows up too
+    row = next(line for line in text.splitlines() if line.strip().startswith("XY-01"))
+    assert "UNCOVERED" in row and "ZZ-99" in text  # a rule id unknown to RULES.md shows up too
 
 
 def test_coverage_and_rules_parsing():
