@@ -55,7 +55,10 @@ Decisions where the documents are silent:
 - **Crash safety**: an intent is recorded before every create. A Books customer made after its
   intent is found again by ``cf_fsm_id`` (when defined) or by display name with
   ``created_time`` at or after the intent; a person by its customer and email; an FSM record by
-  ``ZBilling_Id``.
+  ``ZBilling_Id``. A pair's writes to its FSM Company/Contact go 100 a call (writers.FsmUpdates)
+  and its link is marked synced only once FSM took them: they are idempotent, so a crash before
+  means the same values are written again. A person's write to its Contact goes at once (its
+  customer's link is marked in the same pass; a deferred write would be lost in a crash).
 """
 
 from __future__ import annotations

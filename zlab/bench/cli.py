@@ -102,7 +102,7 @@ def print_fakes_table(result: dict[str, Any], console: Console = out) -> None:
 @click.option("--records", default=10_000, show_default=True, type=click.IntRange(1, 100_000),
               help="Customers and items (each) of the org the full sync reads.")
 @click.option("--changes", default=10, show_default=True, type=click.IntRange(1, 1000),
-              help="Items changed before each incremental sync.")
+              help="Items, and customers, changed before each incremental sync.")
 @click.option("--small", default=100, show_default=True, type=click.IntRange(1, 100_000),
               help="Size of the second org the incremental sync is measured at.")
 @click.option("--json", "json_path", default=".zlab/reports/bench-sync.json", show_default=True,
