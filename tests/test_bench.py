@@ -96,14 +96,18 @@ def test_bench_sync_tiny_run_prints_its_table():
     for size, runs in result["sizes"].items():
         assert runs["settle"]["status"] == "succeeded", size
         inc = runs["incremental"]
-        assert inc["status"] == "succeeded" and inc["changed"] == 2 and inc["calls"] > 0
+        assert inc["status"] == "succeeded" and inc["changed"] == 2 and inc["changed_customers"] == 2
         assert sum(inc["by_endpoint"].values()) == inc["calls"] and inc["by_endpoint_complete"]
-        # the two changed items' FSM writes go out in one call
+        # the two changed items' FSM writes go out in one call, the two customers' in one per module
         assert inc["fsm_item_write_calls"] == 1, inc["by_endpoint"]
+        writes = inc["fsm_write_calls_by_endpoint"]
+        assert not [ep for ep in writes if ep.endswith("/{id}")], writes  # no single-record write
+        assert 1 <= inc["fsm_customer_write_calls"] <= 2, writes
+        assert all(writes.get(f"fsm PUT /fsm/v1/{m}", 0) <= 1 for m in ("Companies", "Contacts")), writes
     inc = result["incremental"]
     assert result["incremental_calls_difference"] == inc["20"]["calls"] - inc["5"]["calls"]
     console = Console(record=True, width=200)
     print_sync_table(result, console)
     text = console.export_text()
-    assert "full initial" in text and "settle (no changes)" in text and "2 changed items" in text
+    assert "full initial" in text and "settle (no changes)" in text and "2 changed items + 2 customers" in text
     assert "fsm PUT /fsm/v1/Service_And_Parts" in text

@@ -55,7 +55,10 @@ Decisions where the documents are silent:
 - **Crash safety**: an intent is recorded before every create. A Books customer made after its
   intent is found again by ``cf_fsm_id`` (when defined) or by display name with
   ``created_time`` at or after the intent; a person by its customer and email; an FSM record by
-  ``ZBilling_Id``.
+  ``ZBilling_Id``. A pair's writes to its FSM Company/Contact go 100 a call (writers.FsmUpdates)
+  and its link is marked synced only once FSM took them: they are idempotent, so a crash before
+  means the same values are written again. A person's write to its Contact goes at once (its
+  customer's link is marked in the same pass; a deferred write would be lost in a crash).
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ from ..clients import ZohoApiError
 from ..store.models import RecordLink
 from ..sync_core.context import chunked, parse_time, read_or_none, same_instant, with_retries
 from ..sync_core.outcomes import HeldIntent, create_once, requeue
-from ..sync_core.writers import FsmCreate, FsmCreates, PartnerIdWrites
+from ..sync_core.writers import FsmCreate, FsmCreates, FsmUpdate, FsmUpdates, PartnerIdWrites
 from . import mapping
 from .common import PARTNER_ID_FIELD, RunContext
 
@@ -225,6 +228,10 @@ class CustomersPhase:
                         CONTACTS: FsmCreates(ctx, CONTACTS, BOOKS_CONTACTS, partner_id_field=PARTNER_ID_FIELD),
                         BOOKS_PERSONS: FsmCreates(ctx, CONTACTS, BOOKS_PERSONS, partner_id_field=PARTNER_ID_FIELD)}
         self.partner_ids = PartnerIdWrites(ctx, partner_id_field=PARTNER_ID_FIELD)
+        # a pair's writes to its FSM Company/Contact (Books values, deactivation, partner id) go 100
+        # a call per module; its link is marked synced only when FSM took them (writers.FsmUpdates)
+        self.updates = FsmUpdates(ctx)
+        self._subject: tuple[str, str] = ("", "")  # the record being handled: a failure's id and name
         # module -> after an FSM pass that listed the whole module: the ZBilling_Id of the records
         # that came to it unlinked. Any other record naming a customer is linked to it already,
         # so a customer not named here needs no search for its partner (the set stays as small
@@ -236,6 +243,7 @@ class CustomersPhase:
         """Send what is queued: Companies before the Contacts their persons become."""
         for key in (COMPANIES, CONTACTS, BOOKS_PERSONS):
             self.creates[key].flush()
+        self.updates.flush()
         self.partner_ids.flush()
 
     # -- the run ----------------------------------------------------------------------------------
@@ -289,6 +297,7 @@ class CustomersPhase:
                 if link is None and rec.get("ZBilling_Id"):
                     seen.add(str(rec["ZBilling_Id"]))
                 handle(rec, link)
+        self.updates.flush()  # the pass's pairs are synced before the next pass reads their links
         if full:
             self.fsm_partner_ids[module] = seen
 
@@ -296,6 +305,7 @@ class CustomersPhase:
                fn: Callable[[dict[str, Any], RecordLink | None], None], record: dict[str, Any],
                link: RecordLink | None) -> None:
         """A record-level failure is logged with its reason and the run goes on."""
+        self._subject = (record_id, name)  # a queued write of it that FSM refuses fails under these
         try:
             fn(record, link)
         except RecordSkipped as exc:
@@ -376,6 +386,15 @@ class CustomersPhase:
             raise result.error("fsm")
         return parse_time((result.details or {}).get("Modified_Time"))
 
+    def _queue_update(self, link: RecordLink, data: dict[str, Any], books_time: datetime | None, *,
+                      counted: bool = True) -> None:
+        """Queue a pair's write to its FSM record (sent 100 a call per module): FSM taking it marks
+        the link synced with the write's FSM time and ``books_time``; FSM refusing it fails the
+        record being handled alone (``_guard``'s id and name), and the pair is tried again next run."""
+        record_id, name = self._subject
+        self.updates.add(FsmUpdate(link, data, books_time, COMPANIES if link.fsm_module == COMPANIES else CONTACTS,
+                                   record_id or link.fsm_id, name, counted=counted))
+
     def _mark(self, link: RecordLink, *, fsm_time: datetime | None = None, books_time: datetime | None = None,
               result: str = "synced") -> RecordLink:
         return self.repo.upsert_link(self.integ.id, fsm_module=link.fsm_module, fsm_id=link.fsm_id,
@@ -423,6 +442,7 @@ class CustomersPhase:
         books_changed = not self.one_way and not same_instant(books_time, link.partner_modified_time)
         external_time = self._books_time(customer)
         wrote = False
+        to_fsm: dict[str, Any] = {}  # what the FSM record gets: queued, sent 100 a call (self.updates)
         remapped = self.resync and not fsm_changed and not books_changed
         if remapped:  # TW-07: only the mappings changed: FSM's mapped values go (where they differ)
             fsm_changed = True
@@ -453,19 +473,19 @@ class CustomersPhase:
                 customer = self.ctx.books.get_contact(customer["contact_id"])
             books_time = parse_time(customer.get("last_modified_time")) or books_time
             if str(rec.get("ZBilling_Id") or "") != customer["contact_id"]:  # an adopted pair: its partner id
-                fsm_time = self._fsm_update(module, rec["id"], {"ZBilling_Id": customer["contact_id"]}) or fsm_time
+                to_fsm["ZBilling_Id"] = customer["contact_id"]
         elif books_changed:
             want = (business_to_fsm(customer, self.pairs) if module == COMPANIES
                     else individual_to_fsm(customer, self.pairs))
             if str(rec.get("ZBilling_Id") or "") != customer["contact_id"]:
                 want["ZBilling_Id"] = customer["contact_id"]
             if differs(want, rec):
-                fsm_time = self._fsm_update(module, rec["id"], want) or fsm_time
+                to_fsm.update(want)
                 wrote = True
         if remapped and not self.one_way:  # … then what only Books holds comes to FSM
             back = _user_to_fsm(self.pairs, customer, module)
             if differs(back, rec):
-                fsm_time = self._fsm_update(module, rec["id"], back) or fsm_time
+                to_fsm.update(back)
                 wrote = True
         if module == COMPANIES and self.persons and (books_changed or force_persons):
             # contact persons changed in Books move the customer's time: pair them with the Contacts
@@ -474,6 +494,11 @@ class CustomersPhase:
             if customer.get("last_modified_time") != before:
                 books_time = parse_time(customer.get("last_modified_time")) or books_time
             wrote = wrote or persons_wrote
+        if to_fsm:
+            # the link is marked synced (with the FSM time of the write) only once FSM took it: a
+            # crash before leaves the pair unsynced, and the next run writes the same values again
+            self._queue_update(link, to_fsm, books_time, counted=wrote)
+            return
         self._mark(link, fsm_time=fsm_time, books_time=books_time)
         if wrote:
             self.ctx.ok(stat)
@@ -482,9 +507,7 @@ class CustomersPhase:
         """TW-14: the FSM Company/Contact of a customer Books deactivated is deactivated, and from
         then on ignored like every inactive FSM record (a reactivation in Books does not bring it
         back: FSM's inactive records are not synced, as for items)."""
-        fsm_time = self._fsm_update(link.fsm_module, rec["id"], {"$inactive": True})
-        self._mark(link, fsm_time=fsm_time, books_time=parse_time(customer.get("last_modified_time")))
-        self.ctx.ok(COMPANIES if link.fsm_module == COMPANIES else CONTACTS)
+        self._queue_update(link, {"$inactive": True}, parse_time(customer.get("last_modified_time")))
 
     # -- FSM -> Books ---------------------------------------------------------------------------------
     def _company_from_fsm(self, rec: dict[str, Any], link: RecordLink | None) -> None:

@@ -192,6 +192,7 @@ class FsmUpdate:
     stat: str  # the module of the run's stats and failure CSV
     record_id: str  # the id a failure is logged under
     name: str
+    counted: bool = True  # whether FSM taking it counts the record synced (False: e.g. only its partner id)
 
 
 class FsmUpdates:
@@ -231,7 +232,8 @@ class FsmUpdates:
             link = u.link
             specs.append(LinkSpec(link.fsm_module, link.fsm_id, link.partner_entity, link.partner_id,
                                   parse_time((result.details or {}).get("Modified_Time")), u.partner_time, "synced"))
-            done.append(u.stat)
+            if u.counted:
+                done.append(u.stat)
         ctx.repo.save_links(ctx.integration.id, specs, run_id=ctx.run_id)
         for stat in done:
             ctx.ok(stat)

@@ -587,3 +587,69 @@ def test_a_contact_moved_to_another_company_fails_with_the_reason_and_keeps_its_
     assert [p["email"] for p in customers["Alpha Ltd"]["contact_persons"]] == ["ann.lee@example.com"]
     assert customers["Beta Ltd"]["contact_persons"] == []
     assert env.company_contacts(a) == set() and env.company_contacts(b) == {"Ann Lee"}  # nothing recreated
+
+
+# -- batched FSM updates ---------------------------------------------------------------------------------
+
+def _fsm_puts(env: Env, mark: int) -> list[str]:
+    return [e["path"] for e in env.lab.control.client.journal(email=env.tenant.email, since_id=mark, limit=1000)
+            if e["method"] == "PUT" and e["path"].startswith("/fsm/v1/") and "/_internal/" not in e["path"]]
+
+
+def _journal_mark(env: Env) -> int:
+    return max((e["id"] for e in env.lab.control.client.journal(email=env.tenant.email, limit=1)), default=0)
+
+
+def _synced_then_edited_in_books(env: Env, k: int) -> dict[str, dict]:
+    """k business and k individual customers synced to FSM, then each edited in Books."""
+    for n in range(k):
+        env.customer(f"Biz {n}")
+        env.customer(f"Indie {n}", "individual", persons=[("Indie", f"P{n}")])
+    env.advance()
+    env.run()
+    customers = env.customers()
+    env.advance(10)
+    for name, c in customers.items():
+        env.books.update_contact(c["contact_id"], {"billing_address": {"city": f"{name} City"}})
+    env.advance()
+    return customers
+
+
+def test_k_customers_changed_in_books_reach_fsm_in_one_batched_put_per_module(zlab_lab, tmp_path):
+    env = make_env(zlab_lab, tmp_path, sync_type="IV")
+    _synced_then_edited_in_books(env, 3)
+    mark = _journal_mark(env)
+    run = env.run()
+    assert sorted(_fsm_puts(env, mark)) == ["/fsm/v1/Companies", "/fsm/v1/Contacts"]  # no PUT /{module}/{id}
+    assert {n: r["Billing_Address"]["City"] for n, r in env.companies().items()} == {
+        f"Biz {n}": f"Biz {n} City" for n in range(3)}
+    assert {n: r["Billing_Address"]["City"] for n, r in env.contacts().items()} == {
+        f"Indie P{n}": f"Indie {n} City" for n in range(3)}
+    assert stats(env, run)[CO] == (3, 0) and stats(env, run)[CT] == (3, 0)
+    assert_quiet_second_run(env)  # the batch's writes are not read back as changes
+
+
+def test_a_record_fsm_refuses_in_a_batched_update_fails_alone_and_is_written_next_run(zlab_lab, tmp_path,
+                                                                                      monkeypatch):
+    env = make_env(zlab_lab, tmp_path, sync_type="IV")
+    customers = _synced_then_edited_in_books(env, 3)
+    refused = env.companies()["Biz 1"]["id"]
+    original = FsmClient.update_records
+
+    def refuse_one(self, module, records, **kw):  # FSM answers INVALID_DATA for an id it does not know
+        return original(self, module, [{**r, "id": "4000000000999"} if r["id"] == refused else r for r in records],
+                        **kw)
+
+    with monkeypatch.context() as p:
+        p.setattr(FsmClient, "update_records", refuse_one)
+        run = env.run()
+    assert run.status == "succeeded"
+    assert stats(env, run)[CO] == (2, 1) and stats(env, run)[CT] == (3, 0)
+    [failure] = env.repo.record_failures(run.id)
+    assert (failure.module, failure.record_id) == (CO, customers["Biz 1"]["contact_id"])
+    cities = {n: r["Billing_Address"]["City"] for n, r in env.companies().items()}
+    assert cities["Biz 0"] == "Biz 0 City" and cities["Biz 2"] == "Biz 2 City" and cities["Biz 1"] != "Biz 1 City"
+    env.advance()
+    run = env.run()  # its link was not marked synced: the next run writes it
+    assert stats(env, run)[CO] == (1, 0)
+    assert env.companies()["Biz 1"]["Billing_Address"]["City"] == "Biz 1 City"

@@ -62,3 +62,17 @@ def test_updates_go_a_batch_a_call_and_a_refused_record_fails_alone():
     assert ctx.stats == {"Service_And_Parts": [4, 1]}
     writes.flush()
     assert len(fsm.calls) == 3  # nothing queued: no call
+
+
+def test_an_update_not_counted_is_synced_but_leaves_the_run_counts_alone():
+    """A write that only gives a pair its partner id (``counted=False``) is no sync of the record."""
+    fsm, store = Fsm(), Store()
+    ctx = RunContextBase(store, SimpleNamespace(id="i"), "run", fsm, None, None, batch_size=10)
+    writes = FsmUpdates(ctx)
+    writes.add(update("1"))
+    quiet = update("2")
+    quiet.counted = False
+    writes.add(quiet)
+    writes.flush()
+    assert [[s.fsm_id for s in specs] for specs in store.saved] == [["1", "2"]]
+    assert ctx.stats == {"Service_And_Parts": [1, 0]}

@@ -102,7 +102,7 @@ def print_fakes_table(result: dict[str, Any], console: Console = out) -> None:
 @click.option("--records", default=10_000, show_default=True, type=click.IntRange(1, 100_000),
               help="Customers and items (each) of the org the full sync reads.")
 @click.option("--changes", default=10, show_default=True, type=click.IntRange(1, 1000),
-              help="Items changed before each incremental sync.")
+              help="Items, and customers, changed before each incremental sync.")
 @click.option("--small", default=100, show_default=True, type=click.IntRange(1, 100_000),
               help="Size of the second org the incremental sync is measured at.")
 @click.option("--json", "json_path", default=".zlab/reports/bench-sync.json", show_default=True,
@@ -121,6 +121,10 @@ def bench_sync(records: int, changes: int, small: int, json_path: str) -> None:
     out.print(f"results: {path}")
 
 
+def _write_calls(inc: dict[str, Any]) -> str:
+    return f"{inc['fsm_item_write_calls']}, {inc.get('fsm_customer_write_calls', 0)}"
+
+
 def print_sync_table(result: dict[str, Any], console: Console = out) -> None:
     """Each org's full sync, its settle run and its k changes (calls next to the minimum), then
     the calls of the two incremental runs per endpoint, side by side."""
@@ -135,7 +139,8 @@ def print_sync_table(result: dict[str, Any], console: Console = out) -> None:
                   f"{full['seconds']:.1f}", str(full["syncer_cpu_share"]), str(full["syncer_peak_rss_mb"]))
         t.add_row(org, "settle (no changes)", str(settle["status"]), f"{settle['calls']:,}", "-",
                   f"{settle['seconds']:.1f}", str(settle["syncer_cpu_share"]), "-")
-        t.add_row(org, f"{inc['changed']} changed items", str(inc["status"]), f"{inc['calls']:,}", "-",
+        changed = f"{inc['changed']} changed items + {inc.get('changed_customers', 0)} customers"
+        t.add_row(org, changed, str(inc["status"]), f"{inc['calls']:,}", "-",
                   f"{inc['seconds']:.1f}", str(inc["syncer_cpu_share"]), "-")
     console.print(t)
     sizes = list(result["incremental"])
@@ -151,5 +156,5 @@ def print_sync_table(result: dict[str, Any], console: Console = out) -> None:
     console.print(e)
     big, small = (result["incremental"][s] for s in sizes)
     console.print(f"changes' run at {int(sizes[0]):,} minus at {int(sizes[1]):,}: "
-                  f"{result['incremental_calls_difference']} calls; FSM item write calls: "
-                  f"{big['fsm_item_write_calls']} and {small['fsm_item_write_calls']}")
+                  f"{result['incremental_calls_difference']} calls; FSM write calls (items, customers): "
+                  f"{_write_calls(big)} at {int(sizes[0]):,} and {_write_calls(small)} at {int(sizes[1]):,}")

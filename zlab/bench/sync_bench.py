@@ -1,5 +1,5 @@
 """``zlab bench sync``: what a sync costs — a full initial sync of N customers + N items, and an
-incremental sync of k changed items at two org sizes — against the fakes (one worker, so that its
+incremental sync of k changed items and k changed customers at two org sizes — against the fakes (one worker, so that its
 journal ids count every API call) and ``zlab syncer`` in child processes.
 
 For the full sync it reports the calls made next to the fewest the APIs allow (a Books list
@@ -41,6 +41,16 @@ def endpoint_of(entry: dict[str, Any]) -> str:
 def calls_by_endpoint(entries: list[dict[str, Any]]) -> dict[str, int]:
     """Calls per endpoint, most called first."""
     return dict(Counter(endpoint_of(e) for e in entries).most_common())
+
+
+CUSTOMER_MODULES = ("Companies", "Contacts")  # the FSM modules Books customers sync to
+
+
+def fsm_write_calls(by_endpoint: dict[str, int], modules: tuple[str, ...]) -> dict[str, int]:
+    """FSM write calls per endpoint of ``modules``: ``PUT /{module}`` is a batch of up to 100
+    records, ``PUT /{module}/{id}`` a single record's write."""
+    return {ep: n for ep, n in by_endpoint.items() if ep.startswith("fsm PUT ")
+            and any(ep.split(" ", 2)[2].startswith(f"/fsm/v1/{m}") for m in modules)}
 
 
 def _journal_since(lab_url: str, mark: int) -> list[dict[str, Any]]:
@@ -117,11 +127,21 @@ def run_sync_bench(records: int, changes: int, small: int,
             items = books.get("/items", params={"per_page": changes}).json()["items"][:changes]
             for i, it in enumerate(items):
                 books.put(f"/items/{it['item_id']}", json={"rate": float(it["rate"]) + 1 + i}).raise_for_status()
-            progress(f"incremental sync of {len(items)} changed items")
+            # k customers too (business ones become Companies, individual ones Contacts: sync type IV)
+            customers = books.get("/contacts", params={"per_page": changes,
+                                                       "contact_type": "customer"}).json()["contacts"][:changes]
+            for i, c in enumerate(customers):
+                books.put(f"/contacts/{c['contact_id']}",
+                          json={"billing_address": {"city": f"Benchton {i}"}}).raise_for_status()
+            progress(f"incremental sync of {len(items)} changed items and {len(customers)} changed customers")
             inc = measured_sync(integ)
             inc["changed"] = len(items)
-            inc["fsm_item_write_calls"] = sum(n for ep, n in inc["by_endpoint"].items()
-                                              if ep.startswith("fsm PUT ") and "Service_And_Parts" in ep)
+            inc["changed_customers"] = len(customers)
+            item_writes = fsm_write_calls(inc["by_endpoint"], ("Service_And_Parts",))
+            customer_writes = fsm_write_calls(inc["by_endpoint"], CUSTOMER_MODULES)
+            inc["fsm_item_write_calls"] = sum(item_writes.values())
+            inc["fsm_customer_write_calls"] = sum(customer_writes.values())
+            inc["fsm_write_calls_by_endpoint"] = {**item_writes, **customer_writes}
             return inc
 
         t, integ, big = full_and_settle(records, "large")
