@@ -11,7 +11,10 @@ exactly one scheduler).
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, request
+import hmac
+import os
+
+from flask import Flask, Response, jsonify, redirect, request
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from syncer.api import API_PREFIX, MAX_BODY_BYTES, create_blueprint, iso, register_errors
@@ -62,9 +65,34 @@ def create_app(service: SyncerService | None = None) -> Flask:
     @app.get("/dashboard")
     def dashboard():
         """For people: integrations, their latest runs (with failure CSVs) and the mail sent."""
-        from .dashboard import render
+        from .dashboard import render, token_form
 
+        if not dashboard_token_ok(request.cookies.get(DASHBOARD_COOKIE, "")):
+            return Response(token_form(), status=401, content_type="text/html; charset=utf-8")
         return Response(render(service, api_prefix=API_PREFIX, args=request.args),
                         content_type="text/html; charset=utf-8")
 
+    @app.post("/dashboard")
+    def dashboard_sign_in():
+        """A guarded syncer: the page's form posts the lab token; a right one is kept in an
+        HttpOnly, same-site cookie for this path only (never in the URL, so never in a log)."""
+        from .dashboard import token_form
+
+        given = request.form.get("token", "")
+        if not os.environ.get("ZLAB_LAB_TOKEN") or not dashboard_token_ok(given):
+            return Response(token_form(wrong=bool(given)), status=401, content_type="text/html; charset=utf-8")
+        resp = redirect("/dashboard", code=303)
+        resp.set_cookie(DASHBOARD_COOKIE, given, httponly=True, samesite="Strict", path="/dashboard")
+        return resp
+
     return app
+
+
+DASHBOARD_COOKIE = "zlab_lab_token"
+
+
+def dashboard_token_ok(given: str) -> bool:
+    """Open without ``ZLAB_LAB_TOKEN``; with it, the page shows org ids and mail bodies only to
+    whoever has the token (as the API does)."""
+    expected = os.environ.get("ZLAB_LAB_TOKEN", "")
+    return not expected or hmac.compare_digest(given.encode(), expected.encode())

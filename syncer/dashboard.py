@@ -6,6 +6,8 @@
 - each one's latest runs: outcome (``partially succeeded`` when records failed in a run that
   succeeded, as Zoho's sync history shows it), start, end, **duration**, per-module counts and
   the ``<Module>FailureLogs.csv`` links;
+- on a guarded syncer (``ZLAB_LAB_TOKEN``) the page itself opens only to whoever gives the lab
+  token (``token_form``: posted, then kept in an HttpOnly same-site cookie for ``/dashboard``);
 - **Sync Now** on each enabled integration: the page POSTs ``/api/v1/integrations/{id}/sync``
   from the browser. When the syncer API is guarded (``ZLAB_LAB_TOKEN``), the page asks the person
   for the lab token and keeps it in this tab only (``sessionStorage``), sending it as
@@ -97,6 +99,17 @@ SCRIPT = """
   }
 })();
 """
+
+
+def token_form(*, wrong: bool = False) -> str:
+    """What a guarded syncer (``ZLAB_LAB_TOKEN``) shows before the token: a form that posts it."""
+    note = "<p class=bad>That is not the lab token.</p>" if wrong else ""
+    return ("<!doctype html><meta charset=utf-8><title>zlab syncer — lab token</title>"
+            "<style>body{font:15px system-ui,sans-serif;margin:3em}.bad{color:#b00}</style>"
+            "<h1>zlab syncer</h1><p>This syncer is guarded: give the stack's lab token "
+            "(<code>ZLAB_LAB_TOKEN</code>) to see its dashboard.</p>" + note +
+            "<form method=post action=/dashboard><input type=password name=token autofocus "
+            "aria-label='Lab token' required> <button>Open</button></form>")
 
 
 def _e(x: Any) -> str:

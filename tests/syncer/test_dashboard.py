@@ -210,7 +210,17 @@ def test_sync_now_asks_for_the_lab_token_on_a_guarded_syncer(live, monkeypatch):
     monkeypatch.setenv("ZLAB_LAB_TOKEN", "dash-secret")
     try:
         assert httpx.post(f"{url}/api/v1/integrations/{iid}/sync").status_code == 401
+        # the page itself shows org ids and mail bodies: only to whoever gives the token
+        closed = httpx.get(f"{url}/dashboard")
+        assert closed.status_code == 401 and iid not in closed.text and "lab token" in closed.text
+        assert httpx.post(f"{url}/dashboard", data={"token": "wrong"}).status_code == 401
+        opened = httpx.post(f"{url}/dashboard", data={"token": "dash-secret"})
+        assert opened.status_code == 303 and "httponly" in opened.headers["set-cookie"].lower()
         with browser_page() as p:
+            p.goto(f"{url}/dashboard?refresh=0")
+            p.type("input[name=token]", "dash-secret")
+            p.click("form button")
+            wait_page(p, "!!document.querySelector('#lab-token')")
             p.goto(f"{url}/dashboard?refresh=0")
             assert p.evaluate("!!document.querySelector('#lab-token')")
             p.click("button.sync-now")
