@@ -1097,6 +1097,11 @@ def add_missing_base_currencies(lab: Lab, product: str) -> int:
     with lab.db.begin() as s:
         has_base = select(BooksCurrency.org_id).where(BooksCurrency.is_base == True)  # noqa: E712
         orgs = s.exec(select(Org).where(Org.product == product, col(Org.id).not_in(has_base))).all()
+        added = 0
         for org in orgs:
-            BooksStore(lab, s, org).add_currency_row(org.currency_code, is_base=True)
-    return len(orgs)
+            try:
+                BooksStore(lab, s, org).add_currency_row(org.currency_code, is_base=True)
+                added += 1
+            except ZohoError:  # another worker starting beside this one added it first
+                continue
+    return added
