@@ -6,11 +6,12 @@ from __future__ import annotations
 from fakes.core.product import LimitHeaders, LimitRule, Product
 from fakes.core.tenants import Org
 
+from . import api, lab_api
 from . import metadata as md
-from .api import make_blueprint, make_lab_blueprint, org_for, scopes_for
+from .api import org_for, scopes_for
 from .errors import BooksErrors
 from .seed import SEEDERS
-from .store import BooksStore
+from .store import BooksStore, add_missing_base_currencies
 
 PREFIXES = {"books": ("/books/v3", "/api/v3"), "invoice": ("/invoice/v3",)}
 
@@ -38,7 +39,7 @@ def product(name: str) -> Product:
         name=name,
         family="books",
         prefixes=PREFIXES[name],
-        make_blueprint=make_blueprint,
+        make_blueprint=lambda _name: api.blueprint,  # one blueprint, registered per prefix by name
         errors=BooksErrors(),
         scopes_for=scopes_for(name),
         org_for=org_for,
@@ -46,7 +47,8 @@ def product(name: str) -> Product:
         limit_headers=LimitHeaders("X-Rate-Limit-Limit", "X-Rate-Limit-Remaining", "X-Rate-Limit-Reset"),
         on_org_created=on_org_created,
         seeders=dict(SEEDERS),
-        make_lab_blueprint=lambda: make_lab_blueprint(name),
+        make_lab_blueprint=lambda: lab_api.blueprint,
+        on_start=lambda lab: add_missing_base_currencies(lab, name),
         internal_doc=f"**{name}**: `GET /{'books' if name == 'books' else 'invoice'}/v3/_internal/settings` "
                      "(OAuth, organization_id) answers the org's Zoho-internal state: tax_enabled, "
                      "allow_duplicate_names, crm_integration {enabled, sync_type, sync_in_progress}, custom field "

@@ -100,10 +100,6 @@ def user_not_found() -> ZohoError:  # [lab] code and message
     return error(404, 1002, "User does not exist.")
 
 
-def organization_not_found() -> ZohoError:  # [obs]
-    return invalid_value("organization_id")
-
-
 class BooksErrors(ErrorCatalog):
     """Maps the shared machinery's failures to Books' envelopes."""
 

@@ -20,7 +20,7 @@ from fakes.core.db import datetime_column, json_column
 from fakes.core.errors import ZohoError
 from fakes.core.lab import Lab
 from fakes.core.tenants import Org, User
-from fakes.core.timefmt import as_utc, books_date, books_datetime, parse_datetime, zone
+from fakes.core.timefmt import books_date, parse_datetime
 
 from . import errors
 from . import metadata as md
@@ -243,9 +243,6 @@ class BooksStore:
     def new_ids(self, n: int) -> list[str]:
         return self.lab.ids.record_ids(self.s, "books" if self.org.product == "books" else "invoice", self.org.id, n)
 
-    def dt(self, value: datetime | None) -> str:
-        return books_datetime(as_utc(value), self.tz) or ""
-
     def today(self) -> str:
         return books_date(self.now(), self.tz) or ""
 
@@ -264,12 +261,22 @@ class BooksStore:
             raise errors.currency_not_found()
         return c
 
+    def base_currency_row(self, org_id: str) -> BooksCurrency | None:
+        """The org's base currency, read only (None for an org not migrated yet)."""
+        return self.s.exec(select(BooksCurrency).where(BooksCurrency.org_id == org_id,
+                                                       BooksCurrency.is_base == True)).first()  # noqa: E712
+
     def base_currency(self) -> BooksCurrency:
-        c = self.s.exec(select(BooksCurrency).where(BooksCurrency.org_id == self.org.id,
-                                                    BooksCurrency.is_base == True)).first()  # noqa: E712
-        if c is None:  # every org gets one at creation; heal orgs restored from older snapshots
+        """The base currency, for writes that need it (a new contact's currency, seeding): added
+        when missing, as ``add_missing_base_currencies`` does for every org at start."""
+        c = self.base_currency_row(self.org.id)
+        if c is None:  # every org gets one at creation; an org restored from an older snapshot may lack it
             c = self.add_currency_row(self.org.currency_code, is_base=True)
         return c
+
+    def currency_row(self, currency_id: str) -> Any:
+        """A currency as a read-only row (prepared read), or None."""
+        return _CURRENCY_ROW.first(self.s, id=currency_id)
 
     def add_currency_row(self, code: str, *, is_base: bool = False, symbol: str | None = None,
                          name: str | None = None, precision: int | None = None, rate: float = 1.0) -> BooksCurrency:
@@ -320,19 +327,14 @@ class BooksStore:
         self._release(BooksCurrency, c, "code")
         self.s.delete(c)
 
-    def currency_json(self, c: BooksCurrency, listing: bool = False) -> dict[str, Any]:
-        out = {"currency_id": c.id, "currency_code": c.code, "currency_name": c.name,
-               "currency_symbol": c.symbol, "price_precision": c.precision, "currency_format": c.format,
-               "is_base_currency": c.is_base}
-        if listing:
-            out["exchange_rate"] = c.exchange_rate
-            out["effective_date"] = books_date(as_utc(c.created_time), self.tz) or ""
-        return out
-
     # -- taxes ----------------------------------------------------------------------------------------
     def taxes(self) -> list[BooksTax]:
         return list(self.s.exec(select(BooksTax).where(BooksTax.org_id == self.org.id)
                                 .order_by(col(BooksTax.created_time).desc(), BooksTax.id)).all())
+
+    def tax_row(self, tax_id: str) -> Any:
+        """A tax as a read-only row (prepared read), or None."""
+        return _TAX_ROW.first(self.s, id=tax_id)
 
     def tax(self, tax_id: str) -> BooksTax:
         t = self.s.get(BooksTax, tax_id)
@@ -366,11 +368,6 @@ class BooksStore:
 
     def delete_tax(self, tax_id: str) -> None:
         self.s.delete(self.tax(tax_id))
-
-    @staticmethod
-    def tax_json(t: BooksTax) -> dict[str, Any]:
-        return {"tax_id": t.id, "tax_name": t.name, "tax_percentage": t.percentage, "tax_type": t.tax_type,
-                "tax_factor": "rate", "is_value_added": False}
 
     # -- custom fields ----------------------------------------------------------------------------------
     def _custom_fields(self, entity: str, value: Any) -> list[dict[str, Any]]:
@@ -626,40 +623,6 @@ class BooksStore:
         rows, more = self._page(q, page, order)
         return rows, more, {"applied_filter": filter_by, "sort_column": sort, "sort_order": _sort_order(args)}
 
-    def contact_has_invoices(self, ids: list[str]) -> set[str]:
-        if not ids:
-            return set()
-        return set(self.s.exec(select(BooksInvoice.customer_id).where(col(BooksInvoice.customer_id).in_(ids))).all())
-
-    def contact_json(self, c: BooksContact, persons: list[BooksContactPerson] | None = None,
-                     has_transaction: bool | None = None) -> dict[str, Any]:
-        persons = _PERSON_ROWS.rows(self.s, contact_id=c.id) if persons is None else persons
-        doc = c.doc or {}
-        cur = _CURRENCY_ROW.first(self.s, id=c.currency_id) if c.currency_id else None
-        primary = next((p for p in persons if p.is_primary), None)
-        invoices, outstanding = self._receivables(c.id)  # one query for both
-        if has_transaction is None:
-            has_transaction = invoices > 0
-        terms = doc.get("payment_terms", 0)
-        return {
-            "contact_id": c.id, "contact_name": c.contact_name, "company_name": c.company_name,
-            "has_transaction": has_transaction, "contact_type": c.contact_type,
-            "customer_sub_type": c.customer_sub_type, "is_taxable": doc.get("is_taxable", True),
-            "tax_id": doc.get("tax_id", ""), "is_linked_with_zohocrm": False,
-            "website": doc.get("website", ""), "primary_contact_id": primary.id if primary else "",
-            "payment_terms": terms, "payment_terms_label": doc.get("payment_terms_label") or (f"Net {terms}" if terms else "Due on Receipt"),
-            "currency_id": c.currency_id, "currency_code": cur.code if cur else "",
-            "currency_symbol": cur.symbol if cur else "", "language_code": doc.get("language_code", "en"),
-            "outstanding_receivable_amount": outstanding, "unused_credits_receivable_amount": 0,
-            "status": c.status, "custom_fields": doc.get("custom_fields", []),
-            "billing_address": doc.get("billing_address") or _blank_address(),
-            "shipping_address": doc.get("shipping_address") or _blank_address(),
-            "facebook": doc.get("facebook", ""), "twitter": doc.get("twitter", ""),
-            "contact_persons": [self.person_json(p, embedded=True) for p in persons],
-            "notes": doc.get("notes", ""),
-            "created_time": self.dt(c.created_time), "last_modified_time": self.dt(c.last_modified_time),
-        }
-
     def outstanding_by_contact(self, ids: list[str]) -> dict[str, float]:
         if not ids:
             return {}
@@ -668,27 +631,14 @@ class BooksStore:
             .group_by(BooksInvoice.customer_id)).all()
         return {cid: money(float(total or 0.0)) for cid, total in rows}
 
-    def contact_list_json(self, c: BooksContact, currencies: dict[str, BooksCurrency],
-                          outstanding: dict[str, float]) -> dict[str, Any]:
-        doc = c.doc or {}
-        cur = currencies.get(c.currency_id)
-        terms = doc.get("payment_terms", 0)
-        return {
-            "contact_id": c.id, "contact_name": c.contact_name, "company_name": c.company_name,
-            "contact_type": c.contact_type, "customer_sub_type": c.customer_sub_type, "status": c.status,
-            "payment_terms": terms, "payment_terms_label": doc.get("payment_terms_label") or (f"Net {terms}" if terms else "Due on Receipt"),
-            "currency_id": c.currency_id, "currency_code": cur.code if cur else "",
-            "outstanding_receivable_amount": outstanding.get(c.id, 0), "unused_credits_receivable_amount": 0,
-            "first_name": c.first_name, "last_name": c.last_name, "email": c.email,
-            "phone": doc.get("primary_phone", ""), "mobile": doc.get("primary_mobile", ""),
-            "custom_fields": doc.get("custom_fields", []),
-            "created_time": self.dt(c.created_time), "last_modified_time": self.dt(c.last_modified_time),
-        }
-
-    def _receivables(self, contact_id: str) -> tuple[int, float]:
+    def receivables(self, contact_id: str) -> tuple[int, float]:
         """How many invoices the contact has, and the balance of those that count (not draft or void)."""
         count, total = _RECEIVABLES.first(self.s, contact_id=contact_id)
         return int(count or 0), money(float(total or 0.0))
+
+    def person_rows(self, contact_id: str) -> list[Any]:
+        """The contact's persons as read-only rows (prepared read), in their order."""
+        return _PERSON_ROWS.rows(self.s, contact_id=contact_id)
 
     # -- contact persons --------------------------------------------------------------------------------
     def person(self, person_id: str, contact_id: str | None = None) -> BooksContactPerson:
@@ -737,18 +687,6 @@ class BooksStore:
         self._sync_primary(contact, self.persons(contact.id), prefer=row.id)
         contact.last_modified_time = self.now()
         self.s.add(contact)
-
-    @staticmethod
-    def person_json(p: BooksContactPerson, with_contact: bool = True, embedded: bool = False) -> dict[str, Any]:
-        """A contact person; ``embedded`` inside a contact, where Books says enable_portal."""
-        doc = p.doc or {}
-        out = {"contact_person_id": p.id}
-        if with_contact and not embedded:
-            out = {"contact_id": p.contact_id, **out}
-        out.update({k: doc.get(k, "") for k in md.PERSON_KEYS})
-        out["is_primary_contact"] = p.is_primary
-        out["enable_portal" if embedded else "is_added_in_portal"] = False
-        return out
 
     # -- items --------------------------------------------------------------------------------------
     def item(self, item_id: str) -> BooksItem:
@@ -854,23 +792,6 @@ class BooksStore:
         return rows, more, {"applied_filter": filter_by, "sort_column": sort, "sort_order": _sort_order(args),
                             "report_name": "Items"}
 
-    def item_json(self, it: BooksItem, taxes: dict[str, BooksTax] | None = None) -> dict[str, Any]:
-        doc = it.doc or {}
-        tax = (taxes.get(it.tax_id) if taxes is not None else _TAX_ROW.first(self.s, id=it.tax_id)) if it.tax_id else None
-        out = {
-            "item_id": it.id, "name": it.name, "status": it.status, "description": doc.get("description", ""),
-            "rate": it.rate, "unit": doc.get("unit", ""), "tax_id": it.tax_id,
-            "tax_name": tax.name if tax else "",
-            # the spec types an item's tax_percentage as a string ("70%")
-            "tax_percentage": f"{tax.percentage:g}%" if tax else "",
-            "tax_type": tax.tax_type if tax else "", "sku": it.sku, "product_type": it.product_type,
-            "item_type": doc.get("item_type", "sales"),
-            "created_time": self.dt(it.created_time), "last_modified_time": self.dt(it.last_modified_time),
-        }
-        if doc.get("custom_fields"):
-            out["custom_fields"] = doc["custom_fields"]
-        return out
-
     # -- invoices -----------------------------------------------------------------------------------
     def invoice(self, invoice_id: str) -> BooksInvoice:
         inv = self.s.get(BooksInvoice, invoice_id)
@@ -932,8 +853,8 @@ class BooksStore:
             inv.customer_id, inv.customer_name = customer.id, customer.contact_name
             doc["currency_id"] = customer.currency_id
             cdoc = customer.doc or {}
-            doc.setdefault("billing_address", _invoice_address(cdoc.get("billing_address")))
-            doc.setdefault("shipping_address", _invoice_address(cdoc.get("shipping_address")))
+            doc.setdefault("billing_address", invoice_address(cdoc.get("billing_address")))
+            doc.setdefault("shipping_address", invoice_address(cdoc.get("shipping_address")))
         if "currency_id" in body and body["currency_id"]:
             doc["currency_id"] = self.currency(str(body["currency_id"])).id
         if creating or "line_items" in body:
@@ -972,7 +893,7 @@ class BooksStore:
         for key in ("billing_address", "shipping_address"):
             addr = _address(body, key)
             if addr is not None:
-                doc[key] = _invoice_address(addr)
+                doc[key] = invoice_address(addr)
         if "custom_fields" in body:
             doc["custom_fields"] = self._merge_custom_fields(doc.get("custom_fields") or [],
                                                              self._custom_fields("invoice", body["custom_fields"]))
@@ -1063,62 +984,15 @@ class BooksStore:
         return rows, more, {"applied_filter": filter_by, "sort_column": sort,
                             "sort_order": _sort_order(args, default_order), "report_name": "Invoices"}
 
-    def invoice_json(self, inv: BooksInvoice, full: bool = True) -> dict[str, Any]:
-        doc = inv.doc or {}
-        cur = _CURRENCY_ROW.first(self.s, id=doc["currency_id"]) if doc.get("currency_id") else None
-        out = {
-            "invoice_id": inv.id, "invoice_number": inv.invoice_number, "status": inv.status,
-            "date": inv.date, "due_date": inv.due_date, "customer_id": inv.customer_id,
-            "customer_name": inv.customer_name, "currency_id": doc.get("currency_id", ""),
-            "currency_code": cur.code if cur else "", "exchange_rate": cur.exchange_rate if cur else 1.0,
-            "reference_number": doc.get("reference_number", ""), "total": inv.total, "balance": inv.balance,
-            "shipping_charge": doc.get("shipping_charge", 0.0), "adjustment": doc.get("adjustment", 0.0),
-            "write_off_amount": 0.0, "is_emailed": False, "reminders_sent": 0, "has_attachment": False,
-            "is_viewed_by_client": False, "custom_fields": doc.get("custom_fields", []),
-            "created_time": self.dt(inv.created_time), "last_modified_time": self.dt(inv.last_modified_time),
-        }
-        if full:
-            terms = int(doc.get("payment_terms", 0))
-            out.update({
-                "payment_terms": terms, "payment_terms_label": f"Net {terms}" if terms else "Due on Receipt",
-                "line_items": doc.get("line_items", []), "sub_total": doc.get("sub_total", 0.0),
-                "tax_total": doc.get("tax_total", 0.0), "taxes": doc.get("taxes", []),
-                "discount": doc.get("discount", 0.0), "is_inclusive_tax": False,
-                "payment_made": 0.0, "credits_applied": 0.0, "price_precision": cur.precision if cur else 2,
-                "billing_address": doc.get("billing_address") or _invoice_address(None),
-                "shipping_address": doc.get("shipping_address") or _invoice_address(None),
-                "notes": doc.get("notes", ""), "terms": doc.get("terms", ""),
-                "salesperson_name": doc.get("salesperson_name", ""),
-            })
-        return out
-
     # -- organization -----------------------------------------------------------------------------------
-    def organization_json(self, org: Org, is_default: bool = False) -> dict[str, Any]:
-        owner = self.s.get(User, org.owner_id)
-        base = BooksStore(self.lab, self.s, org).base_currency()
-        created = as_utc(org.created_time) or self.now()
-        local = created.astimezone(zone(org.time_zone))
-        return {
-            "organization_id": org.id, "name": org.name, "contact_name": owner.name if owner else "",
-            "email": owner.email if owner else "", "is_default_org": is_default,
-            "plan_type": md.PLAN_TYPE.get(org.edition, 0), "plan_name": org.edition.upper(),
-            "plan_period": "Monthly", "language_code": "en", "fiscal_year_start_month": 0,
-            "account_created_date": local.date().isoformat(),
-            "account_created_date_formatted": local.strftime("%d %b %Y"),
-            "time_zone": org.time_zone, "is_org_active": org.active and not org.trial_expired,
-            "is_trial_expired": org.trial_expired,
-            "currency_id": base.id, "currency_code": base.code, "currency_symbol": base.symbol,
-            "currency_format": "###,##0.00", "price_precision": base.precision,
-            "tax_group_enabled": org.tax_enabled, "is_tax_registered": org.tax_enabled,
-            "zi_migration_status": 0,
-        }
+    def owner(self, org: Org) -> User | None:
+        return self.s.get(User, org.owner_id)
 
     def counts(self) -> dict[str, int]:
         customers = self.s.exec(select(func.count()).select_from(BooksContact).where(
             BooksContact.org_id == self.org.id, BooksContact.contact_type == "customer")).one()
         items = self.s.exec(select(func.count()).select_from(BooksItem).where(BooksItem.org_id == self.org.id)).one()
         return {"customers": int(customers), "items": int(items)}
-
 
     # -- users (Books v3 users.yml: list-users-response, get-current-user-response) -------------------
     # A Books user_id is the org's own id for that user (15 digits, e.g. 982000000554041), not the
@@ -1133,46 +1007,23 @@ class BooksStore:
                            .where(OrgMember.org_id == self.org.id).order_by(User.name, User.id)).all()
         return [(u, role) for u, role in rows]
 
-    def _user_ids(self, zuid: str) -> str:
+    def user_record_id(self, zuid: str) -> str:
         return self.lab.ids.user_record_id(self.org.product, self.org.id, zuid)
 
-    def _role(self, role: str) -> tuple[str, str]:
-        """(role_id, user_role): Books' built-in roles admin and staff [lab: ids per org]."""
-        name = "admin" if role == "admin" else "staff"
-        return self.lab.ids.user_record_id(self.org.product, self.org.id, "6005" if name == "admin" else "6007"), name
-
-    def user_summary_json(self, u: User, role: str, current_zuid: str) -> dict[str, Any]:
-        role_id, user_role = self._role(role)
-        return {
-            "user_id": self._user_ids(u.id), "role_id": role_id, "name": u.name or u.email, "email": u.email,
-            "user_role": user_role, "status": "active", "is_current_user": u.id == current_zuid,
-            "photo_url": f"https://contacts.zoho.com/file?ID={u.id}&fs=thumb",
-            "is_customer_segmented": False, "is_vendor_segmented": False, "user_type": "zoho",
-        }
-
-    def user_json(self, u: User, role: str) -> dict[str, Any]:
-        role_id, user_role = self._role(role)
-        return {
-            "user_id": self._user_ids(u.id), "name": u.name or u.email,
-            "email_ids": [{"email": u.email, "is_selected": True}], "status": "active",
-            "user_role": user_role, "user_type": "zoho", "role_id": role_id, "cost_rate": 0.0,
-            "photo_url": f"https://contacts.zoho.com/file?ID={u.id}&fs=thumb", "is_employee": False,
-            "created_time": self.dt(u.created_time), "custom_fields": "",  # the spec's type and example
-        }
-
-    def list_users(self, filter_by: str, current_zuid: str, page: Page) -> tuple[list[dict[str, Any]], bool]:
+    def list_users(self, filter_by: str, page: Page) -> tuple[list[tuple[User, str]], bool]:
+        """One page of (user, role) of the org's members."""
         if filter_by not in self.USER_STATUS_FILTERS:
             raise errors.invalid_value("filter_by")
         members = self._members() if self.USER_STATUS_FILTERS[filter_by] else []  # all are active
         start = (page.page - 1) * page.per_page
-        chunk = members[start:start + page.per_page]
-        return [self.user_summary_json(u, role, current_zuid) for u, role in chunk], start + page.per_page < len(members)
+        return members[start:start + page.per_page], start + page.per_page < len(members)
 
-    def get_user(self, user_id: str) -> dict[str, Any]:
+    def get_user(self, user_id: str) -> tuple[User, str]:
+        """(user, role) of a Books user_id."""
         zuid = self.lab.ids.zuid_of(self.org.product, self.org.id, user_id)
         for u, role in self._members():
             if u.id == zuid and user_id != zuid:
-                return self.user_json(u, role)
+                return u, role
         raise errors.user_not_found()
 
 
@@ -1230,11 +1081,27 @@ def _date(body: dict, key: str, default: str) -> str:
         raise errors.invalid_field(key) from None
 
 
-def _blank_address() -> dict[str, str]:
-    return {k: "" for k in md.ADDRESS_KEYS}
-
-
-def _invoice_address(addr: dict[str, str] | None) -> dict[str, str]:
+def invoice_address(addr: dict[str, str] | None) -> dict[str, str]:
     """An invoice's copy of an address has fewer keys than a contact's (Books v3 invoices spec)."""
     addr = addr or {}
     return {k: addr.get(k, "") for k in md.INVOICE_ADDRESS_KEYS}
+
+
+# ============================================================================ migration
+
+
+def add_missing_base_currencies(lab: Lab, product: str) -> int:
+    """Give every org of ``product`` that has no base currency its own (the org's currency code).
+    Every org gets one at creation; databases from older versions may hold orgs without, and
+    reads never write, so this runs once when the app starts. Answers how many were added."""
+    with lab.db.begin() as s:
+        has_base = select(BooksCurrency.org_id).where(BooksCurrency.is_base == True)  # noqa: E712
+        orgs = s.exec(select(Org).where(Org.product == product, col(Org.id).not_in(has_base))).all()
+        added = 0
+        for org in orgs:
+            try:
+                BooksStore(lab, s, org).add_currency_row(org.currency_code, is_base=True)
+                added += 1
+            except ZohoError:  # another worker starting beside this one added it first
+                continue
+    return added

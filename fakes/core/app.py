@@ -39,7 +39,9 @@ def build_app(lab: Lab, products: list[Product], *, lab_token: str | None = None
     for product in products:
         lab.products[product.name] = product
         for i, prefix in enumerate(product.prefixes):
-            app.register_blueprint(product.make_blueprint(f"{product.name}@{i}"), url_prefix=prefix)
+            # name= lets a product register one module-level blueprint once per prefix
+            name = f"{product.name}@{i}"
+            app.register_blueprint(product.make_blueprint(name), url_prefix=prefix, name=name)
 
     from .lab_api import make_lab_blueprint
 
@@ -48,7 +50,8 @@ def build_app(lab: Lab, products: list[Product], *, lab_token: str | None = None
         if product.on_start is not None:
             product.on_start(lab)
         if product.make_lab_blueprint is not None:
-            app.register_blueprint(product.make_lab_blueprint(), url_prefix=f"/_lab/{product.name}")
+            app.register_blueprint(product.make_lab_blueprint(), url_prefix=f"/_lab/{product.name}",
+                                   name=f"lab_{product.name}")
     from .pages import register_pages
 
     register_pages(app, products)  # / and /docs, for people
