@@ -39,7 +39,10 @@ def build_app(lab: Lab, products: list[Product], *, lab_token: str | None = None
     for product in products:
         lab.products[product.name] = product
         for i, prefix in enumerate(product.prefixes):
-            app.register_blueprint(product.make_blueprint(f"{product.name}@{i}"), url_prefix=prefix)
+            # registered under the name it was made with, so a product may hand out one
+            # module-level blueprint for all its prefixes (Flask's ``name=``)
+            name = f"{product.name}@{i}"
+            app.register_blueprint(product.make_blueprint(name), url_prefix=prefix, name=name)
 
     from .lab_api import make_lab_blueprint
 
