@@ -2,7 +2,8 @@
 
 Auth, org resolution (the user's CRM org, or ``X-CRM-ORG``), faults, credits and concurrency and
 the journal run before these views (``fakes.core.chain``). Every view receives ``version``
-(v2…v8) from the blueprint's URL prefix.
+(v2…v8) from the blueprint's URL prefix. Shapes come from ``render.py``; the ``/_lab/crm``
+control routes are ``lab_api.py``.
 """
 
 from __future__ import annotations
