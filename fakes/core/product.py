@@ -47,7 +47,7 @@ class Product:
     name: str  # books, invoice, crm, fsm, accounts
     family: str  # id and error family: books (also for invoice), crm, fsm, accounts
     prefixes: tuple[str, ...]  # URL prefixes; may hold Flask converters (/crm/<version>)
-    make_blueprint: Callable[[str], Blueprint]  # given a unique blueprint name
+    make_blueprint: Callable[[str], Blueprint]  # given a unique name; the app registers it under that name
     errors: ErrorCatalog
     requires_auth: bool = True
     # scopes that allow a request; None = no scope check

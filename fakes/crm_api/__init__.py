@@ -8,8 +8,9 @@ from fakes.core.crm_style import user_org
 from fakes.core.product import LimitHeaders, LimitRule, Product
 from fakes.core.tenants import Org
 
+from . import api, lab_api
 from . import metadata as md
-from .api import make_blueprint, make_lab_blueprint, scopes_for
+from .api import scopes_for
 from .errors import CrmErrors
 from .seed import SEEDERS
 
@@ -31,15 +32,15 @@ def product() -> Product:
     return Product(
         name="crm",
         family="crm",
-        prefixes=("/crm/<any(v2,v3,v4,v5,v6,v7,v8):version>",),
-        make_blueprint=make_blueprint,
+        prefixes=(f"/crm/<any({','.join(md.VERSIONS)}):version>",),
+        make_blueprint=lambda _name: api.bp,  # one module-level blueprint; the app names it per prefix
         errors=CrmErrors(),
         scopes_for=scopes_for,
         org_for=lambda c: user_org(c, "X-CRM-ORG"),
         limits_for=limits_for,
         limit_headers=LimitHeaders("X-RATELIMIT-LIMIT", "X-RATELIMIT-REMAINING", "X-RATELIMIT-RESET"),
         seeders=dict(SEEDERS),
-        make_lab_blueprint=make_lab_blueprint,
+        make_lab_blueprint=lambda: lab_api.bp,
         modules=dict(md.MODULES),
         on_start=on_start,
         internal_doc="**crm**: `GET /crm/v8/_internal/settings` (OAuth, any version) answers the org's "

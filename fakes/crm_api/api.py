@@ -2,7 +2,8 @@
 
 Auth, org resolution (the user's CRM org, or ``X-CRM-ORG``), faults, credits and concurrency and
 the journal run before these views (``fakes.core.chain``). Every view receives ``version``
-(v2…v8) from the blueprint's URL prefix.
+(v2…v8) from the blueprint's URL prefix. Shapes come from ``render.py``; the ``/_lab/crm``
+control routes are ``lab_api.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from fakes.core.bodies import read_json
-from fakes.core.context import ctx, json_response, lab
+from fakes.core.context import ctx, lab
 from fakes.core.crm_style import (
     batch_response,
     each_record,
@@ -32,9 +33,10 @@ from fakes.core.errors import Failure, Kind
 from fakes.core.records import Cond, RecordError
 from fakes.core.timefmt import as_utc, parse_datetime
 
-from . import errors
+from . import errors, render
 from . import metadata as md
-from .store import CrmStore, WatchError, books_integration, extensions, record_error
+from .criteria import search_criteria
+from .store import CrmStore, WatchError
 
 # ------------------------------------------------------------------------------ chain hooks
 
@@ -163,525 +165,422 @@ def check_module(module: str) -> None:
         raise errors.invalid_module()
 
 
+def users_json(st: CrmStore, kind: str) -> list[dict[str, Any]]:
+    """The org's users of a Users API ``type`` (the caller is ``CurrentUser``), then the lab's."""
+    return ([render.user_json(st, u, role) for u, role in st.users(kind, ctx().principal.user_id)]
+            + [render.lab_user_json(st, u) for u in st.lab_users(kind)])
+
+
 # ------------------------------------------------------------------------------ routes
 
-def make_blueprint(name: str) -> Blueprint:
-    bp = Blueprint(name, __name__)
+# One blueprint for every version: the app mounts it at /crm/<version> (the view args carry it).
+bp = Blueprint("crm", __name__)
 
-    # -- metadata ----------------------------------------------------------------------------
-    @bp.get("/settings/modules")
-    def settings_modules(version: str):
-        with store() as st:
-            return ok({"modules": st.modules_json(version)})
+# -- metadata ----------------------------------------------------------------------------
+@bp.get("/settings/modules")
+def settings_modules(version: str):
+    with store() as st:
+        return ok({"modules": render.modules_json(st, version)})
 
-    @bp.get("/settings/modules/<api_name>")
-    def settings_module(version: str, api_name: str):
-        with store() as st:
-            found = st.modules_json(version, api_name) or [
-                m for m in st.modules_json(version) if m["id"] == api_name]
-        if not found:
-            raise errors.invalid_module()
-        return ok({"modules": found})
 
-    @bp.get("/settings/fields")
-    def settings_fields(version: str):
-        module = request.args.get("module")
-        if not module:
-            raise errors.required_param("module")
-        if module not in md.MODULES and module not in md.SUBFORM_MODULES:
-            raise errors.invalid_module()
-        with store() as st:
-            return ok({"fields": st.fields_json(module)})
+@bp.get("/settings/modules/<api_name>")
+def settings_module(version: str, api_name: str):
+    with store() as st:
+        found = render.modules_json(st, version, api_name) or [
+            m for m in render.modules_json(st, version) if m["id"] == api_name]
+    if not found:
+        raise errors.invalid_module()
+    return ok({"modules": found})
 
-    @bp.get("/settings/fields/<field_id>")
-    def settings_field(version: str, field_id: str):
-        module = request.args.get("module")
-        if not module:
-            raise errors.required_param("module")
-        if module not in md.MODULES and module not in md.SUBFORM_MODULES:
-            raise errors.invalid_module()
-        with store() as st:
-            found = [f for f in st.fields_json(module) if field_id in (f["id"], f["api_name"])]
-        if not found:
-            return no_content()
-        return ok({"fields": found})
 
-    @bp.get("/users")
-    def users_list(version: str):
-        kind = request.args.get("type", "AllUsers")
-        page = int_param("page", 1, 1, MAX_PAGE)
-        per_page = int_param("per_page", 200, 1, 200)
-        with store() as st:
-            users = st.users(kind, ctx().principal.user_id)
-        chunk = users[(page - 1) * per_page: page * per_page]
-        if not chunk:
-            return no_content()
-        return ok({"users": chunk, "info": {"per_page": per_page, "count": len(chunk), "page": page,
-                                            "more_records": page * per_page < len(users)}})
+@bp.get("/settings/fields")
+def settings_fields(version: str):
+    module = request.args.get("module")
+    if not module:
+        raise errors.required_param("module")
+    if module not in md.MODULES and module not in md.SUBFORM_MODULES:
+        raise errors.invalid_module()
+    with store() as st:
+        return ok({"fields": render.fields_json(st, module)})
 
-    @bp.get("/users/<user_id>")
-    def users_get(version: str, user_id: str):
-        with store() as st:
-            users = [u for u in st.users("AllUsers", ctx().principal.user_id) if u["id"] == user_id]
-        if not users:
-            return no_content()
-        # users.json: the one-user answer carries info too (a required property there)
-        return ok({"users": users, "info": {"per_page": 200, "count": 1, "page": 1, "more_records": False}})
 
-    @bp.get("/org")
-    def org_get(version: str):
-        with store() as st:
-            return ok({"org": [st.org_json()]})
+@bp.get("/settings/fields/<field_id>")
+def settings_field(version: str, field_id: str):
+    module = request.args.get("module")
+    if not module:
+        raise errors.required_param("module")
+    if module not in md.MODULES and module not in md.SUBFORM_MODULES:
+        raise errors.invalid_module()
+    with store() as st:
+        found = [f for f in render.fields_json(st, module) if field_id in (f["id"], f["api_name"])]
+    if not found:
+        return no_content()
+    return ok({"fields": found})
 
-    # -- records -----------------------------------------------------------------------------
-    @bp.get("/<module>")
-    def records_list(version: str, module: str):
-        check_module(module)
-        fields = fields_param(version, required=True)
-        token = request.args.get("page_token")
-        if token is not None and request.args.get("page") is not None:
-            raise errors.page_and_token()
-        tokens = tokens_enabled(version)
-        if token is not None and not tokens:
-            raise errors.invalid_param("page_token", "page_token is supported from v5 on")
-        page = int_param("page", 1, 1, MAX_PAGE)
-        per_page = int_param("per_page", 0 if token else md.PER_PAGE_DEFAULT, 1, md.PER_PAGE_MAX)
-        sort_by = request.args.get("sort_by") or "id"
-        sort_order = (request.args.get("sort_order") or "desc").lower()
-        if sort_order not in ("asc", "desc"):
-            raise errors.invalid_param("sort_order", "must be asc or desc")
-        mdef = md.MODULES[module]
-        if sort_by not in md.SORTABLE and (v3_or_later(version) or sort_by not in mdef.fields):
-            raise errors.invalid_param("sort_by", "supported values: " + ", ".join(md.SORTABLE))
-        if request.args.get("ids"):
-            ids = ids_param("ids", 100)
-            with store() as st:
-                recs = [r for r in (st.rs.find(module, i) for i in ids) if r is not None]
-                data = [st.rs.render(r, fields) for r in recs]
-            if not data:
-                return no_content()
-            return ok({"data": data, "info": {"per_page": len(data), "count": len(data), "page": 1,
-                                              "more_records": False}})
-        since = if_modified_since()
+
+@bp.get("/users")
+def users_list(version: str):
+    kind = request.args.get("type", "AllUsers")
+    page = int_param("page", 1, 1, MAX_PAGE)
+    per_page = int_param("per_page", 200, 1, 200)
+    with store() as st:
+        users = users_json(st, kind)
+    chunk = users[(page - 1) * per_page: page * per_page]
+    if not chunk:
+        return no_content()
+    return ok({"users": chunk, "info": render.page_info(per_page, len(chunk), page, page * per_page < len(users))})
+
+
+@bp.get("/users/<user_id>")
+def users_get(version: str, user_id: str):
+    with store() as st:
+        users = [u for u in users_json(st, "AllUsers") if u["id"] == user_id]
+    if not users:
+        return no_content()
+    # users.json: the one-user answer carries info too (a required property there)
+    return ok({"users": users, "info": render.page_info(200, 1, 1, False)})
+
+
+@bp.get("/org")
+def org_get(version: str):
+    with store() as st:
+        return ok({"org": [render.org_json(st)]})
+
+
+# -- records -----------------------------------------------------------------------------
+@bp.get("/<module>")
+def records_list(version: str, module: str):
+    check_module(module)
+    fields = fields_param(version, required=True)
+    token = request.args.get("page_token")
+    if token is not None and request.args.get("page") is not None:
+        raise errors.page_and_token()
+    tokens = tokens_enabled(version)
+    if token is not None and not tokens:
+        raise errors.invalid_param("page_token", "page_token is supported from v5 on")
+    page = int_param("page", 1, 1, MAX_PAGE)
+    per_page = int_param("per_page", 0 if token else md.PER_PAGE_DEFAULT, 1, md.PER_PAGE_MAX)
+    sort_by = request.args.get("sort_by") or "id"
+    sort_order = (request.args.get("sort_order") or "desc").lower()
+    if sort_order not in ("asc", "desc"):
+        raise errors.invalid_param("sort_order", "must be asc or desc")
+    mdef = md.MODULES[module]
+    if sort_by not in md.SORTABLE and (v3_or_later(version) or sort_by not in mdef.fields):
+        raise errors.invalid_param("sort_by", "supported values: " + ", ".join(md.SORTABLE))
+    if request.args.get("ids"):
+        ids = ids_param("ids", 100)
         with store() as st:
-            if since is not None:
-                latest = st.rs.latest_change(module)
-                if latest is None or latest <= since:
-                    return not_modified()
-            listing = st.list_records(module, page=page, per_page=per_page, sort_by=sort_by, sort_order=sort_order,
-                                      modified_since=since, token=token, tokens=tokens)
-            data = [st.rs.render(r, fields) for r in listing.rows]
-            info = st.info(listing, tokens=tokens)
+            recs = [r for r in (st.rs.find(module, i) for i in ids) if r is not None]
+            data = [st.rs.render(r, fields) for r in recs]
         if not data:
             return no_content()
-        return ok({"data": data, "info": info})
-
-    @bp.get("/<module>/<record_id>")
-    def record_get(version: str, module: str, record_id: str):
-        check_module(module)
-        if not record_id.isdigit() or len(record_id) > 30:
-            raise errors.invalid_id(record_id[:40])
-        fields = fields_param(version, required=False)
-        since = if_modified_since()
-        with store() as st:
-            rec = st.rs.find_row(module, record_id)
-            if rec is None:
-                return no_content()
-            if since is not None and as_utc(rec.modified_time) <= since:
+        return ok({"data": data, "info": render.page_info(len(data), len(data), 1, False)})
+    since = if_modified_since()
+    with store() as st:
+        if since is not None:
+            latest = st.rs.latest_change(module)
+            if latest is None or latest <= since:
                 return not_modified()
-            data = st.rs.render(rec, fields)
-        return ok({"data": [data]})
+        listing = st.list_records(module, page=page, per_page=per_page, sort_by=sort_by, sort_order=sort_order,
+                                  modified_since=since, token=token, tokens=tokens)
+        data = [st.rs.render(r, fields) for r in listing.rows]
+        info = render.listing_info(st, listing, tokens=tokens)
+    if not data:
+        return no_content()
+    return ok({"data": data, "info": info})
 
-    @bp.get("/<module>/<record_id>/<related>")
-    def related_records(version: str, module: str, record_id: str, related: str):
-        """Get Related Records (related_records.json) of the lookup-made related lists
-        (``md.RELATED_LISTS``): e.g. an Account's Deals; 204 when none."""
-        check_module(module)
-        field = md.RELATED_LISTS.get((module, related))
-        if field is None:
-            raise Failure(Kind.URL_NOT_FOUND)  # INVALID_URL_PATTERN, as for any unknown related list
-        if not record_id.isdigit() or len(record_id) > 30:
-            raise errors.invalid_related_id(record_id[:40])
-        fields = fields_param(version, required=True)
-        page = int_param("page", 1, 1, 10**6)  # an offset the database can hold
-        per_page = int_param("per_page", md.PER_PAGE_DEFAULT, 1, md.PER_PAGE_MAX)
-        with store() as st:
-            if st.rs.find(module, record_id) is None:
-                raise errors.invalid_related_id(record_id)
-            rows, more = st.rs.query(related, Cond(field, "equals", record_id), sort_by="id", sort_order="asc",
-                                     offset=(page - 1) * per_page, limit=per_page)
-            data = [st.rs.render(r, fields) for r in rows]
-        if not data:
+
+@bp.get("/<module>/<record_id>")
+def record_get(version: str, module: str, record_id: str):
+    check_module(module)
+    if not record_id.isdigit() or len(record_id) > 30:
+        raise errors.invalid_id(record_id[:40])
+    fields = fields_param(version, required=False)
+    since = if_modified_since()
+    with store() as st:
+        rec = st.rs.find_row(module, record_id)
+        if rec is None:
             return no_content()
-        return ok({"data": data, "info": {"per_page": per_page, "count": len(data), "page": page,
-                                          "more_records": more}})
+        if since is not None and as_utc(rec.modified_time) <= since:
+            return not_modified()
+        data = st.rs.render(rec, fields)
+    return ok({"data": [data]})
 
-    @bp.post("/<module>")
-    def records_create(version: str, module: str):
-        check_module(module)
-        data, trigger = read_data(ctx().product.errors)
-        with store() as st:
-            entries = each_record(data, lambda i, item: success(
-                "record added", st.rs.audit(st.rs.create(module, item, index=i, trigger=trigger))))
-        return batch_response(entries, 201)
 
-    @bp.put("/<module>")
-    def records_update_many(version: str, module: str):
-        check_module(module)
-        data, trigger = read_data(ctx().product.errors)
+@bp.get("/<module>/<record_id>/<related>")
+def related_records(version: str, module: str, record_id: str, related: str):
+    """Get Related Records (related_records.json) of the lookup-made related lists
+    (``md.RELATED_LISTS``): e.g. an Account's Deals; 204 when none."""
+    check_module(module)
+    field = md.RELATED_LISTS.get((module, related))
+    if field is None:
+        raise Failure(Kind.URL_NOT_FOUND)  # INVALID_URL_PATTERN, as for any unknown related list
+    if not record_id.isdigit() or len(record_id) > 30:
+        raise errors.invalid_related_id(record_id[:40])
+    fields = fields_param(version, required=True)
+    page = int_param("page", 1, 1, 10**6)  # an offset the database can hold
+    per_page = int_param("per_page", md.PER_PAGE_DEFAULT, 1, md.PER_PAGE_MAX)
+    with store() as st:
+        if st.rs.find(module, record_id) is None:
+            raise errors.invalid_related_id(record_id)
+        rows, more = st.rs.query(related, Cond(field, "equals", record_id), sort_by="id", sort_order="asc",
+                                 offset=(page - 1) * per_page, limit=per_page)
+        data = [st.rs.render(r, fields) for r in rows]
+    if not data:
+        return no_content()
+    return ok({"data": data, "info": render.page_info(per_page, len(data), page, more)})
 
-        def update(i: int, item: Any) -> dict[str, Any]:
-            rid = require_id(item, i)
-            body = {k: v for k, v in item.items() if k != "id"}
-            return success("record updated", st.rs.audit(st.rs.update(module, rid, body, index=i, trigger=trigger)))
 
-        with store() as st:
-            entries = each_record(data, update)
-        return batch_response(entries, 200)
+@bp.post("/<module>")
+def records_create(version: str, module: str):
+    check_module(module)
+    data, trigger = read_data(ctx().product.errors)
+    with store() as st:
+        entries = each_record(data, lambda i, item: success(
+            "record added", st.rs.audit(st.rs.create(module, item, index=i, trigger=trigger))))
+    return batch_response(entries, 201)
 
-    @bp.put("/<module>/<record_id>")
-    def record_update(version: str, module: str, record_id: str):
-        check_module(module)
-        data, trigger = read_data(ctx().product.errors)
-        item = data[0]
-        with store() as st:
+
+@bp.put("/<module>")
+def records_update_many(version: str, module: str):
+    check_module(module)
+    data, trigger = read_data(ctx().product.errors)
+
+    def update(i: int, item: Any) -> dict[str, Any]:
+        rid = require_id(item, i)
+        body = {k: v for k, v in item.items() if k != "id"}
+        return success("record updated", st.rs.audit(st.rs.update(module, rid, body, index=i, trigger=trigger)))
+
+    with store() as st:
+        entries = each_record(data, update)
+    return batch_response(entries, 200)
+
+
+@bp.put("/<module>/<record_id>")
+def record_update(version: str, module: str, record_id: str):
+    check_module(module)
+    data, trigger = read_data(ctx().product.errors)
+    item = data[0]
+    with store() as st:
+        try:
+            body = {k: v for k, v in item.items() if k != "id"} if isinstance(item, dict) else item
+            rec = st.rs.update(module, record_id, body, index=0, trigger=trigger)
+            entries = [success("record updated", st.rs.audit(rec))]
+        except RecordError as err:
+            entries = [err.entry()]
+    return batch_response(entries, 200)
+
+
+def _delete(module: str, ids: list[str]):
+    trigger = (request.args.get("wf_trigger") or "true").lower() != "false"
+    entries = []
+    with store() as st:
+        for rid in ids:
             try:
-                body = {k: v for k, v in item.items() if k != "id"} if isinstance(item, dict) else item
-                rec = st.rs.update(module, record_id, body, index=0, trigger=trigger)
-                entries = [success("record updated", st.rs.audit(rec))]
-            except RecordError as err:
-                entries = [err.entry()]
-        return batch_response(entries, 200)
+                rec = st.rs.delete(module, rid, trigger=trigger)
+                entries.append(success("record deleted", {"id": rec.id}))
+            except RecordError:
+                entries.append(RecordError("INVALID_DATA", "the id given seems to be invalid",
+                                           {"id": rid[:40]}).entry())
+    return batch_response(entries, 200)
 
-    def _delete(module: str, ids: list[str]):
-        trigger = (request.args.get("wf_trigger") or "true").lower() != "false"
-        entries = []
-        with store() as st:
-            for rid in ids:
-                try:
-                    rec = st.rs.delete(module, rid, trigger=trigger)
-                    entries.append(success("record deleted", {"id": rec.id}))
-                except RecordError:
-                    entries.append(RecordError("INVALID_DATA", "the id given seems to be invalid",
-                                               {"id": rid[:40]}).entry())
-        return batch_response(entries, 200)
 
-    @bp.delete("/<module>")
-    def records_delete_many(version: str, module: str):
+@bp.delete("/<module>")
+def records_delete_many(version: str, module: str):
+    check_module(module)
+    return _delete(module, ids_param("ids", 100))
+
+
+@bp.delete("/<module>/<record_id>")
+def record_delete(version: str, module: str, record_id: str):
+    check_module(module)
+    return _delete(module, [record_id])
+
+
+@bp.post("/<module>/upsert")
+def upsert(version: str, module: str):
+    check_module(module)
+    data, trigger = read_data(ctx().product.errors)
+    body = body_json()
+    dup = body.get("duplicate_check_fields") if isinstance(body, dict) else None
+    mdef = md.MODULES[module]
+    if dup is not None:
+        if not isinstance(dup, list) or not all(isinstance(x, str) for x in dup):
+            raise error(400, "INVALID_DATA", "invalid data", {"expected_data_type": "jsonarray",
+                                                             "api_name": "duplicate_check_fields"})
+        bad = [x for x in dup if x not in mdef.fields and x != "id"]
+        if bad:
+            raise error(400, "INVALID_DATA", "invalid data", {"api_name": bad[0][:100],
+                                                             "json_path": "$.duplicate_check_fields"})
+    def upsert(i: int, item: Any) -> dict[str, Any]:
+        rec, action, field = st.upsert(module, item, dup or [], index=i, trigger=trigger)
+        msg = "record added" if action == "insert" else "record updated"
+        return success(msg, st.rs.audit(rec), action=action, duplicate_field=field)
+
+    with store() as st:
+        entries = each_record(data, upsert)
+    return batch_response(entries, 200)
+
+
+@bp.get("/<module>/deleted")
+def deleted(version: str, module: str):
+    check_module(module)
+    kind = request.args.get("type", "all")
+    if kind not in ("all", "recycle", "permanent"):
+        raise errors.invalid_param("type", "must be all, recycle or permanent")
+    page = int_param("page", 1, 1, MAX_PAGE)
+    per_page = int_param("per_page", md.PER_PAGE_DEFAULT, 1, md.PER_PAGE_MAX)
+    since = if_modified_since()
+    with store() as st:
+        if since is not None:
+            latest = st.latest_deletion(module)
+            if latest is None or latest <= since:
+                return not_modified()
+        cutoff = st.recycle_cutoff()
+        rows, more = st.deleted(module, kind, cutoff=cutoff, page=page, per_page=per_page, since=since)
+        data = [render.deleted_json(st, module, r, cutoff) for r in rows]
+    if not data:
+        return no_content()
+    return ok({"data": data, "info": render.page_info(per_page, len(data), page, more)})
+
+
+@bp.get("/<module>/search")
+def search(version: str, module: str):
+    check_module(module)
+    fields = fields_param(version, required=False)
+    page = int_param("page", 1, 1, MAX_PAGE)
+    per_page = int_param("per_page", md.PER_PAGE_DEFAULT, 1, md.PER_PAGE_MAX)
+    a = request.args
+    with store() as st:
+        crit = search_criteria(md.MODULES[module], criteria=a.get("criteria"), email=a.get("email"),
+                               phone=a.get("phone"), word=a.get("word"))
+        rows, more = st.search(module, crit, page=page, per_page=per_page)
+        data = [st.rs.render(r, fields) for r in rows]
+    if not data:
+        return no_content()
+    return ok({"data": data, "info": render.page_info(per_page, len(data), page, more)})
+
+
+@bp.route("/<module>/actions/count", methods=["GET", "POST"])
+def count(version: str, module: str):
+    check_module(module)
+    a = request.args
+    if a.get("cvid") and any(a.get(k) for k in ("criteria", "email", "phone", "word")):
+        raise error(400, "AMBIGUITY_DURING_PROCESSING",
+                    "Please use either Cvid or Search Params. Combination of both the params is not allowed",
+                    {"ambiguity_due_to": [{"param_name": "cvid"}, {"param_name": "criteria"}]})
+    with store() as st:
+        crit = None
+        if any(a.get(k) is not None for k in ("criteria", "email", "phone", "word")):
+            crit = search_criteria(md.MODULES[module], criteria=a.get("criteria"), email=a.get("email"),
+                                   phone=a.get("phone"), word=a.get("word"))
+        n = st.count(module, crit)
+    return ok({"count": n})
+
+
+# -- COQL ---------------------------------------------------------------------------------
+@bp.post("/coql")
+def coql(version: str):
+    body = body_json()
+    if not isinstance(body, dict) or "select_query" not in body:
+        raise errors.required_param("select_query")
+    query = body["select_query"]
+    if not isinstance(query, str):
+        raise error(400, "INVALID_DATA", "invalid data", {"expected_data_type": "string",
+                                                         "api_name": "select_query"})
+    with store() as st:
+        q, recs, more = st.coql(query, version)
+        rows = [render.coql_row(st, md.MODULES[q.module], r, q.fields) for r in recs]
+    if not rows:
+        return no_content()
+    return ok({"data": rows, "info": {"count": len(rows), "more_records": more}})
+
+
+# -- notifications ------------------------------------------------------------------------
+def _watch_items() -> list[Any]:
+    body = body_json()
+    if not isinstance(body, dict) or "watch" not in body:
+        raise errors.required_param("watch")
+    items = body["watch"]
+    if not isinstance(items, list) or not items:
+        raise error(400, "INVALID_DATA", "invalid data", {"expected_data_type": "jsonarray", "api_name": "watch"})
+    if len(items) > 100:
+        raise error(400, "LIMIT_EXCEEDED", "Record count exceeded", {"limit": 100})
+    return items
+
+
+def _watch_write(version: str, mode: str, message: str, ok_status: int):
+    items = _watch_items()
+    from fakes.core.lab_api import api_domain
+
+    domain = api_domain(lab())
+    entries: list[dict[str, Any]] = []
+    with store() as st:
+        for i, item in enumerate(items):
+            try:
+                ch = st.save_channel(item, index=i, version=version, api_domain=domain,
+                                     user_id=ctx().principal.user_id, mode=mode)
+                entries.append(success(message, {"events": render.channel_events_json(st, ch)}))
+            except WatchError as err:
+                entries.append(err.entry)
+    good = sum(1 for e in entries if e["status"] == "success")
+    status = ok_status if good == len(entries) else 400 if good == 0 else 207
+    return ok({"watch": entries}, status)
+
+
+@bp.post("/actions/watch")
+def watch_subscribe(version: str):
+    return _watch_write(version, "subscribe", "Successfully subscribed for actions-watch of the given module", 201)
+
+
+@bp.put("/actions/watch")
+def watch_replace(version: str):
+    return _watch_write(version, "replace", "Successfully updated the subscribe details", 200)
+
+
+@bp.patch("/actions/watch")
+def watch_patch(version: str):
+    return _watch_write(version, "patch", "Successfully updated the subscribe details", 200)
+
+
+@bp.get("/actions/watch")
+def watch_list(version: str):
+    page = int_param("page", 1, 1, MAX_PAGE)
+    per_page = int_param("per_page", 200, 1, 200)
+    module = request.args.get("module")
+    if module is not None:
         check_module(module)
-        return _delete(module, ids_param("ids", 100))
-
-    @bp.delete("/<module>/<record_id>")
-    def record_delete(version: str, module: str, record_id: str):
-        check_module(module)
-        return _delete(module, [record_id])
-
-    @bp.post("/<module>/upsert")
-    def upsert(version: str, module: str):
-        check_module(module)
-        data, trigger = read_data(ctx().product.errors)
-        body = body_json()
-        dup = body.get("duplicate_check_fields") if isinstance(body, dict) else None
-        mdef = md.MODULES[module]
-        if dup is not None:
-            if not isinstance(dup, list) or not all(isinstance(x, str) for x in dup):
-                raise error(400, "INVALID_DATA", "invalid data", {"expected_data_type": "jsonarray",
-                                                                 "api_name": "duplicate_check_fields"})
-            bad = [x for x in dup if x not in mdef.fields and x != "id"]
-            if bad:
-                raise error(400, "INVALID_DATA", "invalid data", {"api_name": bad[0][:100],
-                                                                 "json_path": "$.duplicate_check_fields"})
-        def upsert(i: int, item: Any) -> dict[str, Any]:
-            rec, action, field = st.upsert(module, item, dup or [], index=i, trigger=trigger)
-            msg = "record added" if action == "insert" else "record updated"
-            return success(msg, st.rs.audit(rec), action=action, duplicate_field=field)
-
-        with store() as st:
-            entries = each_record(data, upsert)
-        return batch_response(entries, 200)
-
-    @bp.get("/<module>/deleted")
-    def deleted(version: str, module: str):
-        check_module(module)
-        kind = request.args.get("type", "all")
-        if kind not in ("all", "recycle", "permanent"):
-            raise errors.invalid_param("type", "must be all, recycle or permanent")
-        page = int_param("page", 1, 1, MAX_PAGE)
-        per_page = int_param("per_page", md.PER_PAGE_DEFAULT, 1, md.PER_PAGE_MAX)
-        since = if_modified_since()
-        with store() as st:
-            if since is not None:
-                latest = st.latest_deletion(module)
-                if latest is None or latest <= since:
-                    return not_modified()
-            rows, more = st.deleted(module, kind, page=page, per_page=per_page, since=since)
-        if not rows:
-            return no_content()
-        return ok({"data": rows, "info": {"per_page": per_page, "count": len(rows), "page": page,
-                                          "more_records": more}})
-
-    @bp.get("/<module>/search")
-    def search(version: str, module: str):
-        check_module(module)
-        fields = fields_param(version, required=False)
-        page = int_param("page", 1, 1, MAX_PAGE)
-        per_page = int_param("per_page", md.PER_PAGE_DEFAULT, 1, md.PER_PAGE_MAX)
-        a = request.args
-        with store() as st:
-            crit = st.search_criteria(module, criteria=a.get("criteria"), email=a.get("email"), phone=a.get("phone"),
-                                      word=a.get("word"))
-            rows, more = st.search(module, crit, page=page, per_page=per_page)
-            data = [st.rs.render(r, fields) for r in rows]
-        if not data:
-            return no_content()
-        return ok({"data": data, "info": {"per_page": per_page, "count": len(data), "page": page,
-                                          "more_records": more}})
-
-    @bp.route("/<module>/actions/count", methods=["GET", "POST"])
-    def count(version: str, module: str):
-        check_module(module)
-        a = request.args
-        if a.get("cvid") and any(a.get(k) for k in ("criteria", "email", "phone", "word")):
-            raise error(400, "AMBIGUITY_DURING_PROCESSING",
-                        "Please use either Cvid or Search Params. Combination of both the params is not allowed",
-                        {"ambiguity_due_to": [{"param_name": "cvid"}, {"param_name": "criteria"}]})
-        with store() as st:
-            crit = None
-            if any(a.get(k) is not None for k in ("criteria", "email", "phone", "word")):
-                crit = st.search_criteria(module, criteria=a.get("criteria"), email=a.get("email"),
-                                          phone=a.get("phone"), word=a.get("word"))
-            n = st.count(module, crit)
-        return ok({"count": n})
-
-    # -- COQL ---------------------------------------------------------------------------------
-    @bp.post("/coql")
-    def coql(version: str):
-        body = body_json()
-        if not isinstance(body, dict) or "select_query" not in body:
-            raise errors.required_param("select_query")
-        query = body["select_query"]
-        if not isinstance(query, str):
-            raise error(400, "INVALID_DATA", "invalid data", {"expected_data_type": "string",
-                                                             "api_name": "select_query"})
-        with store() as st:
-            rows, more = st.coql(query, version)
-        if not rows:
-            return no_content()
-        return ok({"data": rows, "info": {"count": len(rows), "more_records": more}})
-
-    # -- notifications ------------------------------------------------------------------------
-    def _watch_items() -> list[Any]:
-        body = body_json()
-        if not isinstance(body, dict) or "watch" not in body:
-            raise errors.required_param("watch")
-        items = body["watch"]
-        if not isinstance(items, list) or not items:
-            raise error(400, "INVALID_DATA", "invalid data", {"expected_data_type": "jsonarray", "api_name": "watch"})
-        if len(items) > 100:
-            raise error(400, "LIMIT_EXCEEDED", "Record count exceeded", {"limit": 100})
-        return items
-
-    def _watch_write(version: str, mode: str, message: str, ok_status: int):
-        items = _watch_items()
-        from fakes.core.lab_api import api_domain
-
-        domain = api_domain(lab())
-        entries: list[dict[str, Any]] = []
-        with store() as st:
-            for i, item in enumerate(items):
-                try:
-                    ch = st.save_channel(item, index=i, version=version, api_domain=domain,
-                                         user_id=ctx().principal.user_id, mode=mode)
-                    entries.append(success(message, {"events": st.channel_events_json(ch)}))
-                except WatchError as err:
-                    entries.append(err.entry)
-        good = sum(1 for e in entries if e["status"] == "success")
-        status = ok_status if good == len(entries) else 400 if good == 0 else 207
-        return ok({"watch": entries}, status)
-
-    @bp.post("/actions/watch")
-    def watch_subscribe(version: str):
-        return _watch_write(version, "subscribe", "Successfully subscribed for actions-watch of the given module", 201)
-
-    @bp.put("/actions/watch")
-    def watch_replace(version: str):
-        return _watch_write(version, "replace", "Successfully updated the subscribe details", 200)
-
-    @bp.patch("/actions/watch")
-    def watch_patch(version: str):
-        return _watch_write(version, "patch", "Successfully updated the subscribe details", 200)
-
-    @bp.get("/actions/watch")
-    def watch_list(version: str):
-        page = int_param("page", 1, 1, MAX_PAGE)
-        per_page = int_param("per_page", 200, 1, 200)
-        module = request.args.get("module")
-        if module is not None:
-            check_module(module)
-        with store() as st:
-            rows = st.channels(request.args.get("channel_id"), module)
-            chunk = [st.channel_json(r) for r in rows[(page - 1) * per_page: page * per_page]]
-        if not chunk:
-            return no_content()
-        return ok({"watch": chunk, "info": {"per_page": per_page, "page": page, "count": len(chunk),
-                                            "more_records": page * per_page < len(rows)}})
-
-    @bp.delete("/actions/watch")
-    def watch_delete(version: str):
-        ids = ids_param("channel_ids", 100)
-        entries = []
-        with store() as st:
-            for cid in ids:
-                ch = st.channel(cid)
-                if ch is None:
-                    entries.append(errors.not_subscribed(cid[:40]))
-                    continue
-                events = st.channel_events_json(ch)
-                st.unsubscribe(cid)
-                entries.append(success("Successfully un-subscribed from actions-watch", {"events": events}))
-        good = sum(1 for e in entries if e["status"] == "success")
-        status = 200 if good == len(entries) else 400 if good == 0 else 207
-        return ok({"watch": entries}, status)
-
-    # -- internal -----------------------------------------------------------------------------
-    @bp.get("/_internal/settings")
-    def internal_settings(version: str):
-        """[internal, not a Zoho API] the org's Zoho-internal state a syncer needs: edition,
-        Books/Invoice integration, Restrict Data Transfer to Zoho Apps, installed extensions."""
-        with store() as st:
-            return ok({"settings": st.internal_settings()})
-
-    return bp
+    with store() as st:
+        rows = st.channels(request.args.get("channel_id"), module)
+        chunk = [render.channel_json(st, r) for r in rows[(page - 1) * per_page: page * per_page]]
+    if not chunk:
+        return no_content()
+    return ok({"watch": chunk, "info": {"per_page": per_page, "page": page, "count": len(chunk),
+                                        "more_records": page * per_page < len(rows)}})
 
 
-# ------------------------------------------------------------------ control surface: /_lab/crm/...
-
-def make_lab_blueprint() -> Blueprint:
-    """Zoho-internal state of CRM orgs, settable by tests and scenarios."""
-    from fakes.core.errors import lab_error
-    from fakes.core.lab_api import lab_body, lab_org
-    from fakes.core.provision import update_org
-
-    bp = Blueprint("lab_crm", __name__)
-
-    @bp.get("/orgs/<org_id>/books-integration")
-    def books_get(org_id: str):
-        """The org's Zoho Books/Invoice integration: linked org, product, sync type I-IV, sync in progress."""
-        return json_response(books_integration(lab_org(org_id, "crm").settings or {}))
-
-    @bp.route("/orgs/<org_id>/books-integration", methods=["PUT", "PATCH"])
-    def books_set(org_id: str):
-        """Set the Books/Invoice integration (merged with what is there)."""
-        org = lab_org(org_id, "crm")
-        data = lab_body()
-        if not isinstance(data, dict):
-            raise lab_error(400, "the body must be a JSON object")
-        unknown = set(data) - {"enabled", "linked_org_id", "product", "sync_type", "sync_in_progress"}
-        if unknown:
-            raise lab_error(400, f"unknown key(s): {', '.join(sorted(unknown))}")
-        for key in ("enabled", "sync_in_progress"):
-            if key in data and not isinstance(data[key], bool):
-                raise lab_error(400, f"{key} must be true or false")
-        if data.get("sync_type") is not None and data["sync_type"] not in md.SYNC_TYPES:
-            raise lab_error(400, f"sync_type must be one of {', '.join(md.SYNC_TYPES)} or null")
-        if "product" in data and data["product"] not in md.BOOKS_PRODUCTS:
-            raise lab_error(400, "product must be books or invoice")
-        if data.get("linked_org_id") is not None and not isinstance(data["linked_org_id"], str):
-            raise lab_error(400, "linked_org_id must be a string or null")
-        if "linked_org_id" in data and "enabled" not in data:
-            data["enabled"] = data["linked_org_id"] is not None
-        merged = {**books_integration(org.settings or {}), **data}
-        update_org(lab(), org_id, {"settings": {"books_integration": merged}})
-        return json_response(merged)
-
-    @bp.get("/orgs/<org_id>/data-transfer")
-    def transfer_get(org_id: str):
-        """"Restrict Data Transfer to Zoho Apps" per module, with the fields' personal-data marks."""
-        org = lab_org(org_id, "crm")
-        with lab().db.session() as s:
-            return json_response(CrmStore(lab(), s, org).internal_settings()["restrict_data_transfer"])
-
-    @bp.route("/orgs/<org_id>/data-transfer", methods=["PUT", "PATCH"])
-    def transfer_set(org_id: str):
-        """Body: {"Contacts": {"level": "none|normal|sensitive", "fields": {"Email": "normal|sensitive|none"}}}."""
-        org = lab_org(org_id, "crm")
-        data = lab_body()
-        if not isinstance(data, dict) or not data:
-            raise lab_error(400, "the body must map module API names to settings")
-        current = dict((org.settings or {}).get("data_transfer") or {})
-        for module, conf in data.items():
-            if module not in md.MODULES:
-                raise lab_error(400, f"unknown module {module!r}; modules: {', '.join(md.MODULE_SEQUENCE)}")
-            if not isinstance(conf, dict) or set(conf) - {"level", "fields"}:
-                raise lab_error(400, f"{module} must be an object with level and/or fields")
-            if "level" in conf and conf["level"] not in md.TRANSFER_LEVELS:
-                raise lab_error(400, f"{module}.level must be one of {', '.join(md.TRANSFER_LEVELS)}")
-            fields = conf.get("fields", {})
-            if not isinstance(fields, dict):
-                raise lab_error(400, f"{module}.fields must map field API names to normal|sensitive|none")
-            for name, mark in fields.items():
-                if name not in md.MODULES[module].fields:
-                    raise lab_error(400, f"{module} has no field {name!r}")
-                if mark not in (*md.FIELD_MARKS, "none"):
-                    raise lab_error(400, f"{module}.fields.{name} must be normal, sensitive or none")
-            before = dict(current.get(module) or {})
-            merged_fields = {**(before.get("fields") or {}), **fields}
-            current[module] = {**before, **{k: v for k, v in conf.items() if k != "fields"}, "fields": merged_fields}
-        update_org(lab(), org_id, {"settings": {"data_transfer": current}})
-        return transfer_get(org_id)
-
-    @bp.get("/orgs/<org_id>/extensions")
-    def extensions_get(org_id: str):
-        """Installed extensions and the profiles permitted to use them."""
-        return json_response({"extensions": extensions(lab_org(org_id, "crm").settings or {})})
-
-    @bp.route("/orgs/<org_id>/extensions", methods=["PUT", "POST"])
-    def extensions_set(org_id: str):
-        """PUT: replace the list ({"extensions": [...]}); POST: install one {name, namespace?, profiles}."""
-        org = lab_org(org_id, "crm")
-        data = lab_body()
-        items = data.get("extensions") if request.method == "PUT" and isinstance(data, dict) else [data]
-        if not isinstance(items, list):
-            raise lab_error(400, "extensions must be a list")
-        clean = []
-        for e in items:
-            if not isinstance(e, dict) or not isinstance(e.get("name"), str) or not e["name"].strip():
-                raise lab_error(400, "each extension needs a name")
-            profiles = e.get("profiles", "admins")
-            if not (profiles in ("admins", "all") or (isinstance(profiles, list)
-                                                       and all(isinstance(p, str) for p in profiles))):
-                raise lab_error(400, "profiles must be \"admins\", \"all\" or a list of profile names")
-            clean.append({"name": e["name"], "namespace": str(e.get("namespace") or e["name"].lower().replace(" ", "")),
-                          "profiles": profiles})
-        current = [] if request.method == "PUT" else extensions(org.settings or {})
-        current = [c for c in current if c["name"] not in {e["name"] for e in clean}] + clean
-        update_org(lab(), org_id, {"settings": {"extensions": current}})
-        return json_response({"extensions": current}, 200 if request.method == "PUT" else 201)
-
-    @bp.delete("/orgs/<org_id>/extensions/<name>")
-    def extensions_delete(org_id: str, name: str):
-        org = lab_org(org_id, "crm")
-        current = extensions(org.settings or {})
-        left = [e for e in current if e["name"] != name]
-        if len(left) == len(current):
-            raise lab_error(404, f"no extension {name}")
-        update_org(lab(), org_id, {"settings": {"extensions": left}})
-        return json_response({"extensions": left})
-
-    @bp.get("/orgs/<org_id>/channels")
-    def channels(org_id: str):
-        """Watch channels of the org, expired ones included (for debugging notifications)."""
-        from sqlmodel import select
-
-        from .store import CrmWatchChannel
-
-        lab_org(org_id, "crm")
-        with lab().db.session() as s:
-            rows = s.exec(select(CrmWatchChannel).where(CrmWatchChannel.org_id == org_id)).all()
-            out = [r.model_dump(mode="json") for r in rows]
-        return json_response({"channels": out})
-
-    return bp
+@bp.delete("/actions/watch")
+def watch_delete(version: str):
+    ids = ids_param("channel_ids", 100)
+    entries = []
+    with store() as st:
+        for cid in ids:
+            ch = st.channel(cid)
+            if ch is None:
+                entries.append(errors.not_subscribed(cid[:40]))
+                continue
+            events = render.channel_events_json(st, ch)
+            st.unsubscribe(cid)
+            entries.append(success("Successfully un-subscribed from actions-watch", {"events": events}))
+    good = sum(1 for e in entries if e["status"] == "success")
+    status = 200 if good == len(entries) else 400 if good == 0 else 207
+    return ok({"watch": entries}, status)
 
 
-__all__ = ["make_blueprint", "make_lab_blueprint", "scopes_for", "record_error"]
+# -- internal -----------------------------------------------------------------------------
+@bp.get("/_internal/settings")
+def internal_settings(version: str):
+    """[internal, not a Zoho API] the org's Zoho-internal state a syncer needs: edition,
+    Books/Invoice integration, Restrict Data Transfer to Zoho Apps, installed extensions."""
+    with store() as st:
+        return ok({"settings": render.internal_settings(st)})

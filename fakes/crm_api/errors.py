@@ -14,11 +14,17 @@ from typing import Any
 
 from fakes.core.crm_style import CrmStyleErrors, error
 from fakes.core.errors import ZohoError
+from fakes.core.records import RecordError
 
 
 class CrmErrors(CrmStyleErrors):
     """CRM keeps the shared CRM-style catalog (INVALID_TOKEN, OAUTH_SCOPE_MISMATCH,
     TOO_MANY_REQUESTS, INVALID_URL_PATTERN, INVALID_REQUEST_METHOD, INTERNAL_ERROR)."""
+
+
+def record_error(err: RecordError) -> ZohoError:
+    """A RecordError raised outside a batch (reads, searches): Zoho's envelope with its status."""
+    return error(err.status, err.code, err.message, err.details)
 
 
 def invalid_module(index: int = 0) -> ZohoError:  # [spec] record.json / record_count.json
@@ -75,11 +81,6 @@ def coql_syntax(near: str, column: int, clause: str | None = None) -> ZohoError:
 
 def coql_column(name: str) -> ZohoError:  # [spec] coql.json Invalid_Query_Exception
     return error(400, "INVALID_QUERY", "column given seems to be invalid", {"column_name": name})
-
-
-def coql_value(name: str, expected: str) -> ZohoError:  # [spec]
-    return error(400, "INVALID_QUERY", "value given seems to be invalid for the column",
-                 {"column_name": name, "expected_data_type": expected})
 
 
 def coql_limit(limit: int) -> ZohoError:  # [spec] Limit_Exceeded_Exception
