@@ -96,7 +96,7 @@ def test_a_work_order_from_a_deal_is_prefilled_with_the_mapped_fields(zlab_lab, 
     # CR-16 on the FSM side: the synced Company shows the CRM Deal made with its partner
     company = syncer._call("GET", f"/integrations/{iid}/records/Companies/{acme['company']}")
     assert [d["id"] for d in company["crm_transactions"]["Deals"]] == [deal_id]
-    page = syncer.request("GET", "/dashboard").text
+    page = syncer.request("GET", "/dashboard", params={"q": iid}).text  # paged: filter to this one
     assert "FSM records created from CRM: 1, linked to Deals/Sales Orders: 0, custom conversion mappings: 1" in page
 
 

@@ -441,7 +441,7 @@ def test_a_missed_notification_is_caught_up_by_the_reconciliation_and_the_channe
     wait_for(lambda: fsm_get(t, "Companies", company["id"]).get("Phone") == "321", "the missed edit caught up")
     assert "reconcile" in [r["trigger"] for r in syncer.runs(integ["id"])]
     assert zlab_lab.control.get(f"/crm/orgs/{t.org('crm')}/channels")["channels"]  # subscribed again
-    page = syncer.request("GET", "/dashboard").text
+    page = syncer.request("GET", "/dashboard", params={"q": integ["id"]}).text  # paged: filter to this one
     assert "direct sync (instant)" in page and "Quiet Ltd" not in page
 
 
