@@ -140,11 +140,15 @@ def test_syncer_api_answers_401_without_the_token(guarded_lab):
     assert httpx.get(url + "/api/v1/integrations", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
     assert httpx.get(url + "/health").status_code == 200
     assert httpx.get(guarded_lab.url + "/_lab/tenants").status_code == 401
+    # the notification receivers check their channel's token instead (Zoho does not send ours)
+    r = httpx.post(url + "/api/v1/notifications/crm/1", json={"token": "not-a-channel-token"})
+    assert r.status_code in (403, 404) and r.json()["error"] != "unauthorized", r.text
 
 
 # fakes, clock and faults, the support token, the syncer end to end
+# and the CRM direct sync's instant path: Zoho's notifications reach the receivers without our token
 GUARDED_SCENARIOS = ("FAKE-LAB-FAULT-NTH", "FAKE-AUTH-TOKEN-EXPIRY", "FAKE-BOOKS-DUPLICATE-NAME",
-                     "TW-06-BIDIRECTIONAL", "TW-28-TAXES-SUPPORT-ONLY")
+                     "TW-06-BIDIRECTIONAL", "TW-28-TAXES-SUPPORT-ONLY", "CR-09-INITIAL-THEN-INSTANT")
 
 
 def test_scenarios_pass_through_the_harness_on_a_guarded_stack(guarded_lab):
