@@ -12,7 +12,7 @@ from flask import Blueprint, request
 
 from fakes.core.context import json_response, lab
 from fakes.core.errors import lab_error
-from fakes.core.lab_api import lab_body, lab_org
+from fakes.core.lab_api import check_integration_state, lab_body, lab_org
 from fakes.core.provision import update_org
 
 from . import metadata as md
@@ -37,16 +37,8 @@ def crm_integration_set(org_id: str):
     """Set the CRM-Books integration state (merged with what is there)."""
     org = lab_org(org_id, _product())
     data = lab_body()
-    unknown = set(data) - {"enabled", "sync_type", "sync_in_progress", "crm_org_id"}
-    if unknown:
-        raise lab_error(400, f"unknown key(s): {', '.join(sorted(unknown))}")
-    for key in ("enabled", "sync_in_progress"):
-        if key in data and not isinstance(data[key], bool):
-            raise lab_error(400, f"{key} must be true or false")
-    if data.get("sync_type") is not None and data["sync_type"] not in md.SYNC_TYPES:
-        raise lab_error(400, f"sync_type must be one of {', '.join(md.SYNC_TYPES)} or null")
-    if data.get("crm_org_id") is not None and not isinstance(data["crm_org_id"], str):
-        raise lab_error(400, "crm_org_id must be a string")
+    check_integration_state(data, keys={"enabled", "sync_type", "sync_in_progress", "crm_org_id"},
+                            ids=("crm_org_id",), sync_types=md.SYNC_TYPES)
     merged = {**crm_integration(org.settings or {}), **data}
     update_org(lab(), org_id, {"settings": {"crm_integration": merged}})
     return json_response(merged)

@@ -47,6 +47,26 @@ def lab_org(org_id: str, product: str) -> Org:
     return org
 
 
+def check_integration_state(data: dict, *, keys: set[str], ids: tuple[str, ...],
+                            sync_types: tuple[str, ...]) -> None:
+    """The body of a product's internal "integrated with <other product>" state (CRM-Books on
+    either side): only ``keys``; ``enabled``/``sync_in_progress`` booleans; ``sync_type`` one of
+    ``sync_types`` or null; each of ``ids`` (the other org's id) a string or null. Else a 400."""
+    if not isinstance(data, dict):
+        raise lab_error(400, "the body must be a JSON object")
+    unknown = set(data) - keys
+    if unknown:
+        raise lab_error(400, f"unknown key(s): {', '.join(sorted(unknown))}")
+    for key in ("enabled", "sync_in_progress"):
+        if key in data and not isinstance(data[key], bool):
+            raise lab_error(400, f"{key} must be true or false")
+    if data.get("sync_type") is not None and data["sync_type"] not in sync_types:
+        raise lab_error(400, f"sync_type must be one of {', '.join(sync_types)} or null")
+    for key in ids:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise lab_error(400, f"{key} must be a string or null")
+
+
 def lab_body(required: bool = True, schema: str | None = None) -> dict[str, Any]:
     """A control call's JSON object body, or the control API's 400; checked against the named
     schema of ``lab_schemas`` (the one ``/_lab/openapi.json`` shows) when one is given."""

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from fakes.core.context import json_response, lab
 from fakes.core.errors import lab_error
-from fakes.core.lab_api import lab_body, lab_org
+from fakes.core.lab_api import check_integration_state, lab_body, lab_org
 from fakes.core.provision import update_org
 
 from . import metadata as md
@@ -32,20 +32,10 @@ def books_set(org_id: str):
     """Set the Books/Invoice integration (merged with what is there)."""
     org = lab_org(org_id, "crm")
     data = lab_body()
-    if not isinstance(data, dict):
-        raise lab_error(400, "the body must be a JSON object")
-    unknown = set(data) - {"enabled", "linked_org_id", "product", "sync_type", "sync_in_progress"}
-    if unknown:
-        raise lab_error(400, f"unknown key(s): {', '.join(sorted(unknown))}")
-    for key in ("enabled", "sync_in_progress"):
-        if key in data and not isinstance(data[key], bool):
-            raise lab_error(400, f"{key} must be true or false")
-    if data.get("sync_type") is not None and data["sync_type"] not in md.SYNC_TYPES:
-        raise lab_error(400, f"sync_type must be one of {', '.join(md.SYNC_TYPES)} or null")
+    check_integration_state(data, keys={"enabled", "linked_org_id", "product", "sync_type", "sync_in_progress"},
+                            ids=("linked_org_id",), sync_types=md.SYNC_TYPES)
     if "product" in data and data["product"] not in md.BOOKS_PRODUCTS:
         raise lab_error(400, "product must be books or invoice")
-    if data.get("linked_org_id") is not None and not isinstance(data["linked_org_id"], str):
-        raise lab_error(400, "linked_org_id must be a string or null")
     if "linked_org_id" in data and "enabled" not in data:
         data["enabled"] = data["linked_org_id"] is not None
     merged = {**books_integration(org.settings or {}), **data}
